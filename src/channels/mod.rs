@@ -1,0 +1,277 @@
+//! Channels: the user-facing side. One `Channel` type covers every pattern (like a zmq
+//! socket type); pattern-specific operations live in their modules and check the kind.
+//! A channel is registered on its context by slot hash: an *outgoing* slot it sends on and
+//! an *incoming* slot it receives on (§5.1).
+
+mod message;
+pub mod pubsub;
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+pub use message::{Message, MessageType};
+
+use crate::context::{Context, ContextInner};
+use crate::error::{Error, Result};
+use crate::package::PackageRef;
+use crate::protocol::hash::slot_of;
+use crate::queue::PackageQueue;
+
+/// The messaging pattern of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    Pub,
+    Sub,
+    Req,
+    Rep,
+    State,
+}
+
+impl ChannelKind {
+    /// (outgoing, incoming) pattern extensions of the slot names (§5.1).
+    fn patterns(self) -> (&'static str, &'static str) {
+        match self {
+            ChannelKind::Pub => ("pub-sub", "sub-pub"),
+            ChannelKind::Sub => ("sub-pub", "pub-sub"),
+            ChannelKind::Req => ("req-rep", "rep-req"),
+            ChannelKind::Rep => ("rep-req", "req-rep"),
+            ChannelKind::State => ("state", "state"),
+        }
+    }
+
+    /// The original's class name, used in error messages.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ChannelKind::Pub => "PubChannel",
+            ChannelKind::Sub => "SubChannel",
+            ChannelKind::Req => "ReqChannel",
+            ChannelKind::Rep => "RepChannel",
+            ChannelKind::State => "StateChannel",
+        }
+    }
+}
+
+/// A full slot name (as the user wrote it) and its hash.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub name: String,
+    pub hash: u64,
+}
+
+pub(crate) struct InQueue {
+    pub queue: PackageQueue,
+    pub closed: bool,
+}
+
+/// What every channel shares with the context's registry and routing.
+pub(crate) struct ChannelShared {
+    pub(crate) context: Arc<ContextInner>,
+    pub(crate) kind: ChannelKind,
+    pub(crate) msg_type: MessageType,
+    pub(crate) slot_out: Slot,
+    pub(crate) slot_in: Slot,
+    pub(crate) inbox: Mutex<InQueue>,
+    pub(crate) arrived: Condvar,
+}
+
+impl ChannelShared {
+    pub(crate) fn inbox(&self) -> MutexGuard<'_, InQueue> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inbox().closed
+    }
+
+    /// A package for our incoming slot arrived (called by routing, under its lock: must not
+    /// send or block). Returns how many packages the queue policy dropped.
+    pub(crate) fn deliver(&self, pkg: PackageRef) -> usize {
+        match self.kind {
+            // Sync-mode control messages from subscribers (§9.2.3) are handled by issue-3 code;
+            // until then a publisher has no queue and takes no deliveries.
+            ChannelKind::Pub => 0,
+            _ => {
+                let mut inbox = self.inbox();
+                if inbox.closed {
+                    return 0;
+                }
+                let dropped = inbox.queue.push(pkg).dropped();
+                drop(inbox);
+                self.arrived.notify_all();
+                dropped
+            }
+        }
+    }
+
+    /// A new context joined the network (a `NEW_CONNECTION` arrived).
+    pub(crate) fn on_new_connection(&self) {}
+
+    /// Unregister; messages already queued can still be received.
+    pub(crate) fn close(&self) {
+        {
+            let mut inbox = self.inbox();
+            if inbox.closed {
+                return;
+            }
+            inbox.closed = true;
+        }
+        self.arrived.notify_all();
+        self.unregister();
+    }
+
+    fn unregister(&self) {
+        let me = self as *const ChannelShared;
+        let mut guard = self.context.registry.write().unwrap_or_else(|e| e.into_inner());
+        let registry = &mut *guard;
+        for (map, hash) in [(&mut registry.senders, self.slot_out.hash), (&mut registry.receivers, self.slot_in.hash)] {
+            if map.get(&hash).is_some_and(|w| std::ptr::eq(w.as_ptr(), me)) {
+                map.remove(&hash);
+            }
+        }
+    }
+
+    /// Take the oldest pending package, waiting up to `timeout` (None: until one arrives or
+    /// the channel closes).
+    pub(crate) fn pop_wait(&self, timeout: Option<Duration>) -> Result<PackageRef> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut inbox = self.inbox();
+        loop {
+            if let Some(pkg) = inbox.queue.pop() {
+                return Ok(pkg);
+            }
+            if inbox.closed {
+                return Err(Error::closed(format!("the {} is closed", self.kind.class_name())));
+            }
+            inbox = match deadline {
+                None => self.arrived.wait(inbox).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Error::timeout("no message within the timeout"));
+                    }
+                    self.arrived.wait_timeout(inbox, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0)
+                }
+            };
+        }
+    }
+}
+
+impl Drop for ChannelShared {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// A channel of any kind. Cloning gives another handle; the channel is unregistered when it
+/// is closed or when the last handle is dropped.
+#[derive(Clone)]
+pub struct Channel {
+    pub(crate) shared: Arc<ChannelShared>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.shared.kind.class_name(), self.shared.slot_out.name)
+    }
+}
+
+impl Channel {
+    /// Create a channel of `kind` on slot base `base` with message type `msg_type`.
+    /// Fails with "Slot not free: <name>" if this context already has a channel there.
+    pub fn new(context: &Context, kind: ChannelKind, base: &str, msg_type: MessageType) -> Result<Channel> {
+        if base.trim().is_empty() {
+            return Err(Error::invalid("the slot base name is empty"));
+        }
+        if matches!(kind, ChannelKind::Req | ChannelKind::Rep) && msg_type != MessageType::Object {
+            return Err(Error::invalid("request/reply channels always use the OBJECT message type"));
+        }
+        let (out_pattern, in_pattern) = kind.patterns();
+        let slot = |pattern: &str| {
+            let name = format!("{base}.{}.{pattern}", msg_type.name());
+            Slot { hash: slot_of(&name), name }
+        };
+        let inner = context.inner().clone();
+        let shared = Arc::new(ChannelShared {
+            kind,
+            slot_out: slot(out_pattern),
+            slot_in: slot(in_pattern),
+            msg_type,
+            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false }),
+            arrived: Condvar::new(),
+            context: inner,
+        });
+        let taken = {
+            let mut registry = shared.context.registry.write().unwrap_or_else(|e| e.into_inner());
+            let live = |map: &std::collections::HashMap<u64, Weak<ChannelShared>>, slot: &Slot| {
+                map.get(&slot.hash).is_some_and(|w| w.strong_count() > 0)
+            };
+            if live(&registry.senders, &shared.slot_out) {
+                Some(shared.slot_out.name.clone())
+            } else if live(&registry.receivers, &shared.slot_in) {
+                Some(shared.slot_in.name.clone())
+            } else {
+                registry.senders.insert(shared.slot_out.hash, Arc::downgrade(&shared));
+                registry.receivers.insert(shared.slot_in.hash, Arc::downgrade(&shared));
+                None
+            }
+        };
+        // (`shared` is dropped, and so unregisters, only after the registry lock is released.)
+        if let Some(name) = taken {
+            return Err(Error::invalid(format!("Slot not free: {name}")));
+        }
+        Ok(Channel { shared })
+    }
+
+    pub fn kind(&self) -> ChannelKind {
+        self.shared.kind
+    }
+
+    pub fn message_type(&self) -> &MessageType {
+        &self.shared.msg_type
+    }
+
+    /// The full outgoing slot name, as written (not normalised).
+    pub fn slot_outgoing(&self) -> &str {
+        &self.shared.slot_out.name
+    }
+
+    /// The full incoming slot name, as written.
+    pub fn slot_incoming(&self) -> &str {
+        &self.shared.slot_in.name
+    }
+
+    /// Messages waiting to be received.
+    pub fn pending(&self) -> usize {
+        self.shared.inbox().queue.len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Unregister the channel. Queued messages can still be received; sends fail.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Two handles to the same channel.
+    pub fn same_as(&self, other: &Channel) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    pub(crate) fn expect_kind(&self, kinds: &[ChannelKind], operation: &str) -> Result<()> {
+        if kinds.contains(&self.shared.kind) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("{operation} is not available on a {}", self.shared.kind.class_name())))
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::closed(format!("Cannot send from closed {}.", self.shared.kind.class_name())))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! A connection between two contexts: its status, properties, outgoing queue and closing
+//! logic. The socket work (handshake, sending and receiving threads) lives in `transport`.
+
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use crate::context::ContextInner;
+use crate::error::{Error, Result};
+use crate::package::{Package, PackageRef};
+use crate::protocol::header::Header;
+use crate::queue::{PackageQueue, QueueParams};
+
+/// Connection status, ordered as in the original (§7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Status {
+    Closed = 0,
+    Closing = 1,
+    /// Bound, waiting for a peer.
+    Waiting = 2,
+    /// Bound side, peer connected.
+    Hosting = 3,
+    /// Connecting side.
+    Connected = 4,
+}
+
+/// Default and minimum of the `timedout` detection timeout (§7.3).
+pub const MIN_TIMEOUT: f64 = 0.5;
+/// How long an outgoing side may stay idle before a heartbeat goes out (well under 0.5 s).
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
+/// How long `close()` waits for the close package to be written.
+const CLOSE_WRITE_BUDGET: Duration = Duration::from_secs(1);
+
+/// The close reasons of the original (§7.4), plus ours.
+pub mod reasons {
+    pub const ON_COMMAND: &str = "Closed on command.";
+    pub const BY_CONTEXT: &str = "Closed by the context.";
+    pub const UNSPECIFIED: &str = "Unspecified problem";
+    pub const FROM_OTHER_END: &str = "Closed from other end.";
+    pub const DROPPED: &str = "Other end dropped the connection.";
+    pub const LOST_TRACK: &str = "Lost track of the stream.";
+    pub const TIMED_OUT: &str = "Connection timed out.";
+}
+
+/// Peer-side properties, known once the handshake is done.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Endpoints {
+    pub hostname1: String,
+    pub port1: u16,
+    pub hostname2: String,
+    pub port2: u16,
+    pub id2: u64,
+    pub pid2: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub endpoints: Endpoints,
+    pub name: String,
+}
+
+/// The outgoing side: the queue the sending thread drains, and flush bookkeeping.
+pub(crate) struct OutQueue {
+    pub queue: PackageQueue,
+    /// Packages ever accepted into the queue.
+    pub pushed: u64,
+    /// Packages that left the queue for good (written, or discarded by policy).
+    pub done: u64,
+    /// `close()` asked the sending thread to write a close package and stop.
+    pub close_requested: bool,
+    /// The connection is closed: the sending thread stops without writing anything.
+    pub stop: bool,
+    /// The sending thread is gone (or never started).
+    pub sender_exited: bool,
+}
+
+/// Shared state of one connection; `Connection` is the user's handle to it.
+pub(crate) struct ConnShared {
+    pub(crate) context: Weak<ContextInner>,
+    pub(crate) id1: u64,
+    pub(crate) pid1: u64,
+    pub(crate) state: Mutex<ConnState>,
+    pub(crate) out: Mutex<OutQueue>,
+    /// Wakes the sending thread (new package, close).
+    pub(crate) out_ready: Condvar,
+    /// Wakes pushers waiting for space and flushers waiting for `done`.
+    pub(crate) out_progress: Condvar,
+    /// Soft limits of the out-queue: above them, senders wait (back-pressure) before pushing.
+    pub(crate) soft_packages: usize,
+    pub(crate) soft_bytes: usize,
+    pub(crate) stream: Mutex<Option<Arc<TcpStream>>>,
+    pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
+    pub(crate) timedout: AtomicBool,
+    /// Timeout in milliseconds (atomic so the receiving thread can read it without a lock).
+    pub(crate) timeout_ms: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of our locks must not make every later call panic too.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ConnShared {
+    pub(crate) fn new(context: &Arc<ContextInner>, name: &str, params: QueueParams) -> Arc<ConnShared> {
+        Arc::new(ConnShared {
+            context: Arc::downgrade(context),
+            id1: context.id,
+            pid1: std::process::id() as u64,
+            state: Mutex::new(ConnState {
+                status: Status::Waiting,
+                reason: None,
+                endpoints: Endpoints::default(),
+                name: name.to_string(),
+            }),
+            out: Mutex::new(OutQueue {
+                queue: PackageQueue::new(params),
+                pushed: 0,
+                done: 0,
+                close_requested: false,
+                stop: false,
+                sender_exited: true,
+            }),
+            out_ready: Condvar::new(),
+            out_progress: Condvar::new(),
+            soft_packages: context.soft_limits().0,
+            soft_bytes: context.soft_limits().1,
+            stream: Mutex::new(None),
+            listener: Mutex::new(None),
+            timedout: AtomicBool::new(false),
+            timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
+        })
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, ConnState> {
+        lock(&self.state)
+    }
+
+    pub(crate) fn out(&self) -> MutexGuard<'_, OutQueue> {
+        lock(&self.out)
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.state().status
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.status() >= Status::Waiting
+    }
+
+    /// Queue a package for sending, applying the discard policy. Returns packages dropped.
+    /// Never blocks (callers wait for space first, outside their locks: `wait_for_space`).
+    pub(crate) fn push(&self, pkg: PackageRef) -> usize {
+        let mut out = self.out();
+        if out.close_requested || out.stop {
+            return 1;
+        }
+        let pushed = out.queue.push(pkg);
+        if pushed.accepted {
+            out.pushed += 1;
+        }
+        // Packages evicted from the front count as done for flush purposes.
+        out.done += pushed.evicted as u64;
+        drop(out);
+        self.out_ready.notify_one();
+        pushed.dropped()
+    }
+
+    /// True while the out-queue is above its soft limits.
+    pub(crate) fn is_congested(&self) -> bool {
+        let out = self.out();
+        out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes
+    }
+
+    /// Wait (at most until `deadline`) until the out-queue is below its soft limits.
+    pub(crate) fn wait_for_space(&self, deadline: Instant) {
+        let mut out = self.out();
+        while (out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes)
+            && !out.close_requested
+            && !out.stop
+            && !out.sender_exited
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// `close()`: tell the peer (close package) and stop. No-op if already closing or closed.
+    pub(crate) fn close(self: &Arc<Self>, reason: &str) {
+        let previous = {
+            let mut st = self.state();
+            if st.status <= Status::Closing {
+                return;
+            }
+            let previous = st.status;
+            st.status = Status::Closing;
+            st.reason = Some(reason.to_string());
+            previous
+        };
+        if previous >= Status::Hosting {
+            // Pending packages are dropped (as in the original); the close package goes out
+            // through the sending thread so it never interleaves with a half-written package.
+            let deadline = Instant::now() + CLOSE_WRITE_BUDGET;
+            let mut out = self.out();
+            let cleared = out.queue.clear() as u64;
+            out.done += cleared;
+            out.close_requested = true;
+            self.out_ready.notify_all();
+            while !out.sender_exited {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            }
+        }
+        self.finish_close(reason);
+    }
+
+    /// `close_on_problem()`: close without telling the peer. Used by the IO threads.
+    pub(crate) fn close_on_problem(self: &Arc<Self>, reason: &str) {
+        {
+            let mut st = self.state();
+            match st.status {
+                Status::Closed => return,
+                // A close() is under way; it owns the reason and finishes the job.
+                Status::Closing => return,
+                _ => st.status = Status::Closing,
+            }
+            st.reason = Some(reason.to_string());
+        }
+        self.finish_close(reason);
+    }
+
+    fn finish_close(self: &Arc<Self>, reason: &str) {
+        {
+            let mut out = self.out();
+            let cleared = out.queue.clear() as u64;
+            out.done += cleared;
+            out.stop = true;
+        }
+        self.out_ready.notify_all();
+        self.out_progress.notify_all();
+        if let Some(stream) = lock(&self.stream).as_ref() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        if let Some(listener) = lock(&self.listener).take() {
+            // Wakes a blocked accept() on Linux.
+            let _ = listener.shutdown(Shutdown::Both);
+        }
+        {
+            let mut st = self.state();
+            st.status = Status::Closed;
+            st.reason = Some(reason.to_string());
+        }
+        if let Some(ctx) = self.context.upgrade() {
+            ctx.forget_connection(self);
+        }
+    }
+
+    /// The `timedout` state changed (the receiving thread calls this once per change). The
+    /// state is readable through `Connection::is_timedout`; the signal of the event system
+    /// (issue #4) hooks in here.
+    pub(crate) fn timedout_changed(&self, _timedout: bool) {}
+
+    /// Wait until every package queued so far has been written (`flush`, §7.5): pushes a
+    /// heartbeat like the original, then waits for the sending thread to get past it.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
+        if self.status() < Status::Hosting {
+            return Err(Error::closed("cannot flush: the connection is not connected"));
+        }
+        let target = {
+            let mut out = self.out();
+            out.queue.push_unbounded(Arc::new(Package::signal(Header::HEARTBEAT)));
+            out.pushed += 1;
+            out.pushed
+        };
+        self.out_ready.notify_one();
+        let deadline = Instant::now() + timeout;
+        let mut out = self.out();
+        while out.done < target {
+            if out.sender_exited || out.close_requested || out.stop {
+                return Err(Error::closed("the connection closed before the flush completed"));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout("Sending the packages timed out."));
+            }
+            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        }
+        Ok(())
+    }
+}
+
+/// A user's handle to a connection. Cloning is cheap; dropping it does not close anything
+/// (the context owns its connections).
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) shared: Arc<ConnShared>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.state();
+        f.debug_struct("Connection")
+            .field("name", &st.name)
+            .field("status", &st.status)
+            .field("hostname1", &st.endpoints.hostname1)
+            .field("port1", &st.endpoints.port1)
+            .finish()
+    }
+}
+
+impl Connection {
+    pub fn status(&self) -> Status {
+        self.shared.status()
+    }
+    /// Waiting, hosting or connected.
+    pub fn is_alive(&self) -> bool {
+        self.status() >= Status::Waiting
+    }
+    /// Hosting or connected.
+    pub fn is_connected(&self) -> bool {
+        self.status() >= Status::Hosting
+    }
+    /// Bound and waiting for a peer.
+    pub fn is_waiting(&self) -> bool {
+        self.status() == Status::Waiting
+    }
+    /// True while nothing has arrived from the peer for longer than `timeout` (§7.3).
+    pub fn is_timedout(&self) -> bool {
+        self.shared.timedout.load(Ordering::SeqCst)
+    }
+    pub fn hostname1(&self) -> String {
+        self.shared.state().endpoints.hostname1.clone()
+    }
+    pub fn port1(&self) -> u16 {
+        self.shared.state().endpoints.port1
+    }
+    pub fn hostname2(&self) -> String {
+        self.shared.state().endpoints.hostname2.clone()
+    }
+    pub fn port2(&self) -> u16 {
+        self.shared.state().endpoints.port2
+    }
+    /// Own context id.
+    pub fn id1(&self) -> u64 {
+        self.shared.id1
+    }
+    /// Peer context id (0 until connected).
+    pub fn id2(&self) -> u64 {
+        self.shared.state().endpoints.id2
+    }
+    pub fn pid1(&self) -> u64 {
+        self.shared.pid1
+    }
+    /// Peer process id, as the peer announced it (0 until connected).
+    pub fn pid2(&self) -> u64 {
+        self.shared.state().endpoints.pid2
+    }
+    pub fn name(&self) -> String {
+        self.shared.state().name.clone()
+    }
+    pub fn set_name(&self, name: &str) {
+        self.shared.state().name = name.to_string();
+    }
+    /// The `timedout` detection timeout in seconds.
+    pub fn timeout(&self) -> f64 {
+        self.shared.timeout_ms.load(Ordering::SeqCst) as f64 / 1000.0
+    }
+    /// Set the timeout; at least 0.5 s as in the original.
+    pub fn set_timeout(&self, seconds: f64) -> Result<()> {
+        if !(seconds >= MIN_TIMEOUT) || !seconds.is_finite() {
+            return Err(Error::invalid(format!("timeout must be at least {MIN_TIMEOUT:.2} (got {seconds})")));
+        }
+        self.shared.timeout_ms.store((seconds * 1000.0).round() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+    /// Why the connection closed (None while alive).
+    pub fn close_reason(&self) -> Option<String> {
+        let st = self.shared.state();
+        if st.status == Status::Closed {
+            st.reason.clone()
+        } else {
+            None
+        }
+    }
+    /// Close, telling the peer with a close package. Default reason "Closed on command.".
+    pub fn close(&self, reason: Option<&str>) {
+        self.shared.close(reason.unwrap_or(reasons::ON_COMMAND));
+    }
+    /// Close without telling the peer. Default reason "Unspecified problem".
+    pub fn close_on_problem(&self, reason: Option<&str>) {
+        self.shared.close_on_problem(reason.unwrap_or(reasons::UNSPECIFIED));
+    }
+    /// Wait until everything queued so far is written to the socket.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.shared.flush(timeout)
+    }
+    /// Packages waiting in the outgoing queue.
+    pub fn queued(&self) -> usize {
+        self.shared.out().queue.len()
+    }
+    /// Two handles to the same connection.
+    pub fn same_as(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}

@@ -1,0 +1,498 @@
+//! The context: a node of a yoton network. It owns the connections and the channel registry,
+//! assigns sequence numbers, queues packages while unconnected, and routes what arrives
+//! (deduplicate, forward, deliver) — §6 of PROTOCOL.md, with the robust handling of §13.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::channels::ChannelShared;
+use crate::connection::{reasons, ConnShared, Connection, Status};
+use crate::error::{Error, ErrorKind, Result};
+use crate::package::{body_from, Package};
+use crate::protocol::address::parse_address;
+use crate::protocol::header::{Header, SLOT_CONTEXT};
+use crate::queue::PackageQueue;
+pub use crate::queue::{Discard, QueueParams};
+use crate::transport::tcp;
+
+/// Context message sent by the connecting side after a connect (§6.7).
+pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
+/// Context message asking the direct peer to drop the link (never sent by us, §6.7).
+pub const CLOSE_CONNECTION: &str = "CLOSE_CONNECTION";
+/// Default maximum body size accepted from a peer (and sent): bigger packages close the link.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
+/// How long a send, or a forward, waits for a congested connection before queueing anyway.
+const DEFAULT_SEND_WAIT: Duration = Duration::from_secs(1);
+/// Soft out-queue limits: above them senders wait (back-pressure), below them they never do.
+const DEFAULT_SOFT_PACKAGES: usize = 4096;
+const DEFAULT_SOFT_BYTES: usize = 8 << 20;
+/// Sliding deduplication window (§13 #8): late packages within it are still accepted once.
+const DEDUPE_WINDOW: u64 = 1024;
+
+/// A new context id: `(milliseconds << 32) | random`, strictly increasing time part, never 0.
+fn new_context_id() -> u64 {
+    static LAST_TIME: Mutex<u64> = Mutex::new(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0) & 0xFFFF_FFFF;
+    let t = {
+        let mut last = LAST_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let t = if now > *last { now } else { (*last + 1) & 0xFFFF_FFFF };
+        let t = t.max(1);
+        *last = t;
+        t
+    };
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(t);
+    h.write_u32(std::process::id());
+    let r = h.finish() & 0xFFFF_FFFF;
+    (t << 32) | r
+}
+
+/// Per-source record of seen sequence numbers: the highest one plus a ring bitmap of the
+/// DEDUPE_WINDOW below it. Anything older than the window counts as seen.
+struct SeenWindow {
+    max: u64,
+    bits: [u64; (DEDUPE_WINDOW / 64) as usize],
+}
+
+impl SeenWindow {
+    fn bit(seq: u64) -> (usize, u64) {
+        let i = seq % DEDUPE_WINDOW;
+        ((i / 64) as usize, 1u64 << (i % 64))
+    }
+
+    /// Record `seq`; false if it was seen already (or is too old to tell).
+    fn accept(&mut self, seq: u64) -> bool {
+        if seq > self.max {
+            if seq - self.max >= DEDUPE_WINDOW {
+                self.bits = [0; (DEDUPE_WINDOW / 64) as usize];
+            } else {
+                for s in self.max + 1..seq {
+                    let (w, b) = Self::bit(s);
+                    self.bits[w] &= !b;
+                }
+            }
+            self.max = seq;
+        } else if self.max - seq >= DEDUPE_WINDOW {
+            return false;
+        } else {
+            let (w, b) = Self::bit(seq);
+            if self.bits[w] & b != 0 {
+                return false;
+            }
+        }
+        let (w, b) = Self::bit(seq);
+        self.bits[w] |= b;
+        true
+    }
+}
+
+/// Routing state, guarded by one lock so sequence numbers are assigned and packages enqueued
+/// atomically (§13 #7, #20).
+struct Router {
+    send_seq: u64,
+    recv_seq: u64,
+    connections: Vec<Arc<ConnShared>>,
+    startup: PackageQueue,
+    seen: HashMap<u64, SeenWindow>,
+}
+
+/// Channels by slot hash: receivers get deliveries; senders are kept for collision checks.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) receivers: HashMap<u64, Weak<ChannelShared>>,
+    pub(crate) senders: HashMap<u64, Weak<ChannelShared>>,
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) id: u64,
+    router: Mutex<Router>,
+    pub(crate) registry: RwLock<Registry>,
+    params: Mutex<QueueParams>,
+    max_message_size: AtomicU64,
+    send_wait_ms: AtomicU64,
+    discarded: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ContextInner {
+    fn router(&self) -> MutexGuard<'_, Router> {
+        lock(&self.router)
+    }
+
+    pub(crate) fn queue_params(&self) -> QueueParams {
+        *lock(&self.params)
+    }
+
+    pub(crate) fn soft_limits(&self) -> (usize, usize) {
+        (DEFAULT_SOFT_PACKAGES, DEFAULT_SOFT_BYTES)
+    }
+
+    pub(crate) fn max_message_size(&self) -> u64 {
+        self.max_message_size.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_discarded(&self, n: usize) {
+        if n > 0 {
+            self.discarded.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Wait (bounded) until the out-queues we are about to push to are below their soft limits.
+    fn wait_for_space(&self, except: Option<&Arc<ConnShared>>) {
+        let congested: Vec<Arc<ConnShared>> = self
+            .router()
+            .connections
+            .iter()
+            .filter(|c| except.map_or(true, |e| !Arc::ptr_eq(c, e)) && c.is_congested())
+            .cloned()
+            .collect();
+        if congested.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.send_wait_ms.load(Ordering::Relaxed));
+        for c in congested {
+            c.wait_for_space(deadline);
+        }
+    }
+
+    /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
+    /// the startup queue when there is none (§6.3), all under the routing lock.
+    pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
+        if body.is_empty() {
+            // An empty body would read as a heartbeat/close package (§2.2): never sent.
+            return Ok(());
+        }
+        let max = self.max_message_size();
+        if body.len() as u64 > max {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("message of {} bytes is above the maximum message size of {max} bytes", body.len()),
+            ));
+        }
+        self.wait_for_space(None);
+        let mut router = self.router();
+        router.send_seq += 1;
+        let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
+        let pkg = Arc::new(Package::new(&header, body));
+        let mut dropped = 0;
+        let mut sent = false;
+        for c in router.connections.iter().filter(|c| c.is_alive()) {
+            dropped += c.push(pkg.clone());
+            sent = true;
+        }
+        if !sent {
+            dropped += router.startup.push(pkg).dropped();
+        }
+        drop(router);
+        self.count_discarded(dropped);
+        Ok(())
+    }
+
+    /// Route packages that arrived on `from` (§6.5): deduplicate, forward, deliver.
+    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, batch: Vec<Package>) {
+        self.wait_for_space(Some(from));
+        let mut context_messages = Vec::new();
+        // Channel handles upgraded here are dropped only after the locks are released: the
+        // last handle's drop unregisters the channel, which takes the registry lock.
+        let mut delivered_to: Vec<Arc<ChannelShared>> = Vec::new();
+        let mut dropped = 0;
+        {
+            let mut router = self.router();
+            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            let targets: Vec<Arc<ConnShared>> =
+                router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
+            for mut pkg in batch {
+                // Our own packages coming back round a loop are never re-delivered (§13 #9).
+                if pkg.source_id == self.id || pkg.source_seq == 0 {
+                    continue;
+                }
+                let window = router.seen.entry(pkg.source_id).or_insert(SeenWindow { max: 0, bits: [0; 16] });
+                if !window.accept(pkg.source_seq) {
+                    continue;
+                }
+                let forward = pkg.dest_id != self.id;
+                let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
+                if deliver {
+                    router.recv_seq += 1;
+                    pkg.recv_seq = router.recv_seq;
+                }
+                let pkg = Arc::new(pkg);
+                if forward {
+                    for c in &targets {
+                        dropped += c.push(pkg.clone());
+                    }
+                }
+                if deliver {
+                    if pkg.slot == SLOT_CONTEXT {
+                        context_messages.push(pkg);
+                    } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(Weak::upgrade) {
+                        dropped += channel.deliver(pkg);
+                        delivered_to.push(channel);
+                    }
+                }
+            }
+        }
+        drop(delivered_to);
+        self.count_discarded(dropped);
+        // Handled outside the locks: they may send.
+        for pkg in context_messages {
+            self.handle_context_message(from, &pkg);
+        }
+    }
+
+    fn handle_context_message(&self, from: &Arc<ConnShared>, pkg: &Package) {
+        match std::str::from_utf8(pkg.body()) {
+            Ok(NEW_CONNECTION) => {
+                let channels: Vec<Arc<ChannelShared>> = {
+                    let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+                    registry.senders.values().filter_map(Weak::upgrade).collect()
+                };
+                for channel in channels {
+                    channel.on_new_connection();
+                }
+            }
+            Ok(CLOSE_CONNECTION) => {
+                // The original's intent (its handler crashes): drop the direct link to the sender.
+                let direct = from.state().endpoints.id2 == pkg.source_id;
+                if direct {
+                    from.close_on_problem("Closed on request of the other end (CLOSE_CONNECTION).");
+                }
+            }
+            // Unknown or undecodable context messages are ignored (the original prints them).
+            _ => {}
+        }
+    }
+
+    /// A connection closed: drop it from the routing list.
+    pub(crate) fn forget_connection(&self, conn: &Arc<ConnShared>) {
+        self.router().connections.retain(|c| !Arc::ptr_eq(c, conn));
+    }
+
+    /// Add a new connection; the startup queue moves into it if it is the first (§6.4).
+    fn adopt_connection(&self, conn: &Arc<ConnShared>) {
+        let mut router = self.router();
+        let queued = router.startup.drain_all();
+        if !queued.is_empty() {
+            let mut out = conn.out();
+            for pkg in queued {
+                out.queue.push_unbounded(pkg);
+                out.pushed += 1;
+            }
+        }
+        router.connections.push(conn.clone());
+    }
+
+    fn connections_where(&self, keep: impl Fn(Status) -> bool) -> Vec<Connection> {
+        self.router()
+            .connections
+            .iter()
+            .filter(|c| keep(c.status()))
+            .map(|c| Connection { shared: c.clone() })
+            .collect()
+    }
+
+    pub(crate) fn close_all(&self) {
+        let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
+        for c in conns {
+            c.close(reasons::BY_CONTEXT);
+        }
+        self.close_channels();
+    }
+
+    pub(crate) fn close_channels(&self) {
+        let channels: Vec<Arc<ChannelShared>> = {
+            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            registry.receivers.values().chain(registry.senders.values()).filter_map(Weak::upgrade).collect()
+        };
+        for channel in channels {
+            channel.close();
+        }
+    }
+}
+
+/// Closes the context when the last user handle goes away.
+struct Owner(Arc<ContextInner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.close_all();
+    }
+}
+
+/// A node of a yoton network. Cloning gives another handle to the same context; when the last
+/// handle is dropped the context closes its connections and channels.
+#[derive(Clone)]
+pub struct Context {
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Context({})", self.id_text())
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl Context {
+    /// A new context with a fresh random id and the default queue parameters.
+    pub fn new() -> Context {
+        let params = QueueParams::default();
+        let inner = Arc::new(ContextInner {
+            id: new_context_id(),
+            router: Mutex::new(Router {
+                send_seq: 0,
+                recv_seq: 0,
+                connections: Vec::new(),
+                startup: PackageQueue::new(params),
+                seen: HashMap::new(),
+            }),
+            registry: RwLock::new(Registry::default()),
+            params: Mutex::new(params),
+            max_message_size: AtomicU64::new(DEFAULT_MAX_MESSAGE_SIZE),
+            send_wait_ms: AtomicU64::new(DEFAULT_SEND_WAIT.as_millis() as u64),
+            discarded: AtomicU64::new(0),
+        });
+        Context { owner: Arc::new(Owner(inner)) }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ContextInner> {
+        &self.owner.0
+    }
+
+    /// The 64-bit id of this context (never 0).
+    pub fn id(&self) -> u64 {
+        self.inner().id
+    }
+
+    /// The id as 16 lowercase hex digits (the handshake form).
+    pub fn id_text(&self) -> String {
+        format!("{:016x}", self.id())
+    }
+
+    /// Host a connection at `address`, trying up to `max_tries` ports (§4.6). Returns at once
+    /// with a *waiting* connection; the first peer to complete the handshake is accepted.
+    /// Packages sent meanwhile are queued on it.
+    pub fn bind(&self, address: &str, max_tries: u32, name: Option<&str>) -> Result<Connection> {
+        let addr = parse_address(address)?;
+        let listener = Arc::new(tcp::listen(&addr, max_tries)?);
+        let inner = self.inner();
+        let conn = ConnShared::new(inner, name.unwrap_or(""), inner.queue_params());
+        {
+            let mut st = conn.state();
+            let (host, port) = tcp::socket_name(listener.local_addr().ok().and_then(|a| a.as_socket()));
+            st.endpoints.hostname1 = host;
+            st.endpoints.port1 = port;
+        }
+        *conn.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener.clone());
+        inner.adopt_connection(&conn);
+        tcp::start_accepting(conn.clone(), listener);
+        Ok(Connection { shared: conn })
+    }
+
+    /// Connect to a context hosting at `address`, retrying for up to `timeout`, then run the
+    /// handshake (at most 2 s more). On success the connection is *connected* and a
+    /// `NEW_CONNECTION` message goes out to the network.
+    pub fn connect(&self, address: &str, timeout: Duration, name: Option<&str>) -> Result<Connection> {
+        let mut addr = parse_address(address)?;
+        if addr.host.is_empty() {
+            addr.host = "127.0.0.1".into();
+        }
+        let stream = tcp::connect(&addr, timeout)?;
+        let inner = self.inner();
+        let (id2, pid2) = tcp::client_handshake(&stream, inner.id, std::process::id() as u64)?;
+        let conn = ConnShared::new(inner, name.unwrap_or(""), inner.queue_params());
+        inner.adopt_connection(&conn);
+        tcp::establish(&conn, stream, id2, pid2, Status::Connected);
+        inner.send(SLOT_CONTEXT, 0, 0, body_from(NEW_CONNECTION.as_bytes()))?;
+        Ok(Connection { shared: conn })
+    }
+
+    /// Close every connection ("Closed by the context.") and every channel. The context stays
+    /// usable: it can bind or connect again.
+    pub fn close(&self) {
+        self.inner().close_all();
+    }
+
+    /// Close every channel, keep the connections.
+    pub fn close_channels(&self) {
+        self.inner().close_channels();
+    }
+
+    /// Wait until every connected connection has written what is queued, within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for c in self.connections() {
+            c.flush(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        Ok(())
+    }
+
+    /// Connections with a peer (hosting or connected).
+    pub fn connections(&self) -> Vec<Connection> {
+        self.inner().connections_where(|s| s >= Status::Hosting)
+    }
+
+    /// Connections with a peer plus those still waiting for one.
+    pub fn connections_all(&self) -> Vec<Connection> {
+        self.inner().connections_where(|s| s >= Status::Waiting)
+    }
+
+    /// Number of connections with a peer.
+    pub fn connection_count(&self) -> usize {
+        self.connections().len()
+    }
+
+    /// The first alive connection (waiting ones included) with this name.
+    pub fn connection_by_name(&self, name: &str) -> Option<Connection> {
+        self.connections_all().into_iter().find(|c| c.name() == name)
+    }
+
+    /// Queue limits for the startup queue, channel queues and connection out-queues created
+    /// from now on (the startup queue is updated at once).
+    pub fn set_queue_params(&self, params: QueueParams) -> Result<()> {
+        params.validate()?;
+        *lock(&self.inner().params) = params;
+        self.inner().router().startup.set_params(params);
+        Ok(())
+    }
+
+    pub fn queue_params(&self) -> QueueParams {
+        self.inner().queue_params()
+    }
+
+    /// Packages dropped so far by the discard policy of any of this context's queues.
+    pub fn discarded(&self) -> u64 {
+        self.inner().discarded.load(Ordering::Relaxed)
+    }
+
+    /// Largest body accepted from peers and allowed in sends. A peer announcing more is
+    /// disconnected ("Lost track of the stream: ..."), with nothing allocated for it.
+    pub fn set_max_message_size(&self, bytes: u64) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid("the maximum message size must be at least 1 byte"));
+        }
+        self.inner().max_message_size.store(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn max_message_size(&self) -> u64 {
+        self.inner().max_message_size()
+    }
+
+    /// Packages waiting in the startup queue (sent while no connection existed).
+    pub fn startup_queued(&self) -> usize {
+        self.inner().router().startup.len()
+    }
+}

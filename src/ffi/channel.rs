@@ -1,0 +1,202 @@
+//! C API of channels: `yoton_channel_*` for every kind, `yoton_pub_*` and `yoton_sub_*`.
+
+use std::ffi::{c_char, c_int, c_void};
+
+use super::message::yoton_message;
+use super::util::{bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::value::{value_ref, yoton_value};
+use crate::channels::{Channel, ChannelKind, MessageType};
+
+
+/// A channel of any kind (publisher, subscriber, ...). Caller owns it; release with
+/// `yoton_channel_free`, which also closes it.
+pub struct yoton_channel {
+    pub(crate) inner: Channel,
+}
+
+/// Channel kinds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum yoton_channel_kind {
+    YOTON_PUB = 0,
+    YOTON_SUB = 1,
+    YOTON_REQ = 2,
+    YOTON_REP = 3,
+    YOTON_STATE = 4,
+}
+
+fn new_channel(
+    ctx: *const super::context::yoton_context,
+    kind: ChannelKind,
+    base: *const c_char,
+    type_name: *const c_char,
+    out: *mut *mut yoton_channel,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let base = str_arg(base, "slot base name")?;
+        let msg_type = MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
+        check_out(out)?;
+        let channel = Channel::new(&ctx.inner, kind, base, msg_type)?;
+        into_handle(out, yoton_channel { inner: channel })
+    })
+}
+
+/// Create a publisher on slot base `base` with message type `type_name`: "txt" (also when
+/// NULL), "bin", "obj", or a custom name. Caller owns `*out` (`yoton_channel_free`).
+#[no_mangle]
+pub extern "C" fn yoton_pub_new(
+    ctx: *const super::context::yoton_context,
+    base: *const c_char,
+    type_name: *const c_char,
+    out: *mut *mut yoton_channel,
+) -> c_int {
+    new_channel(ctx, ChannelKind::Pub, base, type_name, out)
+}
+
+/// Create a subscriber, like `yoton_pub_new`.
+#[no_mangle]
+pub extern "C" fn yoton_sub_new(
+    ctx: *const super::context::yoton_context,
+    base: *const c_char,
+    type_name: *const c_char,
+    out: *mut *mut yoton_channel,
+) -> c_int {
+    new_channel(ctx, ChannelKind::Sub, base, type_name, out)
+}
+
+/// Close and release a channel. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_channel_free(ch: *mut yoton_channel) {
+    if let Ok(c) = handle(ch, "channel") {
+        c.inner.close();
+    }
+    free_handle(ch);
+}
+
+/// Close (unregister) the channel: sends fail with YOTON_ERR_CLOSED, queued messages can still
+/// be received. Closing twice is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_channel_close(ch: *const yoton_channel) -> c_int {
+    guard(|| {
+        handle(ch, "channel")?.inner.close();
+        Ok(())
+    })
+}
+
+/// Whether the channel is closed.
+#[no_mangle]
+pub extern "C" fn yoton_channel_closed(ch: *const yoton_channel, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(ch, "channel")?.inner.is_closed()))
+}
+
+/// Number of messages waiting to be received.
+#[no_mangle]
+pub extern "C" fn yoton_channel_pending(ch: *const yoton_channel, out: *mut usize) -> c_int {
+    guard(|| write_out(out, handle(ch, "channel")?.inner.pending()))
+}
+
+/// The kind, one of `yoton_channel_kind`.
+#[no_mangle]
+pub extern "C" fn yoton_channel_get_kind(ch: *const yoton_channel, out: *mut c_int) -> c_int {
+    guard(|| {
+        let kind = match handle(ch, "channel")?.inner.kind() {
+            ChannelKind::Pub => yoton_channel_kind::YOTON_PUB,
+            ChannelKind::Sub => yoton_channel_kind::YOTON_SUB,
+            ChannelKind::Req => yoton_channel_kind::YOTON_REQ,
+            ChannelKind::Rep => yoton_channel_kind::YOTON_REP,
+            ChannelKind::State => yoton_channel_kind::YOTON_STATE,
+        };
+        write_out(out, kind as c_int)
+    })
+}
+
+/// Full outgoing slot name (e.g. "chat.txt.pub-sub") into `buf`; see `yoton_connection_name`
+/// for the buffer convention.
+#[no_mangle]
+pub extern "C" fn yoton_channel_slot_outgoing(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(handle(ch, "channel")?.inner.slot_outgoing(), buf, cap, len))
+}
+
+/// Full incoming slot name (e.g. "chat.txt.sub-pub") into `buf`.
+#[no_mangle]
+pub extern "C" fn yoton_channel_slot_incoming(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(handle(ch, "channel")?.inner.slot_incoming(), buf, cap, len))
+}
+
+/// Message type name ("txt", "bin", "obj" or custom) into `buf`.
+#[no_mangle]
+pub extern "C" fn yoton_channel_message_type(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(handle(ch, "channel")?.inner.message_type().name(), buf, cap, len))
+}
+
+/// Publish `len` bytes (copied). TEXT channels require UTF-8 and OBJECT channels a valid
+/// encoded value (YOTON_ERR_ENCODING otherwise). An empty message is skipped (YOTON_OK).
+/// May wait up to 1 s while a connection's outgoing queue is congested.
+#[no_mangle]
+pub extern "C" fn yoton_pub_send(ch: *const yoton_channel, data: *const c_void, len: usize) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        ch.inner.send(bytes_arg(data, len, "data")?)
+    })
+}
+
+/// Publish a value on an OBJECT channel (the value is borrowed, not consumed).
+#[no_mangle]
+pub extern "C" fn yoton_pub_send_value(ch: *const yoton_channel, value: *const yoton_value) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        ch.inner.send_value(value_ref(value, "value")?)
+    })
+}
+
+/// Receive the oldest message, waiting up to `timeout` seconds (0: do not wait; negative:
+/// until a message arrives or the channel closes). YOTON_ERR_TIMEOUT if none came,
+/// YOTON_ERR_CLOSED if the channel is closed and empty, YOTON_ERR_ENCODING for a TEXT message
+/// that is not UTF-8 (it is dropped). Caller owns `*out` (`yoton_message_free`).
+#[no_mangle]
+pub extern "C" fn yoton_sub_recv(ch: *const yoton_channel, timeout: f64, out: *mut *mut yoton_message) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        let timeout = timeout_arg(timeout)?;
+        check_out(out)?;
+        let msg = ch.inner.recv(timeout)?;
+        into_handle(out, yoton_message { inner: msg })
+    })
+}
+
+/// Take every pending message without waiting. `*out` gets an array of `*count` messages
+/// (NULL when 0); caller owns it, release with `yoton_message_array_free(*out, *count)`.
+#[no_mangle]
+pub extern "C" fn yoton_sub_recv_all(ch: *const yoton_channel, out: *mut *mut *mut yoton_message, count: *mut usize) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        check_out(out)?;
+        check_out(count)?;
+        let messages = ch.inner.recv_all()?;
+        let n = messages.len();
+        let array: *mut *mut yoton_message = if n == 0 {
+            std::ptr::null_mut()
+        } else {
+            let boxed: Box<[*mut yoton_message]> =
+                messages.into_iter().map(|m| Box::into_raw(Box::new(yoton_message { inner: m }))).collect();
+            Box::into_raw(boxed).cast()
+        };
+        write_out(count, n)?;
+        write_out(out, array)
+    })
+}
+
+/// Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count: usize) {
+    if array.is_null() {
+        return;
+    }
+    // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
+    let boxed: Box<[*mut yoton_message]> = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
+    for &msg in boxed.iter() {
+        free_handle(msg);
+    }
+}
+

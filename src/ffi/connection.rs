@@ -1,0 +1,187 @@
+//! C API of connections: `yoton_connection_*`.
+
+use std::ffi::{c_char, c_int};
+use std::time::Duration;
+
+use super::util::{free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use crate::connection::Connection;
+
+/// A connection between two contexts. Handles come from `yoton_context_bind`,
+/// `yoton_context_connect` or the `yoton_context_connection_*` lookups; release with
+/// `yoton_connection_free`, which does not close the connection (the context owns it).
+pub struct yoton_connection {
+    pub(crate) inner: Connection,
+}
+
+/// Connection status values (as in the original).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum yoton_connection_status {
+    YOTON_STATUS_CLOSED = 0,
+    YOTON_STATUS_CLOSING = 1,
+    /// Bound, waiting for a peer.
+    YOTON_STATUS_WAITING = 2,
+    /// Bound side, peer connected.
+    YOTON_STATUS_HOSTING = 3,
+    /// Connecting side, connected.
+    YOTON_STATUS_CONNECTED = 4,
+}
+
+/// Release a connection handle (the connection stays open). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_connection_free(conn: *mut yoton_connection) {
+    free_handle(conn);
+}
+
+/// The status, one of `yoton_connection_status`.
+#[no_mangle]
+pub extern "C" fn yoton_connection_get_status(conn: *const yoton_connection, out: *mut c_int) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.status() as c_int))
+}
+
+/// Waiting, hosting or connected.
+#[no_mangle]
+pub extern "C" fn yoton_connection_is_alive(conn: *const yoton_connection, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.is_alive()))
+}
+
+/// Hosting or connected.
+#[no_mangle]
+pub extern "C" fn yoton_connection_is_connected(conn: *const yoton_connection, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.is_connected()))
+}
+
+/// Bound and waiting for a peer.
+#[no_mangle]
+pub extern "C" fn yoton_connection_is_waiting(conn: *const yoton_connection, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.is_waiting()))
+}
+
+/// True while nothing has arrived from the peer for longer than the timeout (the original's
+/// `timedout` signal state). The connection is not closed by this.
+#[no_mangle]
+pub extern "C" fn yoton_connection_is_timedout(conn: *const yoton_connection, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.is_timedout()))
+}
+
+/// Local host (IP text) into `buf` (NUL-terminated). `*len` (may be NULL) gets the length
+/// without NUL; a too small `buf` gives YOTON_ERR_TOO_LARGE and `*len` still set.
+#[no_mangle]
+pub extern "C" fn yoton_connection_hostname1(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(&handle(conn, "connection")?.inner.hostname1(), buf, cap, len))
+}
+
+/// Peer host (IP text), like `yoton_connection_hostname1`. Empty while waiting.
+#[no_mangle]
+pub extern "C" fn yoton_connection_hostname2(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(&handle(conn, "connection")?.inner.hostname2(), buf, cap, len))
+}
+
+/// Local port (for a waiting connection: the listening port).
+#[no_mangle]
+pub extern "C" fn yoton_connection_port1(conn: *const yoton_connection, out: *mut u16) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.port1()))
+}
+
+/// Peer port (0 while waiting).
+#[no_mangle]
+pub extern "C" fn yoton_connection_port2(conn: *const yoton_connection, out: *mut u16) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.port2()))
+}
+
+/// Own context id.
+#[no_mangle]
+pub extern "C" fn yoton_connection_id1(conn: *const yoton_connection, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.id1()))
+}
+
+/// Peer context id (0 while waiting).
+#[no_mangle]
+pub extern "C" fn yoton_connection_id2(conn: *const yoton_connection, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.id2()))
+}
+
+/// Own process id.
+#[no_mangle]
+pub extern "C" fn yoton_connection_pid1(conn: *const yoton_connection, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.pid1()))
+}
+
+/// Peer process id as announced in its handshake (0 while waiting).
+#[no_mangle]
+pub extern "C" fn yoton_connection_pid2(conn: *const yoton_connection, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.pid2()))
+}
+
+/// The connection's name into `buf`, like `yoton_connection_hostname1`.
+#[no_mangle]
+pub extern "C" fn yoton_connection_name(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| write_str(&handle(conn, "connection")?.inner.name(), buf, cap, len))
+}
+
+/// Set the connection's name (UTF-8, copied).
+#[no_mangle]
+pub extern "C" fn yoton_connection_set_name(conn: *const yoton_connection, name: *const c_char) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        conn.inner.set_name(str_arg(name, "name")?);
+        Ok(())
+    })
+}
+
+/// The `timedout` detection timeout in seconds (default 0.5).
+#[no_mangle]
+pub extern "C" fn yoton_connection_timeout(conn: *const yoton_connection, out: *mut f64) -> c_int {
+    guard(|| write_out(out, handle(conn, "connection")?.inner.timeout()))
+}
+
+/// Set the `timedout` detection timeout; at least 0.5 s (YOTON_ERR_INVALID_ARGUMENT otherwise).
+#[no_mangle]
+pub extern "C" fn yoton_connection_set_timeout(conn: *const yoton_connection, seconds: f64) -> c_int {
+    guard(|| handle(conn, "connection")?.inner.set_timeout(seconds))
+}
+
+/// Why the connection closed, into `buf` like `yoton_connection_hostname1`.
+/// YOTON_ERR_INVALID_ARGUMENT while it is not closed.
+#[no_mangle]
+pub extern "C" fn yoton_connection_close_reason(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| {
+        let reason = handle(conn, "connection")?
+            .inner
+            .close_reason()
+            .ok_or_else(|| crate::Error::invalid("the connection is not closed"))?;
+        write_str(&reason, buf, cap, len)
+    })
+}
+
+/// Close, telling the peer (close package). `reason` may be NULL ("Closed on command.").
+/// Queued packages are dropped: call `yoton_connection_flush` first to deliver them.
+/// Closing a closed connection is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_connection_close(conn: *const yoton_connection, reason: *const c_char) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        conn.inner.close(opt_str_arg(reason, "reason")?);
+        Ok(())
+    })
+}
+
+/// Close without telling the peer. `reason` may be NULL ("Unspecified problem").
+#[no_mangle]
+pub extern "C" fn yoton_connection_close_on_problem(conn: *const yoton_connection, reason: *const c_char) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        conn.inner.close_on_problem(opt_str_arg(reason, "reason")?);
+        Ok(())
+    })
+}
+
+/// Wait until everything queued so far is written to the socket. YOTON_ERR_TIMEOUT after
+/// `timeout` seconds (negative: 3 s, the original's default); YOTON_ERR_CLOSED if not connected.
+#[no_mangle]
+pub extern "C" fn yoton_connection_flush(conn: *const yoton_connection, timeout: f64) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        conn.inner.flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(3)))
+    })
+}

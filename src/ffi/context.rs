@@ -1,0 +1,211 @@
+//! C API of contexts: `yoton_context_*`.
+
+use std::ffi::{c_char, c_int};
+use std::time::Duration;
+
+use super::connection::yoton_connection;
+use super::util::{guard, handle, into_handle, free_handle, opt_str_arg, str_arg, timeout_arg, write_out};
+use crate::context::{Context, Discard, QueueParams};
+use crate::error::Error;
+
+/// A node of a yoton network. Create with `yoton_context_new`, release with
+/// `yoton_context_free` (which closes its connections and channels).
+pub struct yoton_context {
+    pub(crate) inner: Context,
+}
+
+/// What a full queue drops.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum yoton_discard {
+    /// Drop the oldest queued package (the default).
+    YOTON_DISCARD_OLD = 0,
+    /// Drop the incoming package.
+    YOTON_DISCARD_NEW = 1,
+}
+
+/// Create a context with a fresh random id. Caller owns `*out`; release with `yoton_context_free`.
+#[no_mangle]
+pub extern "C" fn yoton_context_new(out: *mut *mut yoton_context) -> c_int {
+    guard(|| into_handle(out, yoton_context { inner: Context::new() }))
+}
+
+/// Close every connection and channel of the context and release the handle. NULL is a no-op.
+/// Channel and connection handles stay valid and report YOTON_ERR_CLOSED.
+#[no_mangle]
+pub extern "C" fn yoton_context_free(ctx: *mut yoton_context) {
+    if let Ok(c) = handle(ctx, "context") {
+        c.inner.close();
+    }
+    free_handle(ctx);
+}
+
+/// The context id (non-zero 64-bit).
+#[no_mangle]
+pub extern "C" fn yoton_context_id(ctx: *const yoton_context, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.id()))
+}
+
+/// Host a connection at `address` ("host:port", "localhost:name+offset", port 0 for any free
+/// port), trying up to `max_tries` ports. Returns at once with a *waiting* connection; the
+/// first peer completing the handshake is accepted. `name` may be NULL.
+/// Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
+#[no_mangle]
+pub extern "C" fn yoton_context_bind(
+    ctx: *const yoton_context,
+    address: *const c_char,
+    max_tries: u32,
+    name: *const c_char,
+    out: *mut *mut yoton_connection,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let address = str_arg(address, "address")?;
+        let name = opt_str_arg(name, "name")?;
+        super::util::check_out(out)?;
+        let conn = ctx.inner.bind(address, max_tries, name)?;
+        into_handle(out, yoton_connection { inner: conn })
+    })
+}
+
+/// Connect to a context hosting at `address`, retrying for up to `timeout` seconds (then the
+/// handshake takes at most 2 s more). `name` may be NULL.
+/// Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
+#[no_mangle]
+pub extern "C" fn yoton_context_connect(
+    ctx: *const yoton_context,
+    address: *const c_char,
+    timeout: f64,
+    name: *const c_char,
+    out: *mut *mut yoton_connection,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let address = str_arg(address, "address")?;
+        let name = opt_str_arg(name, "name")?;
+        let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
+        super::util::check_out(out)?;
+        let conn = ctx.inner.connect(address, timeout, name)?;
+        into_handle(out, yoton_connection { inner: conn })
+    })
+}
+
+/// Close every connection ("Closed by the context.") and every channel. The context can bind
+/// and connect again afterwards.
+#[no_mangle]
+pub extern "C" fn yoton_context_close(ctx: *const yoton_context) -> c_int {
+    guard(|| {
+        handle(ctx, "context")?.inner.close();
+        Ok(())
+    })
+}
+
+/// Close every channel, keep the connections.
+#[no_mangle]
+pub extern "C" fn yoton_context_close_channels(ctx: *const yoton_context) -> c_int {
+    guard(|| {
+        handle(ctx, "context")?.inner.close_channels();
+        Ok(())
+    })
+}
+
+/// Wait until every connected connection has written what is queued. YOTON_ERR_TIMEOUT if that
+/// takes more than `timeout` seconds (negative: 5 s, the original's default).
+#[no_mangle]
+pub extern "C" fn yoton_context_flush(ctx: *const yoton_context, timeout: f64) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        ctx.inner.flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(5)))
+    })
+}
+
+/// Number of connections with a peer (hosting or connected).
+#[no_mangle]
+pub extern "C" fn yoton_context_connection_count(ctx: *const yoton_context, out: *mut usize) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.connection_count()))
+}
+
+/// The `index`-th connection with a peer, or with `include_waiting` also those waiting for one.
+/// YOTON_ERR_INVALID_ARGUMENT if out of range. Caller owns `*out` (`yoton_connection_free`).
+#[no_mangle]
+pub extern "C" fn yoton_context_connection_at(
+    ctx: *const yoton_context,
+    index: usize,
+    include_waiting: bool,
+    out: *mut *mut yoton_connection,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let list = if include_waiting { ctx.inner.connections_all() } else { ctx.inner.connections() };
+        let len = list.len();
+        let conn = list
+            .into_iter()
+            .nth(index)
+            .ok_or_else(|| Error::invalid(format!("connection index {index} out of range ({len} connections)")))?;
+        into_handle(out, yoton_connection { inner: conn })
+    })
+}
+
+/// Number of connections including those waiting for a peer.
+#[no_mangle]
+pub extern "C" fn yoton_context_connection_count_all(ctx: *const yoton_context, out: *mut usize) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.connections_all().len()))
+}
+
+/// The alive connection named `name`. YOTON_ERR_INVALID_ARGUMENT if there is none.
+/// Caller owns `*out` (`yoton_connection_free`).
+#[no_mangle]
+pub extern "C" fn yoton_context_connection_by_name(
+    ctx: *const yoton_context,
+    name: *const c_char,
+    out: *mut *mut yoton_connection,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let name = str_arg(name, "name")?;
+        let conn = ctx.inner.connection_by_name(name).ok_or_else(|| Error::invalid(format!("no connection named {name:?}")))?;
+        into_handle(out, yoton_connection { inner: conn })
+    })
+}
+
+/// Queue limits for the startup queue and for channels and connections created afterwards:
+/// at most `max_packages` packages and `max_bytes` bytes per queue (0 bytes: keep the current
+/// byte limit); a full queue drops by `discard`. The default is (10000, 256 MiB, OLD).
+#[no_mangle]
+pub extern "C" fn yoton_context_set_queue_params(
+    ctx: *const yoton_context,
+    max_packages: usize,
+    max_bytes: usize,
+    discard: c_int,
+) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        let discard = match discard {
+            0 => Discard::Old,
+            1 => Discard::New,
+            other => return Err(Error::invalid(format!("discard mode {other} is neither YOTON_DISCARD_OLD nor YOTON_DISCARD_NEW"))),
+        };
+        let current = ctx.inner.queue_params();
+        let max_bytes = if max_bytes == 0 { current.max_bytes } else { max_bytes };
+        ctx.inner.set_queue_params(QueueParams { max_packages, max_bytes, discard })
+    })
+}
+
+/// Number of packages dropped so far by any queue of this context (discard policy).
+#[no_mangle]
+pub extern "C" fn yoton_context_discarded(ctx: *const yoton_context, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.discarded()))
+}
+
+/// Largest message accepted from peers and allowed in sends (default 256 MiB). A peer that
+/// announces more is disconnected with a reason, without allocating anything for it.
+#[no_mangle]
+pub extern "C" fn yoton_context_set_max_message_size(ctx: *const yoton_context, bytes: u64) -> c_int {
+    guard(|| handle(ctx, "context")?.inner.set_max_message_size(bytes))
+}
+
+/// Number of packages waiting in the startup queue (sent while no connection existed).
+#[no_mangle]
+pub extern "C" fn yoton_context_startup_queued(ctx: *const yoton_context, out: *mut usize) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.startup_queued()))
+}

@@ -1,0 +1,145 @@
+//! Shared helpers of the C API: the panic/error boundary, pointer checks and conversions.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ffi::error::set_last_error;
+
+/// Run `body`, turning `Err` and panics into a status code (and the thread's last error).
+pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(err)) => set_last_error(&err),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&Error::new(ErrorKind::Internal, format!("panic inside yoton: {what}")))
+        }
+    }
+}
+
+/// Run `body` that cannot report an error (e.g. `_free`), swallowing panics.
+pub(crate) fn guard_void(body: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(body));
+}
+
+/// Borrow a handle, or fail with a clear message naming the argument.
+pub(crate) fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+    // SAFETY: handles are created by Box::into_raw in this module and only freed by their
+    // `_free`, which the caller must not race (header contract). NULL is checked.
+    unsafe { ptr.as_ref() }.ok_or_else(|| Error::invalid(format!("{what} is NULL")))
+}
+
+/// Mutable variant of `handle`, for values being built.
+pub(crate) fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
+    // SAFETY: as for `handle`; the caller must not share a value being mutated across threads.
+    unsafe { ptr.as_mut() }.ok_or_else(|| Error::invalid(format!("{what} is NULL")))
+}
+
+/// Write `value` through an out-pointer (only on success; NULL out-pointers are an error).
+pub(crate) fn write_out<T>(out: *mut T, value: T) -> Result<()> {
+    if out.is_null() {
+        return Err(Error::invalid("output pointer is NULL"));
+    }
+    // SAFETY: non-NULL, and the caller promises it points to writable storage for a T.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
+/// Check an out-pointer before doing work whose result would otherwise be lost.
+pub(crate) fn check_out<T>(out: *mut T) -> Result<()> {
+    if out.is_null() {
+        Err(Error::invalid("output pointer is NULL"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Move a Rust value to the heap and hand it to C (released by the matching `_free`).
+pub(crate) fn into_handle<T>(out: *mut *mut T, value: T) -> Result<()> {
+    check_out(out)?;
+    write_out(out, Box::into_raw(Box::new(value)))
+}
+
+/// Release a handle made by `into_handle`; NULL is a no-op.
+pub(crate) fn free_handle<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: made by Box::into_raw in `into_handle`; the caller frees each handle once.
+        guard_void(|| drop(unsafe { Box::from_raw(ptr) }));
+    }
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+pub(crate) fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    std::str::from_utf8(bytes).map_err(|e| Error::encoding(format!("{what} is not valid UTF-8: {e}")))
+}
+
+/// An optional string argument: NULL gives None.
+pub(crate) fn opt_str_arg<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        str_arg(ptr, what).map(Some)
+    }
+}
+
+/// A `(data, len)` byte argument; data may be NULL only when len is 0.
+pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL but its length is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!("{what} length {len} is too large")));
+    }
+    // SAFETY: non-NULL, and the caller promises `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// Copy `text` into a caller buffer as a NUL-terminated string. `*len_out` (if non-NULL)
+/// receives the length without the NUL, always. If `cap` is too small (including cap 0 with a
+/// NULL buffer, the way to ask for the length), nothing is written and YOTON_ERR_TOO_LARGE
+/// is returned.
+pub(crate) fn write_str(text: &str, buf: *mut c_char, cap: usize, len_out: *mut usize) -> Result<()> {
+    if !len_out.is_null() {
+        write_out(len_out, text.len())?;
+    }
+    if buf.is_null() || cap <= text.len() {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("buffer of {cap} bytes is too small for {} bytes plus NUL", text.len()),
+        ));
+    }
+    // SAFETY: buf has at least cap > text.len() writable bytes by the caller's contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+    }
+    Ok(())
+}
+
+/// A timeout in seconds: negative or NaN... see `timeout_arg`.
+/// Convert a C timeout in seconds: `< 0` means forever (None), `0` means do not wait,
+/// otherwise at most that long. NaN is an invalid argument.
+pub(crate) fn timeout_arg(seconds: f64) -> Result<Option<Duration>> {
+    if seconds.is_nan() {
+        return Err(Error::invalid("timeout is NaN"));
+    }
+    if seconds < 0.0 {
+        return Ok(None);
+    }
+    // Clamp huge values (inf) to a century: still "forever" for a user, but finite.
+    Ok(Some(Duration::from_secs_f64(seconds.min(3.2e9))))
+}

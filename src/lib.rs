@@ -1,0 +1,33 @@
+//! yoton: a fast, robust messaging library, wire-compatible with the original Python yoton 2.2.
+//!
+//! Layers (data flows one way: channel → context → connection → socket, and back):
+//! - [`protocol`]: pure wire formats (headers, handshake, hashing, addresses, OBJECT codec);
+//! - [`transport`]: TCP sockets, handshake I/O, the sending and receiving threads;
+//! - [`connection`]: a connection's state and properties;
+//! - [`context`]: node identity, channel registry, routing, queues;
+//! - [`channels`]: the user-facing channel patterns and message types;
+//! - `ffi`: the C API, the only place with `unsafe`.
+#![deny(unsafe_code)]
+
+pub mod channels;
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod package;
+pub mod protocol;
+pub mod queue;
+pub mod transport;
+pub mod value;
+mod value_repr;
+
+#[allow(unsafe_code)]
+pub mod ffi;
+
+pub use channels::{Channel, ChannelKind, Message, MessageType};
+pub use connection::{Connection, Status};
+pub use context::{Context, Discard, QueueParams};
+pub use error::{Error, ErrorKind, Result};
+pub use value::Value;
+
+/// The library version, `MAJOR.MINOR.PATCH`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,78 @@
+//! A package in memory: the header fields plus an immutable body, shared by `Arc` between
+//! every queue it sits in (fan-out to connections and channels never copies the body).
+
+use std::sync::Arc;
+
+use crate::protocol::header::Header;
+
+/// One package. `recv_seq` is local only (the order of deposits in this context, §6.6).
+#[derive(Debug)]
+pub struct Package {
+    pub slot: u64,
+    pub source_id: u64,
+    pub source_seq: u64,
+    pub dest_id: u64,
+    pub dest_seq: u64,
+    pub recv_seq: u64,
+    body: Vec<u8>,
+}
+
+pub type PackageRef = Arc<Package>;
+
+impl Package {
+    /// Build a package; the body is given a hidden NUL terminator (see [`Package::body`]).
+    pub fn new(header: &Header, body: Vec<u8>) -> Package {
+        Package {
+            slot: header.slot,
+            source_id: header.source_id,
+            source_seq: header.source_seq,
+            dest_id: header.dest_id,
+            dest_seq: header.dest_seq,
+            recv_seq: 0,
+            body: nul_terminated(body),
+        }
+    }
+
+    /// A connection-level package (heartbeat or close): empty body.
+    pub fn signal(header: Header) -> Package {
+        Package::new(&header, Vec::new())
+    }
+
+    /// The body. A NUL byte always follows it in memory (not part of the slice), so a C caller
+    /// may use a TEXT body directly as a C string.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn header(&self) -> Header {
+        Header {
+            slot: self.slot,
+            source_id: self.source_id,
+            source_seq: self.source_seq,
+            dest_id: self.dest_id,
+            dest_seq: self.dest_seq,
+            length: self.body.len() as u64,
+        }
+    }
+
+    /// Bytes this package costs in a queue (for byte limits).
+    pub fn cost(&self) -> usize {
+        self.body.len() + crate::protocol::header::HEADER_SIZE
+    }
+}
+
+/// Ensure one spare byte of capacity holding 0 after the data (the C-string guarantee).
+pub(crate) fn nul_terminated(mut body: Vec<u8>) -> Vec<u8> {
+    if body.capacity() == body.len() {
+        body.reserve_exact(1);
+    }
+    body.spare_capacity_mut()[0].write(0);
+    body
+}
+
+/// Copy `data` into a body vector with room for the NUL terminator.
+pub(crate) fn body_from(data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(data.len() + 1);
+    body.extend_from_slice(data);
+    body
+}

@@ -1,0 +1,3 @@
+//! Transports. Only TCP exists (the original ignores the protocol part of addresses too).
+
+pub mod tcp;

@@ -1,0 +1,33 @@
+//! Helpers shared by the Rust integration tests: loopback networks on free ports and
+//! bounded waits (never sleeps-as-assertions).
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use yoton::{Connection, Context};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Wait until `cond` holds, at most `WAIT`; panics with `what` otherwise.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Bind `host` on a free port; returns the waiting connection and "127.0.0.1:<port>".
+pub fn bind_any(host: &Context) -> (Connection, String) {
+    let conn = host.bind("localhost:0", 1, None).expect("bind");
+    let addr = format!("127.0.0.1:{}", conn.port1());
+    (conn, addr)
+}
+
+/// Connect `client` to `host` over loopback and wait until both sides are connected.
+pub fn link(host: &Context, client: &Context) -> (Connection, Connection) {
+    let (hc, addr) = bind_any(host);
+    let cc = client.connect(&addr, Duration::from_secs(5), None).expect("connect");
+    wait_for("the host side to be connected", || hc.is_connected());
+    (hc, cc)
+}

@@ -1,0 +1,248 @@
+//! Pub/sub between contexts in one process over loopback TCP: message types, queues,
+//! multi-hop routing, closing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bind_any, link, wait_for};
+use yoton::{Channel, Context, Discard, ErrorKind, MessageType, QueueParams, Status, Value};
+
+const T: Option<Duration> = Some(Duration::from_secs(10));
+
+#[test]
+fn text_binary_object_and_custom_types_arrive_intact() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let types = [MessageType::Text, MessageType::Binary, MessageType::Object, MessageType::Custom("num".into())];
+    for t in types {
+        let publ = Channel::publisher(&a, "data", t.clone()).unwrap();
+        let sub = Channel::subscriber(&b, "data", t.clone()).unwrap();
+        wait_for("nothing", || true);
+        match t {
+            MessageType::Text => publ.send("héllo 😀".as_bytes()).unwrap(),
+            MessageType::Binary => publ.send(&[0, 1, 2, 255]).unwrap(),
+            MessageType::Object => publ
+                .send_value(&Value::Tuple(vec![Value::Int(-1), Value::Str("x".into()), Value::List(vec![Value::None])]))
+                .unwrap(),
+            MessageType::Custom(_) => publ.send(b"3.25").unwrap(),
+        }
+        let m = sub.recv(T).unwrap();
+        match t {
+            MessageType::Text => assert_eq!(m.text().unwrap(), "héllo 😀"),
+            MessageType::Binary => assert_eq!(m.data(), &[0, 1, 2, 255]),
+            MessageType::Object => assert_eq!(m.value().unwrap().repr(), "(-1, 'x', [None])"),
+            MessageType::Custom(_) => assert_eq!(m.data(), b"3.25"),
+        }
+        assert_eq!(m.source_id(), a.id());
+    }
+}
+
+#[test]
+fn different_types_on_the_same_base_do_not_mix() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let text_pub = Channel::publisher(&a, "x", MessageType::Text).unwrap();
+    let bin_sub = Channel::subscriber(&b, "x", MessageType::Binary).unwrap();
+    let text_sub = Channel::subscriber(&b, "x", MessageType::Text).unwrap();
+    text_pub.send(b"only text").unwrap();
+    assert_eq!(text_sub.recv(T).unwrap().text().unwrap(), "only text");
+    assert_eq!(bin_sub.pending(), 0);
+}
+
+#[test]
+fn messages_keep_their_order_and_nothing_is_lost() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "seq", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "seq", MessageType::Binary).unwrap();
+    let n = 5000u32;
+    for i in 0..n {
+        publ.send(&i.to_le_bytes()).unwrap();
+    }
+    for i in 0..n {
+        let m = sub.recv(T).unwrap();
+        assert_eq!(m.data(), &i.to_le_bytes());
+    }
+    assert_eq!(a.discarded() + b.discarded(), 0);
+}
+
+#[test]
+fn empty_messages_are_skipped_and_invalid_utf8_is_refused() {
+    let (a, b) = (Context::new(), Context::new());
+    let (_, cc) = link(&a, &b);
+    let publ = Channel::publisher(&a, "t", MessageType::Text).unwrap();
+    let sub = Channel::subscriber(&b, "t", MessageType::Text).unwrap();
+    publ.send(b"").unwrap();
+    assert_eq!(publ.send(&[0xff, 0xfe]).unwrap_err().kind(), ErrorKind::Encoding);
+    publ.send(b"after").unwrap();
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "after");
+    // The connection survived the empty send (it would read as a close package otherwise).
+    assert!(cc.is_connected());
+}
+
+#[test]
+fn recv_timeouts_and_closed_channels() {
+    let a = Context::new();
+    let sub = Channel::subscriber(&a, "none", MessageType::Text).unwrap();
+    assert_eq!(sub.recv(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(sub.recv(Some(Duration::from_millis(20))).unwrap_err().kind(), ErrorKind::Timeout);
+    let sub2 = sub.clone();
+    let waiter = std::thread::spawn(move || sub2.recv(None).unwrap_err().kind());
+    std::thread::sleep(Duration::from_millis(50));
+    sub.close();
+    assert_eq!(waiter.join().unwrap(), ErrorKind::Closed);
+    let publ = Channel::publisher(&a, "none", MessageType::Text).unwrap();
+    publ.close();
+    assert_eq!(publ.send(b"x").unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(sub.send(b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn slot_collisions_are_refused_like_the_original() {
+    let a = Context::new();
+    let _p = Channel::publisher(&a, "same", MessageType::Text).unwrap();
+    let err = Channel::publisher(&a, "SAME", MessageType::Text).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.message().contains("Slot not free: SAME.txt.pub-sub"), "{}", err.message());
+    // A pub and a sub on the same base do not collide.
+    let _s = Channel::subscriber(&a, "same", MessageType::Text).unwrap();
+    // Once closed (or dropped), the slot is free again.
+    _p.close();
+    Channel::publisher(&a, "same", MessageType::Text).unwrap();
+}
+
+#[test]
+fn packages_sent_before_connecting_go_to_the_first_connection() {
+    let (a, b) = (Context::new(), Context::new());
+    let publ = Channel::publisher(&a, "early", MessageType::Text).unwrap();
+    publ.send(b"one").unwrap();
+    publ.send(b"two").unwrap();
+    assert_eq!(a.startup_queued(), 2);
+    let sub = Channel::subscriber(&b, "early", MessageType::Text).unwrap();
+    link(&a, &b);
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "one");
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "two");
+    assert_eq!(a.startup_queued(), 0);
+}
+
+#[test]
+fn startup_queue_discards_by_policy_and_counts() {
+    let a = Context::new();
+    a.set_queue_params(QueueParams { max_packages: 5, discard: Discard::New, ..Default::default() }).unwrap();
+    let publ = Channel::publisher(&a, "q", MessageType::Text).unwrap();
+    for i in 0..8 {
+        publ.send(format!("m{i}").as_bytes()).unwrap();
+    }
+    assert_eq!(a.startup_queued(), 5);
+    assert_eq!(a.discarded(), 3);
+    assert!(a.set_queue_params(QueueParams { max_packages: 0, ..Default::default() }).is_err());
+}
+
+#[test]
+fn a_router_context_forwards_between_hops_without_duplicates() {
+    // a <-> r <-> b, and a ring a <-> r <-> b <-> a: each message arrives exactly once.
+    let (a, r, b) = (Context::new(), Context::new(), Context::new());
+    link(&r, &a);
+    link(&r, &b);
+    let publ = Channel::publisher(&a, "hop", MessageType::Text).unwrap();
+    let sub = Channel::subscriber(&b, "hop", MessageType::Text).unwrap();
+    let own_sub = Channel::subscriber(&a, "hop", MessageType::Text).unwrap();
+    publ.send(b"via router").unwrap();
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "via router");
+    link(&b, &a); // close the ring
+    for i in 0..50 {
+        publ.send(format!("r{i}").as_bytes()).unwrap();
+    }
+    for i in 0..50 {
+        assert_eq!(sub.recv(T).unwrap().text().unwrap(), format!("r{i}"));
+    }
+    a.flush(Duration::from_secs(5)).unwrap();
+    r.flush(Duration::from_secs(5)).unwrap();
+    b.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(sub.recv(Some(Duration::from_millis(200))).unwrap_err().kind(), ErrorKind::Timeout);
+    // The originator never gets its own packages back round the loop (§13 #9).
+    assert_eq!(own_sub.pending(), 0);
+}
+
+#[test]
+fn close_is_seen_by_the_other_side_with_its_reason() {
+    let (a, b) = (Context::new(), Context::new());
+    let (hc, cc) = link(&a, &b);
+    cc.close(Some("bye now"));
+    assert_eq!(cc.status(), Status::Closed);
+    assert_eq!(cc.close_reason().as_deref(), Some("bye now"));
+    wait_for("the host side to close", || hc.status() == Status::Closed);
+    assert_eq!(hc.close_reason().as_deref(), Some("Closed from other end."));
+    assert_eq!(a.connection_count(), 0);
+    // Closing again is a no-op and keeps the first reason.
+    cc.close(None);
+    assert_eq!(cc.close_reason().as_deref(), Some("bye now"));
+}
+
+#[test]
+fn context_close_closes_connections_and_channels_and_the_context_stays_usable() {
+    let (a, b) = (Context::new(), Context::new());
+    let (hc, cc) = link(&a, &b);
+    let sub = Channel::subscriber(&a, "c", MessageType::Text).unwrap();
+    a.close();
+    assert_eq!(hc.close_reason().as_deref(), Some("Closed by the context."));
+    assert!(sub.is_closed());
+    wait_for("the peer to see the close", || !cc.is_alive());
+    link(&a, &b);
+    assert_eq!(a.connection_count(), 1);
+}
+
+#[test]
+fn connection_properties() {
+    let (a, b) = (Context::new(), Context::new());
+    let (hc, addr) = bind_any(&a);
+    assert!(hc.is_waiting() && hc.is_alive() && !hc.is_connected());
+    assert_eq!(a.connections_all().len(), 1);
+    assert_eq!(a.connection_count(), 0);
+    hc.set_name("kernel");
+    let cc = b.connect(&addr, Duration::from_secs(5), Some("to-a")).unwrap();
+    wait_for("hosting", || hc.status() == Status::Hosting);
+    assert_eq!(cc.status(), Status::Connected);
+    assert_eq!((hc.id1(), hc.id2()), (a.id(), b.id()));
+    assert_eq!((cc.id1(), cc.id2()), (b.id(), a.id()));
+    assert_eq!(hc.pid2(), std::process::id() as u64);
+    assert_eq!(cc.port2(), hc.port1());
+    assert_eq!(hc.port2(), cc.port1());
+    assert_eq!(hc.hostname1(), "127.0.0.1");
+    assert!(a.connection_by_name("kernel").unwrap().same_as(&hc));
+    assert!(b.connection_by_name("to-a").unwrap().same_as(&cc));
+    assert!(a.connection_by_name("nope").is_none());
+    assert_eq!(hc.timeout(), 0.5);
+    assert!(hc.set_timeout(0.4).is_err());
+    assert!(hc.set_timeout(f64::NAN).is_err());
+    hc.set_timeout(2.0).unwrap();
+    assert_eq!(hc.timeout(), 2.0);
+    hc.flush(Duration::from_secs(5)).unwrap();
+    // Heartbeats keep an idle link from timing out.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!cc.is_timedout());
+}
+
+#[test]
+fn big_messages_pass_through() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "big", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "big", MessageType::Binary).unwrap();
+    let big: Vec<u8> = (0..10 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    publ.send(&big).unwrap();
+    publ.send(b"x").unwrap();
+    assert!(sub.recv(T).unwrap().data() == &big[..]);
+    assert_eq!(sub.recv(T).unwrap().data(), b"x");
+}
+
+#[test]
+fn sends_above_the_maximum_message_size_are_refused() {
+    let a = Context::new();
+    a.set_max_message_size(10).unwrap();
+    let publ = Channel::publisher(&a, "m", MessageType::Binary).unwrap();
+    assert_eq!(publ.send(&[0; 11]).unwrap_err().kind(), ErrorKind::TooLarge);
+    publ.send(&[0; 10]).unwrap();
+    assert!(a.set_max_message_size(0).is_err());
+}
