@@ -9,7 +9,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
 
 /// Budget for reading the peer's handshake line (§3.6).
 pub(crate) const HANDSHAKE_BUDGET: Duration = Duration::from_secs(2);
+/// Handshakes a waiting connection runs at once; more candidates are refused.
+const MAX_HANDSHAKES: usize = 16;
 /// Receive buffer; packages smaller than half of it are parsed in place.
 const READ_BUFFER: usize = 256 * 1024;
 /// Bodies up to this size are copied into the staging buffer instead of their own iovec.
@@ -102,6 +104,7 @@ pub(crate) fn start_accepting(conn: Arc<ConnShared>, listener: Arc<Socket>) {
 }
 
 fn accept_loop(conn: Arc<ConnShared>, listener: Arc<Socket>) {
+    let candidates = Arc::new(AtomicUsize::new(0));
     let mut failures = 0u32;
     loop {
         if conn.status() != Status::Waiting {
@@ -119,17 +122,36 @@ fn accept_loop(conn: Arc<ConnShared>, listener: Arc<Socket>) {
         };
         failures = 0;
         let stream: TcpStream = sock.into();
-        match host_handshake(&stream, conn.id1, conn.pid1) {
-            Ok((id2, pid2)) => {
-                *conn.listener.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                drop(listener);
-                establish(&conn, stream, id2, pid2, Status::Hosting);
-                return;
+        // Handshakes run concurrently so a silent or slow candidate cannot block a real peer
+        // (the original handshakes one at a time, §13 #4); beyond the bound, refuse at once.
+        if candidates.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
+            candidates.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
+        let (conn, running) = (conn.clone(), candidates.clone());
+        let spawned = thread::Builder::new().name("yoton-handshake".into()).spawn(move || {
+            let result = host_handshake(&stream, conn.id1, conn.pid1);
+            running.fetch_sub(1, Ordering::SeqCst);
+            match result {
+                // `establish` accepts only the first success (it checks the status is still
+                // waiting); the listening socket closes: one peer per bind.
+                Ok((id2, pid2)) => {
+                    if let Some(listener) = conn.listener.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        let _ = listener.shutdown(Shutdown::Both);
+                    }
+                    establish(&conn, stream, id2, pid2, Status::Hosting);
+                }
+                // Close failed candidates promptly (the original leaves it to the GC).
+                Err(_) => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
             }
-            Err(_) => {
-                // Close the failed socket promptly (the original leaves it to the GC).
-                let _ = stream.shutdown(Shutdown::Both);
-            }
+        });
+        if spawned.is_err() {
+            // The candidate (and its socket) went down with the closure.
+            candidates.fetch_sub(1, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(10));
         }
     }
 }

@@ -1,0 +1,295 @@
+//! Bad input from the network: non-yoton peers, broken handshakes, hostile headers, peers that
+//! vanish mid-message. Each case must end with a clear reason, no crash and no hang, and the
+//! context must keep working.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{bind_any, wait_for};
+use yoton::protocol::handshake::encode_line;
+use yoton::protocol::hash::slot_of;
+use yoton::protocol::header::{Header, SLOT_CONTEXT};
+use yoton::{Channel, Connection, Context, ErrorKind, MessageType, Status};
+
+const RAW_ID: u64 = 0x0123_4567_89ab_cdef;
+
+/// Read one handshake line (up to CRLF) from a raw socket, bounded.
+fn read_line(s: &mut TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") && line.len() < 300 {
+        match s.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// A raw client that completed the handshake with `host`; returns the socket and the
+/// host-side connection (now hosting).
+fn raw_client(host: &Context) -> (TcpStream, Connection) {
+    let (conn, addr) = bind_any(host);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(encode_line(RAW_ID, 4242).as_bytes()).unwrap();
+    let line = read_line(&mut s);
+    assert!(line.starts_with("YOTON!") && line.ends_with("\r\n"), "{line:?}");
+    wait_for("hosting", || conn.status() == Status::Hosting);
+    (s, conn)
+}
+
+fn package(slot: u64, seq: u64, body: &[u8]) -> Vec<u8> {
+    let h = Header { slot, source_id: RAW_ID, source_seq: seq, dest_id: 0, dest_seq: 0, length: body.len() as u64 };
+    let mut out = h.encode().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+fn wait_closed(conn: &Connection) -> String {
+    wait_for("the connection to close", || conn.status() == Status::Closed);
+    conn.close_reason().unwrap()
+}
+
+#[test]
+fn http_client_gets_the_error_line_and_the_host_keeps_accepting() {
+    let host = Context::new();
+    let (conn, addr) = bind_any(&host);
+    let mut http = TcpStream::connect(&addr).unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_line(&mut http), "ERROR: this is Yoton.\r\n");
+    let mut bad_id = TcpStream::connect(&addr).unwrap();
+    bad_id.write_all(b"YOTON!nothex.12\r\n").unwrap();
+    assert_eq!(read_line(&mut bad_id), "ERROR: could not parse id.\r\n");
+    assert!(conn.is_waiting());
+    let client = Context::new();
+    client.connect(&addr, Duration::from_secs(5), None).unwrap();
+    wait_for("hosting", || conn.status() == Status::Hosting);
+}
+
+#[test]
+fn endless_bytes_without_crlf_are_cut_off() {
+    let host = Context::new();
+    let (conn, addr) = bind_any(&host);
+    let mut junk = TcpStream::connect(&addr).unwrap();
+    // 64 KiB of garbage with no CRLF: the host must stop reading after a bounded line.
+    let _ = junk.write_all(&vec![b'x'; 64 * 1024]);
+    assert_eq!(read_line(&mut junk), "ERROR: this is Yoton.\r\n");
+    assert!(conn.is_waiting());
+}
+
+#[test]
+fn silent_client_is_dropped_after_the_handshake_budget() {
+    let host = Context::new();
+    let (conn, addr) = bind_any(&host);
+    let _silent = TcpStream::connect(&addr).unwrap();
+    let start = Instant::now();
+    let client = Context::new();
+    client.connect(&addr, Duration::from_secs(5), None).unwrap();
+    wait_for("hosting", || conn.status() == Status::Hosting);
+    assert!(start.elapsed() < Duration::from_secs(8));
+}
+
+#[test]
+fn our_client_refuses_a_non_yoton_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let _ = read_line(&mut s);
+        s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let ctx = Context::new();
+    let err = ctx.connect(&addr.to_string(), Duration::from_secs(2), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Handshake);
+    assert!(err.message().contains("Handshake failed"), "{}", err.message());
+    server.join().unwrap();
+    assert_eq!(ctx.connections_all().len(), 0);
+}
+
+#[test]
+fn our_client_gives_up_on_a_silent_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ctx = Context::new();
+    let start = Instant::now();
+    let err = ctx.connect(&addr.to_string(), Duration::from_secs(1), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Handshake);
+    assert!(err.message().contains("Handshake timed out"), "{}", err.message());
+    assert!(start.elapsed() < Duration::from_secs(6));
+    drop(listener);
+}
+
+#[test]
+fn connect_with_nothing_listening_is_bounded_by_the_timeout() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ctx = Context::new();
+    let start = Instant::now();
+    let err = ctx.connect(&format!("127.0.0.1:{port}"), Duration::from_millis(300), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.message().starts_with("Cannot connect to 127.0.0.1 on"), "{}", err.message());
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn connecting_to_self_fails_on_both_ends() {
+    let ctx = Context::new();
+    let (conn, addr) = bind_any(&ctx);
+    let err = ctx.connect(&addr, Duration::from_secs(2), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Handshake);
+    assert!(err.message().contains("cannot connect to self"), "{}", err.message());
+    assert!(conn.is_waiting());
+}
+
+#[test]
+fn malformed_addresses_and_ports_in_use() {
+    let ctx = Context::new();
+    for bad in ["localhost", "localhost:70000", "localhost:a+b+c", "localhost:-5"] {
+        let err = ctx.bind(bad, 1, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        let err = ctx.connect(bad, Duration::from_millis(100), None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+    }
+    let (_, addr) = bind_any(&ctx);
+    let err = ctx.bind(&addr, 1, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
+    // With max_tries the next ports of the sequence are tried.
+    let next = ctx.bind(&addr, 4, None).unwrap();
+    assert_eq!(next.port1(), addr.rsplit(':').next().unwrap().parse::<u16>().unwrap() + 1);
+    assert_eq!(ctx.bind(&addr, 0, None).unwrap_err().kind(), ErrorKind::AddressInUse);
+}
+
+#[test]
+fn hostile_length_closes_with_a_reason_and_allocates_nothing() {
+    let host = Context::new();
+    let (mut s, conn) = raw_client(&host);
+    let mut h = Header { slot: 8, source_id: RAW_ID, source_seq: 1, dest_id: 0, dest_seq: 0, length: u64::MAX / 2 }.encode().to_vec();
+    h.extend_from_slice(b"some bytes");
+    s.write_all(&h).unwrap();
+    let reason = wait_closed(&conn);
+    assert!(reason.contains("above the maximum message size"), "{reason}");
+    assert_eq!(host.connection_count(), 0);
+}
+
+#[test]
+fn configured_maximum_message_size_is_enforced() {
+    let host = Context::new();
+    host.set_max_message_size(1000).unwrap();
+    let sub = Channel::subscriber(&host, "m", MessageType::Binary).unwrap();
+    let (mut s, conn) = raw_client(&host);
+    let slot = slot_of("m.bin.pub-sub");
+    s.write_all(&package(slot, 1, &[7; 1000])).unwrap();
+    assert_eq!(sub.recv(Some(common::WAIT)).unwrap().data().len(), 1000);
+    s.write_all(&package(slot, 2, &[7; 1001])).unwrap();
+    let reason = wait_closed(&conn);
+    assert!(reason.contains("1001 bytes"), "{reason}");
+}
+
+#[test]
+fn eof_in_the_middle_of_a_header_or_body_closes() {
+    for cut in [20usize, 56 + 3] {
+        let host = Context::new();
+        let (mut s, conn) = raw_client(&host);
+        let pkg = package(8, 1, b"hello world");
+        s.write_all(&pkg[..cut]).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(wait_closed(&conn), "Other end dropped the connection.");
+    }
+}
+
+#[test]
+fn peer_vanishing_during_a_big_message_closes() {
+    let host = Context::new();
+    let (mut s, conn) = raw_client(&host);
+    let h = Header { slot: 8, source_id: RAW_ID, source_seq: 1, dest_id: 0, dest_seq: 0, length: 50 << 20 };
+    s.write_all(&h.encode()).unwrap();
+    s.write_all(&vec![1u8; 3 << 20]).unwrap();
+    drop(s);
+    assert_eq!(wait_closed(&conn), "Other end dropped the connection.");
+}
+
+#[test]
+fn bad_control_bytes_lose_track_of_the_stream() {
+    let host = Context::new();
+    let (mut s, conn) = raw_client(&host);
+    let mut pkg = package(8, 1, b"x");
+    pkg[0] = b'N';
+    s.write_all(&pkg).unwrap();
+    assert_eq!(wait_closed(&conn), "Lost track of the stream.");
+}
+
+#[test]
+fn connection_signals_heartbeats_close_and_unknown() {
+    let host = Context::new();
+    let sub = Channel::subscriber(&host, "sig", MessageType::Text).unwrap();
+    let (mut s, conn) = raw_client(&host);
+    let slot = slot_of("sig.txt.pub-sub");
+    let mut stream = Header::HEARTBEAT.encode().to_vec();
+    stream.extend(Header { source_seq: 5, ..Header::HEARTBEAT }.encode());
+    stream.extend(package(slot, 1, b"still here"));
+    s.write_all(&stream).unwrap();
+    assert_eq!(sub.recv(Some(common::WAIT)).unwrap().text().unwrap(), "still here");
+    assert!(conn.is_connected());
+    s.write_all(&Header::CLOSE.encode()).unwrap();
+    assert_eq!(wait_closed(&conn), "Closed from other end.");
+}
+
+#[test]
+fn duplicates_seq_zero_and_invalid_text_are_dropped_without_harm() {
+    let host = Context::new();
+    let sub = Channel::subscriber(&host, "d", MessageType::Text).unwrap();
+    let (mut s, conn) = raw_client(&host);
+    let slot = slot_of("d.txt.pub-sub");
+    let mut stream = package(slot, 0, b"seq zero");
+    stream.extend(package(slot, 1, b"one"));
+    stream.extend(package(slot, 1, b"one again"));
+    stream.extend(package(slot, 3, b"three"));
+    stream.extend(package(slot, 2, b"two, late but new"));
+    stream.extend(package(slot, 4, &[0xff, 0xfe]));
+    stream.extend(package(slot, 5, b"five"));
+    stream.extend(package(SLOT_CONTEXT, 6, b"SOMETHING_UNKNOWN"));
+    stream.extend(package(SLOT_CONTEXT, 7, &[0xff]));
+    stream.extend(package(slot, 8, b"eight"));
+    s.write_all(&stream).unwrap();
+    let t = Some(common::WAIT);
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "one");
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "three");
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "two, late but new");
+    assert_eq!(sub.recv(t).unwrap_err().kind(), ErrorKind::Encoding);
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "five");
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "eight");
+    assert!(conn.is_connected());
+}
+
+#[test]
+fn close_connection_context_message_from_the_direct_peer_closes_the_link() {
+    let host = Context::new();
+    let (mut s, conn) = raw_client(&host);
+    s.write_all(&package(SLOT_CONTEXT, 1, b"CLOSE_CONNECTION")).unwrap();
+    let reason = wait_closed(&conn);
+    assert!(reason.contains("CLOSE_CONNECTION"), "{reason}");
+}
+
+#[test]
+fn silence_sets_timedout_and_data_clears_it() {
+    let host = Context::new();
+    let (mut s, conn) = raw_client(&host);
+    wait_for("timedout after silence", || conn.is_timedout());
+    assert!(conn.is_connected(), "a timeout does not close the connection");
+    s.write_all(&Header::HEARTBEAT.encode()).unwrap();
+    wait_for("timedout cleared by a heartbeat", || !conn.is_timedout());
+}
+
+#[test]
+fn our_side_sends_heartbeats_when_idle() {
+    let host = Context::new();
+    let (mut s, _conn) = raw_client(&host);
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut h = [0u8; 56];
+    s.read_exact(&mut h).unwrap();
+    assert_eq!(Header::decode(&h).unwrap(), Header::HEARTBEAT);
+}
