@@ -376,7 +376,7 @@ impl Connection {
     }
     /// Set the timeout; at least 0.5 s as in the original.
     pub fn set_timeout(&self, seconds: f64) -> Result<()> {
-        if !(seconds >= MIN_TIMEOUT) || !seconds.is_finite() {
+        if seconds.is_nan() || seconds < MIN_TIMEOUT || !seconds.is_finite() {
             return Err(Error::invalid(format!("timeout must be at least {MIN_TIMEOUT:.2} (got {seconds})")));
         }
         self.shared.timeout_ms.store((seconds * 1000.0).round() as u64, Ordering::SeqCst);

@@ -496,3 +496,50 @@ impl Context {
         self.inner().router().startup.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> SeenWindow {
+        SeenWindow { max: 0, bits: [0; 16] }
+    }
+
+    #[test]
+    fn window_accepts_each_seq_once_even_out_of_order() {
+        let mut w = window();
+        assert!(w.accept(1));
+        assert!(w.accept(3));
+        assert!(!w.accept(3));
+        assert!(w.accept(2), "a late package not seen yet is delivered");
+        assert!(!w.accept(2));
+        assert!(!w.accept(1));
+        assert!(w.accept(5000));
+        assert!(!w.accept(5000 - DEDUPE_WINDOW), "older than the window counts as seen");
+        assert!(w.accept(5000 - DEDUPE_WINDOW + 1));
+        assert!(!w.accept(4));
+    }
+
+    #[test]
+    fn window_wraps_its_ring_correctly() {
+        let mut w = window();
+        for seq in (1..=3000).step_by(2) {
+            assert!(w.accept(seq));
+        }
+        // Even seqs inside the window are new; re-sending odd ones is a duplicate.
+        for seq in (3000 - DEDUPE_WINDOW + 2..3000).step_by(2) {
+            assert!(w.accept(seq), "{seq}");
+            assert!(!w.accept(seq + 1), "{}", seq + 1);
+        }
+    }
+
+    #[test]
+    fn context_ids_are_unique_and_non_zero() {
+        let ids: std::collections::HashSet<u64> = (0..1000).map(|_| new_context_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(!ids.contains(&0));
+        let a = new_context_id();
+        let b = new_context_id();
+        assert!(b >> 32 > a >> 32, "the time part strictly increases");
+    }
+}

@@ -137,7 +137,8 @@ mod tests {
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
-            (3.141592653589793, "3.141592653589793"),
+            (std::f64::consts::PI, "3.141592653589793"),
+            (2.0 / 3.0, "0.6666666666666666"),
         ] {
             assert_eq!(float_repr(f), text, "{f:e}");
         }

@@ -82,6 +82,24 @@ fn empty_messages_are_skipped_and_invalid_utf8_is_refused() {
 }
 
 #[test]
+fn recv_all_and_iteration_take_what_is_pending() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "it", MessageType::Text).unwrap();
+    let sub = Channel::subscriber(&b, "it", MessageType::Text).unwrap();
+    for i in 0..6 {
+        publ.send(format!("{i}").as_bytes()).unwrap();
+    }
+    wait_for("six pending", || sub.pending() == 6);
+    let first: Vec<String> = sub.try_iter().take(2).map(|m| m.text().unwrap().to_string()).collect();
+    assert_eq!(first, ["0", "1"]);
+    let rest: Vec<String> = sub.recv_all().unwrap().iter().map(|m| m.text().unwrap().to_string()).collect();
+    assert_eq!(rest, ["2", "3", "4", "5"]);
+    assert_eq!(sub.try_iter().count(), 0);
+    assert!(publ.recv_all().is_err());
+}
+
+#[test]
 fn recv_timeouts_and_closed_channels() {
     let a = Context::new();
     let sub = Channel::subscriber(&a, "none", MessageType::Text).unwrap();

@@ -55,16 +55,21 @@ impl Channel {
         Ok(message)
     }
 
+    /// Iterate over the pending messages without waiting (the original's iteration), ending
+    /// when the queue is empty.
+    pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(move || loop {
+            match self.recv(Some(Duration::ZERO)) {
+                Ok(m) => return Some(m),
+                Err(e) if e.kind() == crate::ErrorKind::Encoding => continue,
+                Err(_) => return None,
+            }
+        })
+    }
+
     /// Every pending message, without waiting. Invalid TEXT messages are skipped.
     pub fn recv_all(&self) -> Result<Vec<Message>> {
         self.expect_kind(&[ChannelKind::Sub], "recv_all")?;
-        let mut all = Vec::new();
-        loop {
-            match self.recv(Some(Duration::ZERO)) {
-                Ok(m) => all.push(m),
-                Err(e) if e.kind() == crate::ErrorKind::Encoding => continue,
-                Err(_) => return Ok(all),
-            }
-        }
+        Ok(self.try_iter().collect())
     }
 }
