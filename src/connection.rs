@@ -254,13 +254,14 @@ impl ConnShared {
             // Wakes a blocked accept() on Linux.
             let _ = listener.shutdown(Shutdown::Both);
         }
-        {
+        let peer_id = {
             let mut st = self.state();
             st.status = Status::Closed;
             st.reason = Some(reason.to_string());
-        }
+            st.endpoints.id2
+        };
         if let Some(ctx) = self.context.upgrade() {
-            ctx.forget_connection(self);
+            ctx.forget_connection(self, peer_id, reason);
         }
     }
 

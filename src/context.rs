@@ -5,7 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,8 @@ const DEFAULT_SEND_WAIT: Duration = Duration::from_secs(1);
 /// Soft out-queue limits: above them senders wait (back-pressure), below them they never do.
 const DEFAULT_SOFT_PACKAGES: usize = 4096;
 const DEFAULT_SOFT_BYTES: usize = 8 << 20;
+/// Period of the housekeeping thread.
+const TICK: Duration = Duration::from_millis(100);
 /// Sliding deduplication window (§13 #8): late packages within it are still accepted once.
 const DEDUPE_WINDOW: u64 = 1024;
 
@@ -115,6 +117,7 @@ pub(crate) struct ContextInner {
     max_message_size: AtomicU64,
     send_wait_ms: AtomicU64,
     discarded: AtomicU64,
+    ticker_started: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,8 +242,15 @@ impl ContextInner {
                 }
             }
         }
-        drop(delivered_to);
         self.count_discarded(dropped);
+        // Let each channel that got something react, once per batch, outside the locks.
+        delivered_to.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for (i, channel) in delivered_to.iter().enumerate() {
+            if !delivered_to[..i].iter().any(|c| Arc::ptr_eq(c, channel)) {
+                channel.after_delivery();
+            }
+        }
+        drop(delivered_to);
         // Handled outside the locks: they may send.
         for pkg in context_messages {
             self.handle_context_message(from, &pkg);
@@ -250,11 +260,7 @@ impl ContextInner {
     fn handle_context_message(&self, from: &Arc<ConnShared>, pkg: &Package) {
         match std::str::from_utf8(pkg.body()) {
             Ok(NEW_CONNECTION) => {
-                let channels: Vec<Arc<ChannelShared>> = {
-                    let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
-                    registry.senders.values().filter_map(Weak::upgrade).collect()
-                };
-                for channel in channels {
+                for channel in self.channels() {
                     channel.on_new_connection();
                 }
             }
@@ -270,9 +276,45 @@ impl ContextInner {
         }
     }
 
-    /// A connection closed: drop it from the routing list.
-    pub(crate) fn forget_connection(&self, conn: &Arc<ConnShared>) {
+    /// A connection closed: drop it from the routing list and tell the channels that its peer
+    /// is gone (requests it was running cannot be answered any more).
+    pub(crate) fn forget_connection(&self, conn: &Arc<ConnShared>, peer_id: u64, reason: &str) {
         self.router().connections.retain(|c| !Arc::ptr_eq(c, conn));
+        if peer_id != 0 {
+            for channel in self.channels() {
+                channel.on_peer_lost(peer_id, reason);
+            }
+        }
+    }
+
+    /// Every live channel (each once), collected so callers can act without the registry lock.
+    pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.senders.values().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Connections with a peer.
+    pub(crate) fn connected_count(&self) -> usize {
+        self.router().connections.iter().filter(|c| c.status() >= Status::Hosting).count()
+    }
+
+    /// Start the housekeeping thread (req/rep resends and auto-cancel, sync-mode resends) if it
+    /// is not running. It holds only a weak reference and ends with the context.
+    pub(crate) fn ensure_ticker(self: &Arc<Self>) {
+        if self.ticker_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("yoton-ticker".into()).spawn(move || loop {
+            std::thread::sleep(TICK);
+            let Some(ctx) = weak.upgrade() else { return };
+            for channel in ctx.channels() {
+                channel.tick();
+            }
+        });
+        if spawned.is_err() {
+            self.ticker_started.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Add a new connection; the startup queue moves into it if it is the first (§6.4).
@@ -363,6 +405,7 @@ impl Context {
             max_message_size: AtomicU64::new(DEFAULT_MAX_MESSAGE_SIZE),
             send_wait_ms: AtomicU64::new(DEFAULT_SEND_WAIT.as_millis() as u64),
             discarded: AtomicU64::new(0),
+            ticker_started: AtomicBool::new(false),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }

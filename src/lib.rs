@@ -13,20 +13,24 @@ pub mod channels;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod future;
 pub mod package;
 pub mod protocol;
 pub mod queue;
 pub mod transport;
 pub mod value;
+mod unprintable;
 mod value_repr;
 
 #[allow(unsafe_code)]
 pub mod ffi;
 
+pub use channels::reqrep::{Handler, RepMode};
 pub use channels::{Channel, ChannelKind, Message, MessageType};
 pub use connection::{Connection, Status};
 pub use context::{Context, Discard, QueueParams};
 pub use error::{Error, ErrorKind, Result};
+pub use future::{Future, FutureStatus};
 pub use value::Value;
 
 /// The library version, `MAJOR.MINOR.PATCH`.

@@ -89,6 +89,15 @@ pub(crate) fn float_repr(f: f64) -> String {
     }
 }
 
+/// Python's `str.isprintable()` for one character.
+fn is_printable(c: char) -> bool {
+    let cp = c as u32;
+    let table = &crate::unprintable::UNPRINTABLE;
+    // The last range starting at or below cp decides.
+    let i = table.partition_point(|&(start, _)| start <= cp);
+    i == 0 || cp > table[i - 1].1
+}
+
 /// Python's str repr: single quotes unless the text has a `'` and no `"`.
 fn string_repr(s: &str, out: &mut String) {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
@@ -103,11 +112,13 @@ fn string_repr(s: &str, out: &mut String) {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (0x80..0xa0).contains(&(c as u32)) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
+            c if !is_printable(c) => {
+                let cp = c as u32;
+                let _ = match cp {
+                    0..=0xff => write!(out, "\\x{cp:02x}"),
+                    0x100..=0xffff => write!(out, "\\u{cp:04x}"),
+                    _ => write!(out, "\\U{cp:08x}"),
+                };
             }
             c => out.push(c),
         }
@@ -156,5 +167,15 @@ mod tests {
         assert_eq!(v.repr(), r#"(1, "a'b", [None, True], {'k': 1.5}, ('x\n',))"#);
         assert_eq!(Value::Tuple(vec![]).repr(), "()");
         assert_eq!(Value::Str("héllo 😀".into()).repr(), "'héllo 😀'");
+        // Escapes exactly like CPython 3.11 (values from its repr()).
+        for (text, python) in [
+            ("\u{a0}\u{ad}", r"'\xa0\xad'"),
+            ("\u{2028}\u{200b}\u{feff}", r"'\u2028\u200b\ufeff'"),
+            ("\u{e000}\u{378}\u{ffff}", r"'\ue000\u0378\uffff'"),
+            ("\u{e0001}\u{10ffff}", r"'\U000e0001\U0010ffff'"),
+            ("\u{7f}\u{1}\u{85}", r"'\x7f\x01\x85'"),
+        ] {
+            assert_eq!(Value::Str(text.into()).repr(), python);
+        }
     }
 }

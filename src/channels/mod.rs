@@ -5,6 +5,8 @@
 
 mod message;
 pub mod pubsub;
+pub mod reqrep;
+pub mod state;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -63,6 +65,27 @@ pub(crate) struct InQueue {
     pub closed: bool,
 }
 
+/// Pattern-specific state of a channel.
+pub(crate) enum ChannelExt {
+    Pub(pubsub::PubExt),
+    Sub(pubsub::SubExt),
+    Req(reqrep::ReqExt),
+    Rep(reqrep::RepExt),
+    State(state::StateExt),
+}
+
+impl ChannelExt {
+    fn new(kind: ChannelKind) -> ChannelExt {
+        match kind {
+            ChannelKind::Pub => ChannelExt::Pub(pubsub::PubExt::new()),
+            ChannelKind::Sub => ChannelExt::Sub(pubsub::SubExt::new()),
+            ChannelKind::Req => ChannelExt::Req(reqrep::ReqExt::new()),
+            ChannelKind::Rep => ChannelExt::Rep(reqrep::RepExt::new()),
+            ChannelKind::State => ChannelExt::State(state::StateExt::new()),
+        }
+    }
+}
+
 /// What every channel shares with the context's registry and routing.
 pub(crate) struct ChannelShared {
     pub(crate) context: Arc<ContextInner>,
@@ -72,6 +95,7 @@ pub(crate) struct ChannelShared {
     pub(crate) slot_in: Slot,
     pub(crate) inbox: Mutex<InQueue>,
     pub(crate) arrived: Condvar,
+    pub(crate) ext: ChannelExt,
 }
 
 impl ChannelShared {
@@ -87,10 +111,16 @@ impl ChannelShared {
     /// send or block). Returns how many packages the queue policy dropped.
     pub(crate) fn deliver(&self, pkg: PackageRef) -> usize {
         match self.kind {
-            // Sync-mode control messages from subscribers (§9.2.3) are handled by issue-3 code;
-            // until then a publisher has no queue and takes no deliveries.
-            ChannelKind::Pub => 0,
-            _ => {
+            // Sync-mode control from subscribers: publishers have no queue.
+            ChannelKind::Pub => {
+                self.pub_control(&pkg);
+                0
+            }
+            ChannelKind::State => {
+                self.state_deliver(pkg);
+                0
+            }
+            ChannelKind::Sub | ChannelKind::Req | ChannelKind::Rep => {
                 let mut inbox = self.inbox();
                 if inbox.closed {
                     return 0;
@@ -103,8 +133,47 @@ impl ChannelShared {
         }
     }
 
-    /// A new context joined the network (a `NEW_CONNECTION` arrived).
-    pub(crate) fn on_new_connection(&self) {}
+    /// After a batch was delivered, outside the routing locks: react (may send).
+    pub(crate) fn after_delivery(&self) {
+        match self.kind {
+            ChannelKind::Sub => self.sub_sync_check(),
+            ChannelKind::Req => self.req_process_inbox(),
+            _ => {}
+        }
+    }
+
+    /// Periodic housekeeping (every 100 ms from the context's ticker thread).
+    pub(crate) fn tick(&self) {
+        match self.kind {
+            ChannelKind::Sub => self.sub_sync_check(),
+            ChannelKind::Req => self.req_tick(),
+            _ => {}
+        }
+    }
+
+    /// A new context joined the network (a `NEW_CONNECTION` arrived): state channels re-send.
+    pub(crate) fn on_new_connection(&self) {
+        if self.kind == ChannelKind::State {
+            let _ = self.state_send_last();
+        }
+    }
+
+    /// The direct peer with context id `peer_id` disconnected.
+    pub(crate) fn on_peer_lost(&self, peer_id: u64, reason: &str) {
+        if self.kind == ChannelKind::Req {
+            self.req_peer_lost(peer_id, reason);
+        }
+    }
+
+    /// Wait up to `timeout` until something is queued; true if something is.
+    pub(crate) fn wait_for_pending(&self, timeout: Duration) -> bool {
+        let inbox = self.inbox();
+        if !inbox.queue.is_empty() || inbox.closed {
+            return !inbox.queue.is_empty();
+        }
+        let (inbox, _) = self.arrived.wait_timeout(inbox, timeout).unwrap_or_else(|e| e.into_inner());
+        !inbox.queue.is_empty()
+    }
 
     /// Unregister; messages already queued can still be received.
     pub(crate) fn close(&self) {
@@ -198,6 +267,7 @@ impl Channel {
             msg_type,
             inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false }),
             arrived: Condvar::new(),
+            ext: ChannelExt::new(kind),
             context: inner,
         });
         let taken = {

@@ -1,12 +1,14 @@
 //! Publish/subscribe (§9.2): `send` broadcasts on `B.T.pub-sub`; every subscriber on that slot
 //! anywhere in the network queues it.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use super::{Channel, ChannelKind, Message, MessageType};
+use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::package::body_from;
+use crate::package::{body_from, PackageRef};
 use crate::protocol::object;
 use crate::value::Value;
 
@@ -27,6 +29,7 @@ impl Channel {
         self.expect_kind(&[ChannelKind::Pub], "send")?;
         self.check_open()?;
         self.shared.msg_type.validate(data)?;
+        self.shared.pub_wait_if_locked();
         self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(data))
     }
 
@@ -39,6 +42,7 @@ impl Channel {
         self.check_open()?;
         let mut body = Vec::new();
         object::encode_into(value, &mut body).map_err(|e| Error::encoding(e.0))?;
+        self.shared.pub_wait_if_locked();
         self.shared.context.send(self.shared.slot_out.hash, 0, 0, body)
     }
 
@@ -47,7 +51,9 @@ impl Channel {
     /// taken off the queue and reported as an `Encoding` error.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Message> {
         self.expect_kind(&[ChannelKind::Sub], "recv")?;
-        let pkg = self.shared.pop_wait(timeout)?;
+        let pkg = self.shared.pop_wait(timeout);
+        self.shared.sub_sync_check();
+        let pkg = pkg?;
         let message = Message::new(pkg);
         if self.shared.msg_type == MessageType::Text {
             message.text()?;
@@ -71,5 +77,214 @@ impl Channel {
     pub fn recv_all(&self) -> Result<Vec<Message>> {
         self.expect_kind(&[ChannelKind::Sub], "recv_all")?;
         Ok(self.try_iter().collect())
+    }
+}
+
+/// Sync-mode thresholds and timings of the original (§9.2.3).
+const SYNC_HIGH_WATER: usize = 32;
+const SYNC_LOW_WATER: usize = 16;
+const SYNC_RESEND: Duration = Duration::from_secs(4);
+const PUB_LOCK_EXPIRY: Duration = Duration::from_secs(10);
+const PUB_LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Publisher side of sync mode: which subscribers (by context id) said "full".
+pub(crate) struct PubExt {
+    lock: Mutex<PubLock>,
+    unlocked: Condvar,
+}
+
+struct PubLock {
+    full: HashSet<u64>,
+    locked_until: Option<Instant>,
+}
+
+impl PubExt {
+    pub(crate) fn new() -> PubExt {
+        PubExt { lock: Mutex::new(PubLock { full: HashSet::new(), locked_until: None }), unlocked: Condvar::new() }
+    }
+    fn lock(&self) -> MutexGuard<'_, PubLock> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Subscriber side: sync state (None = off) and the `ref` of the last select.
+pub(crate) struct SubExt {
+    sync: Mutex<Option<SyncState>>,
+    selected_ref: Mutex<u64>,
+}
+
+struct SyncState {
+    full: bool,
+    resend_at: Instant,
+}
+
+impl SubExt {
+    pub(crate) fn new() -> SubExt {
+        SubExt { sync: Mutex::new(None), selected_ref: Mutex::new(0) }
+    }
+    fn sync(&self) -> MutexGuard<'_, Option<SyncState>> {
+        self.sync.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ChannelShared {
+    fn pub_ext(&self) -> &PubExt {
+        match &self.ext {
+            ChannelExt::Pub(p) => p,
+            _ => unreachable!("not a publisher"),
+        }
+    }
+
+    fn sub_ext(&self) -> &SubExt {
+        match &self.ext {
+            ChannelExt::Sub(s) => s,
+            _ => unreachable!("not a subscriber"),
+        }
+    }
+
+    /// A control message from a subscriber in sync mode: "full" locks, anything else unlocks
+    /// for that subscriber. Called under the routing lock: no sending here.
+    pub(crate) fn pub_control(&self, pkg: &PackageRef) {
+        let Ok(text) = std::str::from_utf8(pkg.body()) else { return };
+        let ext = self.pub_ext();
+        let mut lock = ext.lock();
+        if text == "full" {
+            lock.full.insert(pkg.source_id);
+        } else {
+            lock.full.remove(&pkg.source_id);
+        }
+        if lock.full.is_empty() {
+            lock.locked_until = None;
+            drop(lock);
+            ext.unlocked.notify_all();
+        } else {
+            lock.locked_until = Some(Instant::now() + PUB_LOCK_EXPIRY);
+        }
+    }
+
+    /// Before a publish: while a subscriber said "full", wait up to 1 s (the lock only slows
+    /// the publisher down, it never blocks it for good).
+    fn pub_wait_if_locked(&self) {
+        let ext = self.pub_ext();
+        let mut lock = ext.lock();
+        let Some(until) = lock.locked_until else { return };
+        let now = Instant::now();
+        if now >= until {
+            lock.locked_until = None;
+            lock.full.clear();
+            return;
+        }
+        let deadline = now + PUB_LOCK_WAIT;
+        while lock.locked_until.is_some() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            lock = ext.unlocked.wait_timeout(lock, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// Subscriber sync check (§9.2.3): tell publishers "full" above the high-water mark, "ok"
+    /// below the low-water mark, and repeat the current word every 4 s.
+    pub(crate) fn sub_sync_check(&self) {
+        let word = {
+            let mut sync = self.sub_ext().sync();
+            let Some(state) = sync.as_mut() else { return };
+            let pending = self.inbox().queue.len();
+            let now = Instant::now();
+            let change = if !state.full && pending > SYNC_HIGH_WATER {
+                Some(true)
+            } else if state.full && pending < SYNC_LOW_WATER {
+                Some(false)
+            } else if now >= state.resend_at {
+                Some(state.full)
+            } else {
+                None
+            };
+            let Some(full) = change else { return };
+            // Control messages only make sense with a peer; try again later otherwise.
+            if self.context.connected_count() == 0 {
+                return;
+            }
+            state.full = full;
+            state.resend_at = now + SYNC_RESEND;
+            if full {
+                "full"
+            } else {
+                "ok"
+            }
+        };
+        let _ = self.context.send(self.slot_out.hash, 0, 0, body_from(word.as_bytes()));
+    }
+}
+
+impl Channel {
+    /// Sync mode (§9.2.3): the subscriber asks publishers to slow down while more than 32
+    /// messages are pending, and lets them go again below 16. Works with publishers of either
+    /// implementation.
+    pub fn set_sync_mode(&self, on: bool) -> Result<()> {
+        self.expect_kind(&[ChannelKind::Sub], "set_sync_mode")?;
+        let was_full = {
+            let mut sync = self.shared.sub_ext().sync();
+            let was_full = sync.as_ref().is_some_and(|s| s.full);
+            *sync = if on { Some(SyncState { full: false, resend_at: Instant::now() }) } else { None };
+            was_full
+        };
+        if on {
+            self.shared.context.ensure_ticker();
+            self.shared.sub_sync_check();
+        } else if was_full {
+            self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(b"ok"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether sync mode is on.
+    pub fn sync_mode(&self) -> Result<bool> {
+        self.expect_kind(&[ChannelKind::Sub], "sync_mode")?;
+        Ok(self.shared.sub_ext().sync().is_some())
+    }
+
+    /// Of several subscribers of one context, the one holding the oldest pending message
+    /// (None if none has any). Then `recv_selected` on it returns, in order, its messages that
+    /// are older than any pending in the others (§9.2.4).
+    pub fn select_sub_channel(channels: &[&Channel]) -> Result<Option<Channel>> {
+        let mut best_first = u64::MAX;
+        let mut reference = u64::MAX;
+        let mut chosen: Option<&Channel> = None;
+        for channel in channels {
+            channel.expect_kind(&[ChannelKind::Sub], "select_sub_channel")?;
+            channel.shared.sub_sync_check();
+            let inbox = channel.shared.inbox();
+            let (Some(first), Some(last)) = (inbox.queue.front(), inbox.queue.back()) else { continue };
+            let (first, end) = (first.recv_seq, last.recv_seq + 1);
+            if first < best_first {
+                reference = reference.min(best_first).min(end);
+                best_first = first;
+                chosen = Some(channel);
+            } else {
+                reference = reference.min(first);
+            }
+        }
+        Ok(chosen.map(|channel| {
+            *channel.shared.sub_ext().selected_ref.lock().unwrap_or_else(|e| e.into_inner()) = reference;
+            (*channel).clone()
+        }))
+    }
+
+    /// After `select_sub_channel` chose this channel: its pending messages older than any
+    /// pending in the other channels, in order.
+    pub fn recv_selected(&self) -> Result<Vec<Message>> {
+        self.expect_kind(&[ChannelKind::Sub], "recv_selected")?;
+        let reference = *self.shared.sub_ext().selected_ref.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        {
+            let mut inbox = self.shared.inbox();
+            while inbox.queue.front().is_some_and(|p| p.recv_seq <= reference) {
+                out.push(Message::new(inbox.queue.pop().expect("front exists")));
+            }
+        }
+        self.shared.sub_sync_check();
+        Ok(out)
     }
 }

@@ -1,0 +1,61 @@
+#!/bin/sh
+# The README quick start: build yoton and the examples (CMake, Release, into ./build) if
+# needed, then run c-examples/hello as two processes: `hello sub` in the background (it binds)
+# and `hello pub` in the foreground (it connects, publishes, flushes and exits). Prints what
+# the subscriber received.
+#
+#   scripts/demo.sh [address] [count]     # defaults: localhost:yoton_hello 10
+#
+# Prerequisites: Rust (cargo), CMake >= 3.16 and a C compiler (see README.md).
+# Environment: YOTON_BUILD_DIR (default ./build).
+set -eu
+
+root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+build=${YOTON_BUILD_DIR:-$root/build}
+address=${1:-localhost:yoton_hello}
+count=${2:-10}
+hello="$build/examples/hello"
+
+# Configure once; building is always asked for (a no-op when nothing changed).
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    echo "== configuring $build (Release)"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+fi
+echo "== building the library and the hello example"
+cmake --build "$build" -j2 --target example_hello
+
+out=$(mktemp "${TMPDIR:-/tmp}/yoton-demo.XXXXXX")
+sub_pid=
+cleanup() {
+    # Only the subscriber this script started, if it is still running.
+    if [ -n "$sub_pid" ] && kill -0 "$sub_pid" 2>/dev/null; then
+        kill "$sub_pid" 2>/dev/null || true
+    fi
+    rm -f "$out"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== hello sub $address $count  (background, binds)"
+# timeout(1) bounds the subscriber (it exits by itself after `count` messages, or after 10 s
+# without one); `wait` below is therefore bounded too.
+timeout 20 "$hello" sub "$address" "$count" >"$out" 2>&1 &
+sub_pid=$!
+
+echo "== hello pub $address $count  (foreground, connects within 5 s)"
+pub_status=0
+"$hello" pub "$address" "$count" || pub_status=$?
+
+sub_status=0
+wait "$sub_pid" || sub_status=$?
+sub_pid=
+[ "$sub_status" -ne 124 ] || echo "== the subscriber did not finish within 20 s"
+
+echo "== subscriber output"
+cat "$out"
+
+if [ "$pub_status" -ne 0 ] || [ "$sub_status" -ne 0 ]; then
+    echo "== demo FAILED (pub exit $pub_status, sub exit $sub_status)"
+    exit 1
+fi
+echo "== demo ok"
