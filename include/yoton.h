@@ -104,6 +104,35 @@ typedef enum yoton_discard {
 } yoton_discard;
 
 /**
+ * Future states (the original's numbering).
+ */
+typedef enum yoton_future_status {
+    YOTON_FUTURE_WAITING = 0,
+    YOTON_FUTURE_RUNNING = 1,
+    YOTON_FUTURE_CANCELLED = 2,
+    YOTON_FUTURE_ERROR = 3,
+    YOTON_FUTURE_SUCCESS = 4,
+} yoton_future_status;
+
+/**
+ * How a replier processes requests.
+ */
+typedef enum yoton_rep_mode {
+    /**
+     * Requests wait in the queue, nothing is acknowledged (the default).
+     */
+    YOTON_REP_OFF = 0,
+    /**
+     * Requests are handled when yoton events are processed.
+     */
+    YOTON_REP_EVENT = 1,
+    /**
+     * Requests are handled in the channel's own thread.
+     */
+    YOTON_REP_THREAD = 2,
+} yoton_rep_mode;
+
+/**
  * Status codes returned by every fallible function. `YOTON_OK` (0) is success.
  */
 typedef enum yoton_status {
@@ -182,14 +211,47 @@ typedef struct yoton_connection yoton_connection;
 typedef struct yoton_context yoton_context;
 
 /**
+ * The future result of a request (`yoton_req_call`) or a detached future
+ * (`yoton_future_new`). Caller owns it; release with `yoton_future_free` (a request still
+ * in flight goes on; its result is simply dropped).
+ */
+typedef struct yoton_future yoton_future;
+
+/**
  * A received message. Caller owns it; release with `yoton_message_free`.
  */
 typedef struct yoton_message yoton_message;
 
 /**
+ * The answer a handler gives, valid only during the handler call. Not set: the reply is None.
+ */
+typedef struct yoton_reply yoton_reply;
+
+/**
+ * A context with a TEXT publisher and subscriber on slot base "text" (the original's
+ * SimpleSocket). Caller owns it; release with `yoton_simple_socket_free`.
+ */
+typedef struct yoton_simple_socket yoton_simple_socket;
+
+/**
  * An OBJECT value (None, bool, int, float, string, list, tuple or dict). Opaque.
  */
 typedef struct yoton_value yoton_value;
+
+/**
+ * A method handler: `args` is a tuple and `kwargs` a dict (both borrowed for the call).
+ * Set the answer with `yoton_reply_set_result` or `yoton_reply_set_error`. Runs on the
+ * replier's processing thread (its own in YOTON_REP_THREAD mode).
+ */
+typedef void (*yoton_rep_handler)(void *user_data,
+                                  const struct yoton_value *args,
+                                  const struct yoton_value *kwargs,
+                                  struct yoton_reply *reply);
+
+/**
+ * Called exactly once with the handler's user data when the registration ends.
+ */
+typedef void (*yoton_free_fn)(void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -284,6 +346,27 @@ int yoton_sub_recv_all(const struct yoton_channel *ch, struct yoton_message ***o
  * Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
  */
 void yoton_message_array_free(struct yoton_message **array, size_t count);
+
+/**
+ * Sync mode (back-pressure): while more than 32 messages are pending, ask the publishers to
+ * slow down; let them go again below 16. Works with publishers of either implementation.
+ */
+int yoton_sub_set_sync_mode(const struct yoton_channel *ch, bool on);
+
+/**
+ * Of `count` subscribers of one context, find the one holding the oldest pending message:
+ * `*index` gets its position in `channels`. YOTON_ERR_TIMEOUT if none has a message. Then
+ * `yoton_sub_recv_selected` on it returns its messages older than any pending elsewhere.
+ */
+int yoton_sub_select(const struct yoton_channel *const *channels, size_t count, size_t *index);
+
+/**
+ * After `yoton_sub_select` chose this channel: take its messages older than any pending in
+ * the other channels, in order. Array ownership as for `yoton_sub_recv_all`.
+ */
+int yoton_sub_recv_selected(const struct yoton_channel *ch,
+                            struct yoton_message ***out,
+                            size_t *count);
 
 /**
  * Release a connection handle (the connection stays open). NULL is a no-op.
@@ -416,8 +499,8 @@ int yoton_connection_flush(const struct yoton_connection *conn, double timeout);
 int yoton_context_new(struct yoton_context **out);
 
 /**
- * Close every connection and channel of the context and release the handle. NULL is a no-op.
- * Channel and connection handles stay valid and report YOTON_ERR_CLOSED.
+ * Release a context handle. Releasing the last handle closes every connection and channel of
+ * the context; their handles stay valid and report YOTON_ERR_CLOSED. NULL is a no-op.
  */
 void yoton_context_free(struct yoton_context *ctx);
 
@@ -536,6 +619,92 @@ const char *yoton_last_error(void);
 const char *yoton_version(void);
 
 /**
+ * A detached future that you complete yourself (`yoton_future_set_result`, ...).
+ * Caller owns `*out` (`yoton_future_free`).
+ */
+int yoton_future_new(struct yoton_future **out);
+
+/**
+ * Release a future handle. NULL is a no-op.
+ */
+void yoton_future_free(struct yoton_future *f);
+
+/**
+ * The state, one of `yoton_future_status`.
+ */
+int yoton_future_get_status(const struct yoton_future *f, int *out);
+
+/**
+ * Cancelled, failed or succeeded.
+ */
+int yoton_future_done(const struct yoton_future *f, bool *out);
+
+/**
+ * Taken by a replier and not finished.
+ */
+int yoton_future_running(const struct yoton_future *f, bool *out);
+
+/**
+ * Cancelled.
+ */
+int yoton_future_cancelled(const struct yoton_future *f, bool *out);
+
+/**
+ * Cancel a request no replier has taken yet. `*out` (may be NULL): false while it is
+ * running, true if it is cancelled now or already done.
+ */
+int yoton_future_cancel(const struct yoton_future *f, bool *out);
+
+/**
+ * Wait up to `timeout` seconds (negative: forever, 0: do not wait) for the result.
+ * Caller owns `*out` (`yoton_value_free`). Errors: YOTON_ERR_TIMEOUT, YOTON_ERR_CANCELLED,
+ * YOTON_ERR_REMOTE (the replier's error text is in yoton_last_error() and
+ * `yoton_future_exception`), YOTON_ERR_ENCODING (undecodable reply), YOTON_ERR_IO (the
+ * replier's connection closed while it ran the request).
+ */
+int yoton_future_result(const struct yoton_future *f, double timeout, struct yoton_value **out);
+
+/**
+ * The error text of a failed request into `buf` (buffer convention of
+ * `yoton_connection_name`), waiting like `yoton_future_result`. YOTON_ERR_INVALID_ARGUMENT
+ * if the request succeeded; YOTON_ERR_TIMEOUT / YOTON_ERR_CANCELLED as for the result.
+ */
+int yoton_future_exception(const struct yoton_future *f,
+                           double timeout,
+                           char *buf,
+                           size_t cap,
+                           size_t *len);
+
+/**
+ * The result if it comes within `timeout` seconds; otherwise cancel the request and return
+ * YOTON_ERR_CANCELLED. Caller owns `*out` (`yoton_value_free`).
+ */
+int yoton_future_result_or_cancel(const struct yoton_future *f,
+                                  double timeout,
+                                  struct yoton_value **out);
+
+/**
+ * Cancel automatically if no replier took the request within `seconds` from the call
+ * (negative: never). The default is the requester's (10 s).
+ */
+int yoton_future_set_auto_cancel_timeout(const struct yoton_future *f, double seconds);
+
+/**
+ * Executor side: move from waiting to running; `*out` is false if it was cancelled.
+ */
+int yoton_future_set_running_or_notify_cancel(const struct yoton_future *f, bool *out);
+
+/**
+ * Executor side: complete with (a copy of) `value`. YOTON_ERR_INVALID_ARGUMENT if done.
+ */
+int yoton_future_set_result(const struct yoton_future *f, const struct yoton_value *value);
+
+/**
+ * Executor side: complete with an error text (reported as YOTON_ERR_REMOTE).
+ */
+int yoton_future_set_exception(const struct yoton_future *f, const char *text);
+
+/**
  * Release a message. NULL is a no-op.
  */
 void yoton_message_free(struct yoton_message *msg);
@@ -566,6 +735,131 @@ int yoton_message_source_seq(const struct yoton_message *msg, uint64_t *out);
  * Arrival order of the message among all channels of the receiving context.
  */
 int yoton_message_recv_seq(const struct yoton_message *msg, uint64_t *out);
+
+/**
+ * Create a requester on slot base `base` (OBJECT). Caller owns `*out` (`yoton_channel_free`).
+ */
+int yoton_req_new(const struct yoton_context *ctx, const char *base, struct yoton_channel **out);
+
+/**
+ * Create a replier on slot base `base` (OBJECT), in mode YOTON_REP_OFF until
+ * `yoton_rep_set_mode`. Caller owns `*out` (`yoton_channel_free`).
+ */
+int yoton_rep_new(const struct yoton_context *ctx, const char *base, struct yoton_channel **out);
+
+/**
+ * Call `method` with positional `args` (a tuple or list; NULL: none) and keyword `kwargs` (a
+ * dict with string keys; NULL: none) on whichever replier takes it first. Returns at once
+ * with a future: caller owns `*out` (`yoton_future_free`).
+ */
+int yoton_req_call(const struct yoton_channel *req,
+                   const char *method,
+                   const struct yoton_value *args,
+                   const struct yoton_value *kwargs,
+                   struct yoton_future **out);
+
+/**
+ * Auto-cancel timeout for new requests of this requester, in seconds (negative: never).
+ */
+int yoton_req_set_default_timeout(const struct yoton_channel *req, double seconds);
+
+/**
+ * Register `fn` as the handler of `method` (replacing any previous one, whose
+ * `free_user_data` is then called). Only registered methods and the built-in `echo` can be
+ * called. `free_user_data` (may be NULL) is called once with `user_data` when the
+ * registration ends (replaced, unregistered, or the channel released).
+ */
+int yoton_rep_register(const struct yoton_channel *rep,
+                       const char *method,
+                       yoton_rep_handler handler,
+                       void *user_data,
+                       yoton_free_fn free_user_data);
+
+/**
+ * Remove the handler of `method`. YOTON_ERR_INVALID_ARGUMENT if there was none.
+ */
+int yoton_rep_unregister(const struct yoton_channel *rep, const char *method);
+
+/**
+ * Choose how requests are processed, one of `yoton_rep_mode`.
+ */
+int yoton_rep_set_mode(const struct yoton_channel *rep, int mode);
+
+/**
+ * Handle every queued request now, in the calling thread, whatever the mode. `*handled` (may
+ * be NULL) gets the number of packages processed.
+ */
+int yoton_rep_handle_pending(const struct yoton_channel *rep, size_t *handled);
+
+/**
+ * Answer with (a copy of) `result`.
+ */
+int yoton_reply_set_result(struct yoton_reply *reply, const struct yoton_value *result);
+
+/**
+ * Answer with an error text (the requester gets YOTON_ERR_REMOTE with this text).
+ */
+int yoton_reply_set_error(struct yoton_reply *reply, const char *text);
+
+/**
+ * Create a state channel on slot base `base` with message type `type_name` (as for
+ * `yoton_pub_new`). Caller owns `*out` (`yoton_channel_free`).
+ */
+int yoton_state_new(const struct yoton_context *ctx,
+                    const char *base,
+                    const char *type_name,
+                    struct yoton_channel **out);
+
+/**
+ * Set and broadcast the state (`len` bytes, copied, checked like `yoton_pub_send`). Nothing
+ * happens if it equals the current state. An empty state cannot be sent once one exists.
+ */
+int yoton_state_send(const struct yoton_channel *ch, const void *data, size_t len);
+
+/**
+ * Set and broadcast an OBJECT state (borrowed, copied).
+ */
+int yoton_state_send_value(const struct yoton_channel *ch, const struct yoton_value *value);
+
+/**
+ * The current state (never blocks): an empty message until a state was sent or received.
+ * Caller owns `*out` (`yoton_message_free`).
+ */
+int yoton_state_recv(const struct yoton_channel *ch, struct yoton_message **out);
+
+/**
+ * Broadcast the current state again (if there is one). Done automatically when a new
+ * context joins the network.
+ */
+int yoton_state_send_last(const struct yoton_channel *ch);
+
+/**
+ * Create a simple socket. Caller owns `*out` (`yoton_simple_socket_free`).
+ */
+int yoton_simple_socket_new(struct yoton_simple_socket **out);
+
+/**
+ * Release a simple socket (its context closes once no other handle to it exists).
+ */
+void yoton_simple_socket_free(struct yoton_simple_socket *s);
+
+/**
+ * A new handle to the socket's context, to bind or connect. Caller owns `*out`
+ * (`yoton_context_free`; that does not close the socket's context).
+ */
+int yoton_simple_socket_context(const struct yoton_simple_socket *s, struct yoton_context **out);
+
+/**
+ * Publish `len` bytes of UTF-8 text.
+ */
+int yoton_simple_socket_send(const struct yoton_simple_socket *s, const void *text, size_t len);
+
+/**
+ * Receive a text like `yoton_sub_recv`. Caller owns `*out` (`yoton_message_free`).
+ */
+int yoton_simple_socket_recv(const struct yoton_simple_socket *s,
+                             double timeout,
+                             struct yoton_message **out);
 
 /**
  * A new None value. Caller owns it (`yoton_value_free`). Never NULL.

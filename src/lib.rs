@@ -26,6 +26,7 @@ mod value_repr;
 pub mod ffi;
 
 pub use channels::reqrep::{Handler, RepMode};
+pub use channels::simple::SimpleSocket;
 pub use channels::{Channel, ChannelKind, Message, MessageType};
 pub use connection::{Connection, Status};
 pub use context::{Context, Discard, QueueParams};

@@ -6,6 +6,7 @@
 mod message;
 pub mod pubsub;
 pub mod reqrep;
+pub mod simple;
 pub mod state;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};

@@ -25,7 +25,7 @@ pub enum yoton_channel_kind {
     YOTON_STATE = 4,
 }
 
-fn new_channel(
+pub(crate) fn new_channel(
     ctx: *const super::context::yoton_context,
     kind: ChannelKind,
     base: *const c_char,
@@ -174,17 +174,22 @@ pub extern "C" fn yoton_sub_recv_all(ch: *const yoton_channel, out: *mut *mut *m
         check_out(out)?;
         check_out(count)?;
         let messages = ch.inner.recv_all()?;
-        let n = messages.len();
-        let array: *mut *mut yoton_message = if n == 0 {
-            std::ptr::null_mut()
-        } else {
-            let boxed: Box<[*mut yoton_message]> =
-                messages.into_iter().map(|m| Box::into_raw(Box::new(yoton_message { inner: m }))).collect();
-            Box::into_raw(boxed).cast()
-        };
-        write_out(count, n)?;
-        write_out(out, array)
+        write_message_array(messages, out, count)
     })
+}
+
+/// Hand a list of messages to C as an owned array (NULL when empty).
+fn write_message_array(messages: Vec<crate::Message>, out: *mut *mut *mut yoton_message, count: *mut usize) -> crate::Result<()> {
+    let n = messages.len();
+    let array: *mut *mut yoton_message = if n == 0 {
+        std::ptr::null_mut()
+    } else {
+        let boxed: Box<[*mut yoton_message]> =
+            messages.into_iter().map(|m| Box::into_raw(Box::new(yoton_message { inner: m }))).collect();
+        Box::into_raw(boxed).cast()
+    };
+    write_out(count, n)?;
+    write_out(out, array)
 }
 
 /// Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
@@ -200,3 +205,46 @@ pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count
     }
 }
 
+
+/// Sync mode (back-pressure): while more than 32 messages are pending, ask the publishers to
+/// slow down; let them go again below 16. Works with publishers of either implementation.
+#[no_mangle]
+pub extern "C" fn yoton_sub_set_sync_mode(ch: *const yoton_channel, on: bool) -> c_int {
+    guard(|| handle(ch, "channel")?.inner.set_sync_mode(on))
+}
+
+/// Of `count` subscribers of one context, find the one holding the oldest pending message:
+/// `*index` gets its position in `channels`. YOTON_ERR_TIMEOUT if none has a message. Then
+/// `yoton_sub_recv_selected` on it returns its messages older than any pending elsewhere.
+#[no_mangle]
+pub extern "C" fn yoton_sub_select(channels: *const *const yoton_channel, count: usize, index: *mut usize) -> c_int {
+    guard(|| {
+        check_out(index)?;
+        if channels.is_null() && count > 0 {
+            return Err(crate::Error::invalid("channels is NULL"));
+        }
+        let list: Vec<&Channel> = (0..count)
+            .map(|i| {
+                // SAFETY: `channels` holds `count` pointers by the caller's contract.
+                let ptr = unsafe { *channels.add(i) };
+                handle(ptr, "channel").map(|c| &c.inner)
+            })
+            .collect::<crate::Result<_>>()?;
+        let chosen = Channel::select_sub_channel(&list)?.ok_or_else(|| crate::Error::timeout("no channel has a pending message"))?;
+        let position = list.iter().position(|c| c.same_as(&chosen)).expect("chosen from the list");
+        write_out(index, position)
+    })
+}
+
+/// After `yoton_sub_select` chose this channel: take its messages older than any pending in
+/// the other channels, in order. Array ownership as for `yoton_sub_recv_all`.
+#[no_mangle]
+pub extern "C" fn yoton_sub_recv_selected(ch: *const yoton_channel, out: *mut *mut *mut yoton_message, count: *mut usize) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        check_out(out)?;
+        check_out(count)?;
+        let messages = ch.inner.recv_selected()?;
+        write_message_array(messages, out, count)
+    })
+}

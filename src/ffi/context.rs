@@ -30,13 +30,10 @@ pub extern "C" fn yoton_context_new(out: *mut *mut yoton_context) -> c_int {
     guard(|| into_handle(out, yoton_context { inner: Context::new() }))
 }
 
-/// Close every connection and channel of the context and release the handle. NULL is a no-op.
-/// Channel and connection handles stay valid and report YOTON_ERR_CLOSED.
+/// Release a context handle. Releasing the last handle closes every connection and channel of
+/// the context; their handles stay valid and report YOTON_ERR_CLOSED. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_context_free(ctx: *mut yoton_context) {
-    if let Ok(c) = handle(ctx, "context") {
-        c.inner.close();
-    }
     free_handle(ctx);
 }
 

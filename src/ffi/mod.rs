@@ -8,7 +8,10 @@ pub mod channel;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod future;
 pub mod message;
+pub mod reqrep;
+pub mod simple;
 pub mod util;
 pub mod value;
 

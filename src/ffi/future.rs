@@ -1,0 +1,155 @@
+//! C API of futures: `yoton_future_*`.
+
+use std::ffi::{c_char, c_int};
+use std::time::Duration;
+
+use super::util::{free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str};
+use super::value::{value_out, value_ref, yoton_value};
+use crate::error::Error;
+use crate::future::{Future, FutureStatus};
+
+/// The future result of a request (`yoton_req_call`) or a detached future
+/// (`yoton_future_new`). Caller owns it; release with `yoton_future_free` (a request still
+/// in flight goes on; its result is simply dropped).
+pub struct yoton_future {
+    pub(crate) inner: Future,
+}
+
+/// Future states (the original's numbering).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum yoton_future_status {
+    YOTON_FUTURE_WAITING = 0,
+    YOTON_FUTURE_RUNNING = 1,
+    YOTON_FUTURE_CANCELLED = 2,
+    YOTON_FUTURE_ERROR = 3,
+    YOTON_FUTURE_SUCCESS = 4,
+}
+
+/// A detached future that you complete yourself (`yoton_future_set_result`, ...).
+/// Caller owns `*out` (`yoton_future_free`).
+#[no_mangle]
+pub extern "C" fn yoton_future_new(out: *mut *mut yoton_future) -> c_int {
+    guard(|| into_handle(out, yoton_future { inner: Future::new() }))
+}
+
+/// Release a future handle. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn yoton_future_free(f: *mut yoton_future) {
+    free_handle(f);
+}
+
+/// The state, one of `yoton_future_status`.
+#[no_mangle]
+pub extern "C" fn yoton_future_get_status(f: *const yoton_future, out: *mut c_int) -> c_int {
+    guard(|| write_out(out, handle(f, "future")?.inner.status() as c_int))
+}
+
+/// Cancelled, failed or succeeded.
+#[no_mangle]
+pub extern "C" fn yoton_future_done(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(f, "future")?.inner.done()))
+}
+
+/// Taken by a replier and not finished.
+#[no_mangle]
+pub extern "C" fn yoton_future_running(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(f, "future")?.inner.running()))
+}
+
+/// Cancelled.
+#[no_mangle]
+pub extern "C" fn yoton_future_cancelled(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard(|| write_out(out, handle(f, "future")?.inner.status() == FutureStatus::Cancelled))
+}
+
+/// Cancel a request no replier has taken yet. `*out` (may be NULL): false while it is
+/// running, true if it is cancelled now or already done.
+#[no_mangle]
+pub extern "C" fn yoton_future_cancel(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard(|| {
+        let cancelled = handle(f, "future")?.inner.cancel();
+        if out.is_null() {
+            Ok(())
+        } else {
+            write_out(out, cancelled)
+        }
+    })
+}
+
+/// Wait up to `timeout` seconds (negative: forever, 0: do not wait) for the result.
+/// Caller owns `*out` (`yoton_value_free`). Errors: YOTON_ERR_TIMEOUT, YOTON_ERR_CANCELLED,
+/// YOTON_ERR_REMOTE (the replier's error text is in yoton_last_error() and
+/// `yoton_future_exception`), YOTON_ERR_ENCODING (undecodable reply), YOTON_ERR_IO (the
+/// replier's connection closed while it ran the request).
+#[no_mangle]
+pub extern "C" fn yoton_future_result(f: *const yoton_future, timeout: f64, out: *mut *mut yoton_value) -> c_int {
+    guard(|| {
+        let f = handle(f, "future")?;
+        super::util::check_out(out)?;
+        let value = f.inner.result(timeout_arg(timeout)?)?;
+        value_out(out, value)
+    })
+}
+
+/// The error text of a failed request into `buf` (buffer convention of
+/// `yoton_connection_name`), waiting like `yoton_future_result`. YOTON_ERR_INVALID_ARGUMENT
+/// if the request succeeded; YOTON_ERR_TIMEOUT / YOTON_ERR_CANCELLED as for the result.
+#[no_mangle]
+pub extern "C" fn yoton_future_exception(f: *const yoton_future, timeout: f64, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    guard(|| {
+        let f = handle(f, "future")?;
+        match f.inner.exception(timeout_arg(timeout)?)? {
+            Some(err) => write_str(err.message(), buf, cap, len),
+            None => Err(Error::invalid("the request succeeded: there is no exception")),
+        }
+    })
+}
+
+/// The result if it comes within `timeout` seconds; otherwise cancel the request and return
+/// YOTON_ERR_CANCELLED. Caller owns `*out` (`yoton_value_free`).
+#[no_mangle]
+pub extern "C" fn yoton_future_result_or_cancel(f: *const yoton_future, timeout: f64, out: *mut *mut yoton_value) -> c_int {
+    guard(|| {
+        let f = handle(f, "future")?;
+        super::util::check_out(out)?;
+        let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
+        match f.inner.result_or_cancel(timeout)? {
+            Some(value) => value_out(out, value),
+            None => Err(Error::new(crate::ErrorKind::Cancelled, "no result within the timeout: the request was cancelled")),
+        }
+    })
+}
+
+/// Cancel automatically if no replier took the request within `seconds` from the call
+/// (negative: never). The default is the requester's (10 s).
+#[no_mangle]
+pub extern "C" fn yoton_future_set_auto_cancel_timeout(f: *const yoton_future, seconds: f64) -> c_int {
+    guard(|| {
+        let f = handle(f, "future")?;
+        f.inner.set_auto_cancel_timeout(timeout_arg(seconds)?);
+        Ok(())
+    })
+}
+
+/// Executor side: move from waiting to running; `*out` is false if it was cancelled.
+#[no_mangle]
+pub extern "C" fn yoton_future_set_running_or_notify_cancel(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard(|| {
+        let f = handle(f, "future")?;
+        super::util::check_out(out)?;
+        write_out(out, f.inner.set_running_or_notify_cancel()?)
+    })
+}
+
+/// Executor side: complete with (a copy of) `value`. YOTON_ERR_INVALID_ARGUMENT if done.
+#[no_mangle]
+pub extern "C" fn yoton_future_set_result(f: *const yoton_future, value: *const yoton_value) -> c_int {
+    guard(|| handle(f, "future")?.inner.set_result(value_ref(value, "value")?.clone()))
+}
+
+/// Executor side: complete with an error text (reported as YOTON_ERR_REMOTE).
+#[no_mangle]
+pub extern "C" fn yoton_future_set_exception(f: *const yoton_future, text: *const c_char) -> c_int {
+    guard(|| handle(f, "future")?.inner.set_exception(str_arg(text, "text")?))
+}
