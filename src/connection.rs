@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::ContextInner;
 use crate::error::{Error, Result};
+use crate::events::Signal;
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::queue::{PackageQueue, QueueParams};
@@ -95,6 +96,10 @@ pub(crate) struct ConnShared {
     pub(crate) stream: Mutex<Option<Arc<TcpStream>>>,
     pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
     pub(crate) timedout: AtomicBool,
+    /// Emitted through the event loop when the connection closes, with the reason.
+    pub(crate) closed_signal: Signal<String>,
+    /// Emitted through the event loop when the `timedout` state changes.
+    pub(crate) timedout_signal: Signal<bool>,
     /// Timeout in milliseconds (atomic so the receiving thread can read it without a lock).
     pub(crate) timeout_ms: AtomicU64,
 }
@@ -131,6 +136,8 @@ impl ConnShared {
             stream: Mutex::new(None),
             listener: Mutex::new(None),
             timedout: AtomicBool::new(false),
+            closed_signal: Signal::new(),
+            timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
         })
     }
@@ -263,12 +270,13 @@ impl ConnShared {
         if let Some(ctx) = self.context.upgrade() {
             ctx.forget_connection(self, peer_id, reason);
         }
+        self.closed_signal.emit(reason.to_string());
     }
 
-    /// The `timedout` state changed (the receiving thread calls this once per change). The
-    /// state is readable through `Connection::is_timedout`; the signal of the event system
-    /// (issue #4) hooks in here.
-    pub(crate) fn timedout_changed(&self, _timedout: bool) {}
+    /// The `timedout` state changed (the receiving thread calls this once per change).
+    pub(crate) fn timedout_changed(&self, timedout: bool) {
+        self.timedout_signal.emit(timedout);
+    }
 
     /// Wait until every package queued so far has been written (`flush`, §7.5): pushes a
     /// heartbeat like the original, then waits for the sending thread to get past it.
@@ -407,6 +415,14 @@ impl Connection {
     /// Packages waiting in the outgoing queue.
     pub fn queued(&self) -> usize {
         self.shared.out().queue.len()
+    }
+    /// Emitted (through the event loop) when the connection closes, with the reason.
+    pub fn closed_signal(&self) -> &Signal<String> {
+        &self.shared.closed_signal
+    }
+    /// Emitted (through the event loop) when `is_timedout` changes, with the new state.
+    pub fn timedout_signal(&self) -> &Signal<bool> {
+        &self.shared.timedout_signal
     }
     /// Two handles to the same connection.
     pub fn same_as(&self, other: &Connection) -> bool {

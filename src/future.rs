@@ -32,8 +32,14 @@ pub(crate) struct FutureState {
     pub auto_cancel: Option<Duration>,
 }
 
+/// A done-callback: gets the future, runs through the event loop.
+pub type DoneCallback = Box<dyn FnOnce(&Future) + Send>;
+
 pub(crate) struct FutureShared {
     pub(crate) state: Mutex<FutureState>,
+    callbacks: Mutex<Vec<DoneCallback>>,
+    /// Ourselves, to hand `Future`s to callbacks.
+    me: Weak<FutureShared>,
     done: Condvar,
     /// The requester channel, to broadcast `req-` on cancel (None for detached futures).
     pub(crate) channel: Option<Weak<ChannelShared>>,
@@ -42,7 +48,7 @@ pub(crate) struct FutureShared {
 impl FutureShared {
     pub(crate) fn new(channel: Option<Weak<ChannelShared>>, request_id: u64, request: Vec<u8>, auto_cancel: Option<Duration>) -> Arc<FutureShared> {
         let now = Instant::now();
-        Arc::new(FutureShared {
+        Arc::new_cyclic(|me| FutureShared {
             state: Mutex::new(FutureState {
                 status: FutureStatus::Waiting,
                 result: None,
@@ -55,6 +61,8 @@ impl FutureShared {
                 auto_cancel,
             }),
             done: Condvar::new(),
+            callbacks: Mutex::new(Vec::new()),
+            me: me.clone(),
             channel,
         })
     }
@@ -81,7 +89,21 @@ impl FutureShared {
         }
         drop(st);
         self.done.notify_all();
+        self.run_callbacks();
         true
+    }
+
+    /// Queue the done-callbacks as events (each runs once).
+    fn run_callbacks(&self) {
+        let callbacks = std::mem::take(&mut *self.callbacks.lock().unwrap_or_else(|e| e.into_inner()));
+        if callbacks.is_empty() {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        for callback in callbacks {
+            let future = Future { shared: me.clone() };
+            crate::events::post(Box::new(move || callback(&future)), false);
+        }
     }
 
     /// Cancel if still waiting (§9.3.3): true if cancelled now or already done, false while
@@ -94,6 +116,7 @@ impl FutureShared {
                 st.status = FutureStatus::Cancelled;
                 drop(st);
                 self.done.notify_all();
+                self.run_callbacks();
                 (true, true)
             }
             _ => (true, false),
@@ -235,6 +258,19 @@ impl Future {
             Ok(())
         } else {
             Err(Error::invalid("the future is already done"))
+        }
+    }
+
+    /// Call `callback` with this future once it is done (cancelled, failed or succeeded),
+    /// through the event loop; at once (queued) if it is done already.
+    pub fn add_done_callback(&self, callback: DoneCallback) {
+        let mut callbacks = self.shared.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        if self.done() {
+            drop(callbacks);
+            let future = self.clone();
+            crate::events::post(Box::new(move || callback(&future)), false);
+        } else {
+            callbacks.push(callback);
         }
     }
 

@@ -13,6 +13,7 @@ pub mod channels;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod future;
 pub mod package;
 pub mod protocol;

@@ -9,6 +9,7 @@ pub mod reqrep;
 pub mod simple;
 pub mod state;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ pub use message::{Message, MessageType};
 
 use crate::context::{Context, ContextInner};
 use crate::error::{Error, Result};
+use crate::events::{self, Signal};
 use crate::package::PackageRef;
 use crate::protocol::hash::slot_of;
 use crate::queue::PackageQueue;
@@ -97,6 +99,9 @@ pub(crate) struct ChannelShared {
     pub(crate) inbox: Mutex<InQueue>,
     pub(crate) arrived: Condvar,
     pub(crate) ext: ChannelExt,
+    /// Emitted (through the event loop) after messages arrived; bursts coalesce into one.
+    pub(crate) received: Signal<()>,
+    received_queued: AtomicBool,
 }
 
 impl ChannelShared {
@@ -134,20 +139,38 @@ impl ChannelShared {
         }
     }
 
-    /// After a batch was delivered, outside the routing locks: react (may send).
-    pub(crate) fn after_delivery(&self) {
+    /// After a batch was delivered, outside the routing locks: react (may send), and queue
+    /// one `received` event unless one is already waiting.
+    pub(crate) fn after_delivery(self: &Arc<Self>) {
         match self.kind {
             ChannelKind::Sub => self.sub_sync_check(),
             ChannelKind::Req => self.req_process_inbox(),
             _ => {}
         }
+        let event_mode = self.kind == ChannelKind::Rep && self.rep_mode() == reqrep::RepMode::Event;
+        if (event_mode || self.received.handler_count() > 0) && !self.received_queued.swap(true, Ordering::SeqCst) {
+            let weak = Arc::downgrade(self);
+            events::post(
+                Box::new(move || {
+                    let Some(channel) = weak.upgrade() else { return };
+                    channel.received_queued.store(false, Ordering::SeqCst);
+                    if channel.kind == ChannelKind::Rep && channel.rep_mode() == reqrep::RepMode::Event {
+                        channel.rep_process_queue();
+                    }
+                    channel.received.emit_now(());
+                }),
+                false,
+            );
+        }
     }
 
     /// Periodic housekeeping (every 100 ms from the context's ticker thread).
-    pub(crate) fn tick(&self) {
+    pub(crate) fn tick(self: &Arc<Self>) {
         match self.kind {
             ChannelKind::Sub => self.sub_sync_check(),
             ChannelKind::Req => self.req_tick(),
+            // An event-mode replier also re-checks through the loop (its 10 s failsafe).
+            ChannelKind::Rep if self.rep_mode() == reqrep::RepMode::Event && self.rep_has_current() => self.after_delivery(),
             _ => {}
         }
     }
@@ -269,6 +292,8 @@ impl Channel {
             inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false }),
             arrived: Condvar::new(),
             ext: ChannelExt::new(kind),
+            received: Signal::new(),
+            received_queued: AtomicBool::new(false),
             context: inner,
         });
         let taken = {
@@ -323,6 +348,12 @@ impl Channel {
     /// Unregister the channel. Queued messages can still be received; sends fail.
     pub fn close(&self) {
         self.shared.close();
+    }
+
+    /// The `received` signal: emitted through the event loop after messages arrived (a burst
+    /// of arrivals gives one emission).
+    pub fn received(&self) -> &Signal<()> {
+        &self.shared.received
     }
 
     /// Two handles to the same channel.

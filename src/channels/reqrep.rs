@@ -271,6 +271,14 @@ impl ChannelShared {
         handled
     }
 
+    pub(crate) fn rep_mode(&self) -> RepMode {
+        self.rep().state().mode
+    }
+
+    pub(crate) fn rep_has_current(&self) -> bool {
+        self.rep().state().current.is_some() || !self.inbox().queue.is_empty()
+    }
+
     fn rep_handle_package(self: &Arc<Self>, pkg: &PackageRef) {
         let key = (pkg.source_id, pkg.dest_seq);
         if pkg.dest_seq > REQREP_SEQ_REF {
@@ -439,9 +447,6 @@ impl Channel {
     pub fn set_mode(&self, mode: RepMode) -> Result<()> {
         self.expect_kind(&[ChannelKind::Rep], "set_mode")?;
         self.check_open()?;
-        if mode == RepMode::Event {
-            return Err(Error::invalid("event mode needs the yoton event loop, which is not available yet; use thread mode"));
-        }
         let start_thread = {
             let mut st = self.shared.rep().state();
             st.mode = mode;
@@ -459,6 +464,11 @@ impl Channel {
                     self.shared.rep().state().thread_running = false;
                     return Err(Error::new(ErrorKind::Internal, format!("cannot start the replier thread: {e}")));
                 }
+            }
+            RepMode::Event => {
+                self.shared.context.ensure_ticker();
+                // Requests that queued up while off are handled at the next event processing.
+                self.shared.after_delivery();
             }
             _ => {}
         }

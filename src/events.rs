@@ -1,0 +1,524 @@
+//! The event system (§10): one process-wide event queue whose events run only on the thread
+//! that processes them (`process_events`, `start_event_loop`, or a host loop that embeds
+//! ours). Beyond the original, for native hosts: a level-triggered wakeup file descriptor,
+//! readable exactly while events are pending, and the time until the next timer.
+//!
+//! Signals queue one event per bound handler (`emit`) or call them at once (`emit_now`);
+//! timers are signals emitted by one shared timer thread.
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// A queued event: a closure run on the processing thread.
+pub type Event = Box<dyn FnOnce() + Send>;
+
+/// What the embedding host's callback gets called with: nothing; it must arrange for
+/// `process_events` to be called on its loop's thread.
+pub type EmbedCallback = Arc<dyn Fn() + Send + Sync>;
+
+struct Queue {
+    events: VecDeque<Event>,
+    /// An embed notification was sent since the last `process_events`.
+    notified: bool,
+}
+
+struct EventLoop {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// Wakeup pair: one byte sits in `reader` exactly while events are pending.
+    reader: UnixStream,
+    writer: UnixStream,
+    embed: Mutex<Option<EmbedCallback>>,
+    running: AtomicBool,
+    stop: AtomicBool,
+    timers: Mutex<TimerQueue>,
+    timers_changed: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn event_loop() -> &'static EventLoop {
+    static LOOP: OnceLock<EventLoop> = OnceLock::new();
+    LOOP.get_or_init(|| {
+        let (reader, writer) = UnixStream::pair().expect("cannot create the yoton wakeup socket pair");
+        reader.set_nonblocking(true).expect("non-blocking wakeup socket");
+        writer.set_nonblocking(true).expect("non-blocking wakeup socket");
+        EventLoop {
+            queue: Mutex::new(Queue { events: VecDeque::new(), notified: false }),
+            ready: Condvar::new(),
+            reader,
+            writer,
+            embed: Mutex::new(None),
+            running: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            timers: Mutex::new(TimerQueue::default()),
+            timers_changed: Condvar::new(),
+        }
+    })
+}
+
+/// Queue an event at the back (or the front). Safe from any thread.
+pub fn post(event: Event, front: bool) {
+    let el = event_loop();
+    let notify = {
+        let mut q = lock(&el.queue);
+        if q.events.is_empty() {
+            // Level-triggered wakeup: the byte stays until the queue is drained.
+            let _ = (&el.writer).write(&[1]);
+        }
+        if front {
+            q.events.push_front(event);
+        } else {
+            q.events.push_back(event);
+        }
+        !std::mem::replace(&mut q.notified, true)
+    };
+    el.ready.notify_all();
+    if notify {
+        let callback = lock(&el.embed).clone();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+}
+
+/// Take the next event; the wakeup byte is consumed when the queue becomes empty.
+fn pop(el: &EventLoop, wait: Option<Instant>, block_forever: bool) -> Option<Event> {
+    let mut q = lock(&el.queue);
+    loop {
+        if let Some(event) = q.events.pop_front() {
+            if q.events.is_empty() {
+                let mut buf = [0u8; 64];
+                while matches!((&el.reader).read(&mut buf), Ok(n) if n > 0) {}
+            }
+            return Some(event);
+        }
+        if el.stop.load(Ordering::SeqCst) && !block_forever {
+            return None;
+        }
+        let now = Instant::now();
+        q = match (wait, block_forever) {
+            (_, true) => el.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+            (Some(deadline), false) if now < deadline => {
+                el.ready.wait_timeout(q, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0)
+            }
+            _ => return None,
+        };
+        if block_forever && el.stop.load(Ordering::SeqCst) && q.events.is_empty() {
+            return None;
+        }
+    }
+}
+
+thread_local! {
+    /// This thread is inside `process_events` (re-entrant calls are refused).
+    static IN_EVENTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// How long `process_events` may wait for the first event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Block {
+    /// Do not wait.
+    No,
+    /// Wait until an event arrives (or `stop_event_loop`).
+    Forever,
+    /// Wait at most this long.
+    For(Duration),
+}
+
+/// Run every queued event on the calling thread; `block` applies to the first one only.
+/// Returns the number of events processed. Calls from inside an event on the same thread
+/// (re-entrant) are refused.
+pub fn process_events(block: Block) -> Result<usize> {
+    let el = event_loop();
+    if IN_EVENTS.with(|flag| flag.replace(true)) {
+        return Err(Error::invalid("process_events was called from inside an event (re-entrant call)"));
+    }
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            IN_EVENTS.with(|flag| flag.set(false));
+        }
+    }
+    let _done = Done;
+    lock(&el.queue).notified = false;
+    let (wait, forever) = match block {
+        Block::No => (None, false),
+        Block::Forever => (None, true),
+        Block::For(d) => (Some(Instant::now() + d), false),
+    };
+    let mut count = 0;
+    let Some(first) = pop(el, wait, forever) else { return Ok(0) };
+    run_event(first);
+    count += 1;
+    while let Some(event) = pop(el, None, false) {
+        run_event(event);
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn run_event(event: Event) {
+    // A panicking callback must not take the host's loop down; it is dropped like the
+    // original drops handler exceptions (printed there).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(event));
+}
+
+/// Process events until `stop_event_loop` is called. A nested call returns at once.
+pub fn start_event_loop() -> Result<()> {
+    let el = event_loop();
+    if el.running.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    el.stop.store(false, Ordering::SeqCst);
+    let result = (|| {
+        while !el.stop.load(Ordering::SeqCst) {
+            process_events(Block::For(Duration::from_secs(3)))?;
+        }
+        Ok(())
+    })();
+    el.running.store(false, Ordering::SeqCst);
+    el.stop.store(false, Ordering::SeqCst);
+    result
+}
+
+/// Make `start_event_loop` return (safe from any thread and from inside an event).
+pub fn stop_event_loop() {
+    let el = event_loop();
+    if el.running.load(Ordering::SeqCst) {
+        el.stop.store(true, Ordering::SeqCst);
+        post(Box::new(|| {}), false);
+    }
+}
+
+/// Whether `start_event_loop` is running.
+pub fn event_loop_running() -> bool {
+    event_loop().running.load(Ordering::SeqCst)
+}
+
+/// Let a host loop drive ours: `callback` is invoked (from whichever thread posts) for the
+/// first event queued after each `process_events` call; it must arrange for
+/// `process_events` to run on the host's thread. None disables embedding.
+pub fn embed_event_loop(callback: Option<EmbedCallback>) {
+    let el = event_loop();
+    *lock(&el.embed) = callback;
+    let pending = {
+        let mut q = lock(&el.queue);
+        q.notified = !q.events.is_empty();
+        !q.events.is_empty()
+    };
+    // Events already waiting would otherwise never be announced.
+    if pending {
+        if let Some(callback) = lock(&el.embed).clone() {
+            callback();
+        }
+    }
+}
+
+/// A file descriptor that is readable exactly while events are pending (level-triggered).
+/// Add it to `poll`/`epoll`/a GLib or Qt socket notifier; never read from it yourself.
+pub fn wakeup_fd() -> RawFd {
+    event_loop().reader.as_raw_fd()
+}
+
+/// Number of events waiting.
+pub fn pending_events() -> usize {
+    lock(&event_loop().queue).events.len()
+}
+
+/// Run `event` on the processing thread after `delay`: zero queues it at the back, a negative
+/// delay at the front. NaN and infinite delays are refused.
+pub fn call_later(delay: f64, event: Event) -> Result<()> {
+    if !delay.is_finite() {
+        return Err(Error::invalid(format!("call_later needs a finite delay, not {delay}")));
+    }
+    if delay == 0.0 {
+        post(event, false);
+    } else if delay < 0.0 {
+        post(event, true);
+    } else {
+        let once = Mutex::new(Some(event));
+        schedule(Instant::now() + Duration::from_secs_f64(delay), Arc::new(move || {
+            if let Some(event) = lock(&once).take() {
+                post(event, false);
+            }
+        }));
+    }
+    Ok(())
+}
+
+// ---- timers -------------------------------------------------------------------------------
+
+/// Something due at a time, run by the timer thread (it must only post or be quick).
+type Due = Arc<dyn Fn() + Send + Sync>;
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    action: Due,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    // BinaryHeap is a max-heap: the earliest entry must compare greatest.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct TimerQueue {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+    thread_started: bool,
+}
+
+fn schedule(at: Instant, action: Due) {
+    let el = event_loop();
+    let mut timers = lock(&el.timers);
+    timers.seq += 1;
+    let seq = timers.seq;
+    timers.heap.push(Entry { at, seq, action });
+    if !timers.thread_started {
+        timers.thread_started = true;
+        thread::Builder::new().name("yoton-timers".into()).spawn(timer_thread).expect("cannot spawn the yoton timer thread");
+    }
+    drop(timers);
+    el.timers_changed.notify_all();
+}
+
+fn timer_thread() {
+    let el = event_loop();
+    let mut timers = lock(&el.timers);
+    loop {
+        let now = Instant::now();
+        match timers.heap.peek().map(|e| e.at) {
+            Some(at) if at <= now => {
+                let entry = timers.heap.pop().expect("peeked");
+                drop(timers);
+                (entry.action)();
+                timers = lock(&el.timers);
+            }
+            Some(at) => {
+                timers = el.timers_changed.wait_timeout(timers, at - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            }
+            None => {
+                timers = el.timers_changed.wait(timers).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+}
+
+/// Time until the next timer or delayed call is due (None if there is none; zero if overdue).
+/// A host loop without threads of its own can use it as its poll timeout.
+pub fn time_until_next_timer() -> Option<Duration> {
+    let timers = lock(&event_loop().timers);
+    timers.heap.peek().map(|e| e.at.saturating_duration_since(Instant::now()))
+}
+
+// ---- signals ------------------------------------------------------------------------------
+
+/// A bound handler of a signal.
+pub type SignalHandler<A> = Arc<dyn Fn(&A) + Send + Sync>;
+
+struct SignalShared<A> {
+    handlers: Mutex<Vec<(u64, SignalHandler<A>)>>,
+    next_id: AtomicU64,
+}
+
+/// A signal carrying an argument of type `A`. Handlers run on the event-processing thread
+/// (`emit`) or at once on the caller's thread (`emit_now`). Cloning gives another handle.
+pub struct Signal<A> {
+    shared: Arc<SignalShared<A>>,
+}
+
+impl<A> Clone for Signal<A> {
+    fn clone(&self) -> Self {
+        Signal { shared: self.shared.clone() }
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> Default for Signal<A> {
+    fn default() -> Self {
+        Signal::new()
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> Signal<A> {
+    pub fn new() -> Signal<A> {
+        Signal { shared: Arc::new(SignalShared { handlers: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }) }
+    }
+
+    /// Bind a handler; returns its id for `unbind`.
+    pub fn bind(&self, handler: SignalHandler<A>) -> u64 {
+        let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
+        lock(&self.shared.handlers).push((id, handler));
+        id
+    }
+
+    /// Unbind one handler (returns whether it was bound). A queued emission of it that has
+    /// not run yet is skipped.
+    pub fn unbind(&self, id: u64) -> bool {
+        let mut handlers = lock(&self.shared.handlers);
+        let before = handlers.len();
+        handlers.retain(|(i, _)| *i != id);
+        handlers.len() != before
+    }
+
+    /// Unbind every handler.
+    pub fn unbind_all(&self) {
+        lock(&self.shared.handlers).clear();
+    }
+
+    pub fn handler_count(&self) -> usize {
+        lock(&self.shared.handlers).len()
+    }
+
+    /// Queue one event per bound handler (safe from any thread).
+    pub fn emit(&self, arg: A) {
+        let ids: Vec<u64> = lock(&self.shared.handlers).iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            let weak: Weak<SignalShared<A>> = Arc::downgrade(&self.shared);
+            let arg = arg.clone();
+            post(
+                Box::new(move || {
+                    // Look the handler up when the event runs: unbound (or dropped) means skip.
+                    let Some(shared) = weak.upgrade() else { return };
+                    let handler = lock(&shared.handlers).iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+                    if let Some(handler) = handler {
+                        handler(&arg);
+                    }
+                }),
+                false,
+            );
+        }
+    }
+
+    /// Call every bound handler now, on this thread.
+    pub fn emit_now(&self, arg: A) {
+        let handlers: Vec<SignalHandler<A>> = lock(&self.shared.handlers).iter().map(|(_, h)| h.clone()).collect();
+        for handler in handlers {
+            handler(&arg);
+        }
+    }
+}
+
+/// A timer: a signal (no argument) emitted after `interval`, once or repeatedly. Repeating
+/// timers re-arm at expiry + interval, like the original.
+#[derive(Clone)]
+pub struct Timer {
+    signal: Signal<()>,
+    state: Arc<Mutex<TimerState>>,
+}
+
+struct TimerState {
+    interval: Duration,
+    oneshot: bool,
+    /// Incremented on every start/stop: a stale scheduled expiry is ignored.
+    generation: u64,
+    running: bool,
+}
+
+impl Timer {
+    /// A stopped timer. The interval must be positive and finite.
+    pub fn new(interval: f64, oneshot: bool) -> Result<Timer> {
+        let interval = positive_interval(interval)?;
+        Ok(Timer {
+            signal: Signal::new(),
+            state: Arc::new(Mutex::new(TimerState { interval, oneshot, generation: 0, running: false })),
+        })
+    }
+
+    /// The signal the timer emits.
+    pub fn signal(&self) -> &Signal<()> {
+        &self.signal
+    }
+
+    /// (Re)start, optionally changing the interval (seconds) and mode.
+    pub fn start(&self, interval: Option<f64>, oneshot: Option<bool>) -> Result<()> {
+        let interval = interval.map(positive_interval).transpose()?;
+        let (generation, at) = {
+            let mut st = lock(&self.state);
+            if let Some(i) = interval {
+                st.interval = i;
+            }
+            if let Some(o) = oneshot {
+                st.oneshot = o;
+            }
+            st.generation += 1;
+            st.running = true;
+            (st.generation, Instant::now() + st.interval)
+        };
+        self.arm(generation, at);
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        let mut st = lock(&self.state);
+        st.generation += 1;
+        st.running = false;
+    }
+
+    pub fn running(&self) -> bool {
+        lock(&self.state).running
+    }
+
+    pub fn interval(&self) -> Duration {
+        lock(&self.state).interval
+    }
+
+    fn arm(&self, generation: u64, at: Instant) {
+        let weak_state = Arc::downgrade(&self.state);
+        let signal = Signal { shared: self.signal.shared.clone() };
+        let weak_signal = Arc::downgrade(&signal.shared);
+        drop(signal);
+        schedule(at, Arc::new(move || {
+            let (Some(state), Some(shared)) = (weak_state.upgrade(), weak_signal.upgrade()) else { return };
+            let timer = Timer { signal: Signal { shared }, state };
+            let rearm = {
+                let mut st = lock(&timer.state);
+                if st.generation != generation || !st.running {
+                    return;
+                }
+                if st.oneshot {
+                    st.running = false;
+                    None
+                } else {
+                    Some(at + st.interval)
+                }
+            };
+            timer.signal.emit(());
+            if let Some(next) = rearm {
+                timer.arm(generation, next);
+            }
+        }));
+    }
+}
+
+fn positive_interval(seconds: f64) -> Result<Duration> {
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(Error::invalid(format!("a timer interval must be positive and finite, not {seconds}")))
+    }
+}
