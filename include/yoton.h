@@ -228,15 +228,58 @@ typedef struct yoton_message yoton_message;
 typedef struct yoton_reply yoton_reply;
 
 /**
+ * A generic signal. Caller owns it; release with `yoton_signal_free`.
+ */
+typedef struct yoton_signal yoton_signal;
+
+/**
  * A context with a TEXT publisher and subscriber on slot base "text" (the original's
  * SimpleSocket). Caller owns it; release with `yoton_simple_socket_free`.
  */
 typedef struct yoton_simple_socket yoton_simple_socket;
 
 /**
+ * A timer (a signal emitted after an interval, once or repeatedly). Caller owns it; release
+ * with `yoton_timer_free`, which stops it.
+ */
+typedef struct yoton_timer yoton_timer;
+
+/**
  * An OBJECT value (None, bool, int, float, string, list, tuple or dict). Opaque.
  */
 typedef struct yoton_value yoton_value;
+
+/**
+ * A callback with only its user data.
+ */
+typedef void (*yoton_callback)(void *user_data);
+
+/**
+ * Called exactly once with a callback's user data when its binding ends.
+ */
+typedef void (*yoton_free_fn)(void *user_data);
+
+/**
+ * Handler of a connection's `closed` signal: `reason` is borrowed for the call.
+ */
+typedef void (*yoton_closed_handler)(void *user_data, const char *reason);
+
+/**
+ * Handler of a connection's `timedout` signal: true when the peer went silent, false when it
+ * is heard from again.
+ */
+typedef void (*yoton_timedout_handler)(void *user_data, bool timedout);
+
+/**
+ * Handler of a generic signal: `arg` is borrowed for the call (a None value if emitted
+ * without one).
+ */
+typedef void (*yoton_signal_handler)(void *user_data, const struct yoton_value *arg);
+
+/**
+ * A done-callback: `future` is a borrowed handle valid for the call.
+ */
+typedef void (*yoton_future_callback)(void *user_data, const struct yoton_future *future);
 
 /**
  * A method handler: `args` is a tuple and `kwargs` a dict (both borrowed for the call).
@@ -248,14 +291,26 @@ typedef void (*yoton_rep_handler)(void *user_data,
                                   const struct yoton_value *kwargs,
                                   struct yoton_reply *reply);
 
-/**
- * Called exactly once with the handler's user data when the registration ends.
- */
-typedef void (*yoton_free_fn)(void *user_data);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Call `callback` (on the event-processing thread) after messages arrived on the channel; a
+ * burst of arrivals gives one call. `*id` (may be NULL) identifies the binding for
+ * `yoton_channel_unbind`. The binding ends when unbound or when this handle is freed; then
+ * `free_user_data` (may be NULL) is called.
+ */
+int yoton_channel_on_received(const struct yoton_channel *ch,
+                              yoton_callback callback,
+                              void *user_data,
+                              yoton_free_fn free_user_data,
+                              uint64_t *id);
+
+/**
+ * End a `received` binding made through this handle. YOTON_ERR_INVALID_ARGUMENT if unknown.
+ */
+int yoton_channel_unbind(const struct yoton_channel *ch, uint64_t id);
 
 /**
  * Create a publisher on slot base `base` with message type `type_name`: "txt" (also when
@@ -367,6 +422,32 @@ int yoton_sub_select(const struct yoton_channel *const *channels, size_t count, 
 int yoton_sub_recv_selected(const struct yoton_channel *ch,
                             struct yoton_message ***out,
                             size_t *count);
+
+/**
+ * Call `handler` (on the event-processing thread) when the connection closes, with the reason.
+ * `*id` (may be NULL) identifies the binding for `yoton_connection_unbind`. The binding ends
+ * when unbound or when this handle is freed; then `free_user_data` (may be NULL) is called.
+ */
+int yoton_connection_on_closed(const struct yoton_connection *conn,
+                               yoton_closed_handler handler,
+                               void *user_data,
+                               yoton_free_fn free_user_data,
+                               uint64_t *id);
+
+/**
+ * Call `handler` (on the event-processing thread) when the `timedout` state changes. Binding
+ * and `id` as for `yoton_connection_on_closed`.
+ */
+int yoton_connection_on_timedout(const struct yoton_connection *conn,
+                                 yoton_timedout_handler handler,
+                                 void *user_data,
+                                 yoton_free_fn free_user_data,
+                                 uint64_t *id);
+
+/**
+ * End a binding made through this handle. YOTON_ERR_INVALID_ARGUMENT if it is not bound.
+ */
+int yoton_connection_unbind(const struct yoton_connection *conn, uint64_t id);
 
 /**
  * Release a connection handle (the connection stays open). NULL is a no-op.
@@ -592,8 +673,9 @@ int yoton_context_set_queue_params(const struct yoton_context *ctx,
 int yoton_context_discarded(const struct yoton_context *ctx, uint64_t *out);
 
 /**
- * Largest message accepted from peers and allowed in sends (default 256 MiB). A peer that
- * announces more is disconnected with a reason, without allocating anything for it.
+ * Largest message accepted from peers and allowed in sends (default 256 MiB, at least
+ * 1024). A peer that announces more is disconnected with a reason, without allocating
+ * anything for it.
  */
 int yoton_context_set_max_message_size(const struct yoton_context *ctx, uint64_t bytes);
 
@@ -617,6 +699,155 @@ const char *yoton_last_error(void);
  * The library version as "MAJOR.MINOR.PATCH". Static, never NULL.
  */
 const char *yoton_version(void);
+
+/**
+ * Run every queued event (callbacks, signal handlers, replies in event mode) on the calling
+ * thread. `block` applies to the first event: 0 do not wait, negative wait until one comes
+ * (or `yoton_stop_event_loop`), positive wait at most that many seconds. `*count` (may be
+ * NULL) gets the number of events run. Calling it from inside a callback is refused.
+ */
+int yoton_process_events(double block, size_t *count);
+
+/**
+ * Process events until `yoton_stop_event_loop` is called. A nested call returns at once.
+ */
+int yoton_start_event_loop(void);
+
+/**
+ * Make `yoton_start_event_loop` return. Safe from any thread and from callbacks.
+ */
+int yoton_stop_event_loop(void);
+
+/**
+ * Run `callback(user_data)` on the event-processing thread after `delay` seconds: 0 queues it
+ * at the back, a negative delay at the front. NaN and infinities are refused.
+ * `free_user_data` (may be NULL) is called once after the call (or if it never happens).
+ */
+int yoton_call_later(double delay,
+                     yoton_callback callback,
+                     void *user_data,
+                     yoton_free_fn free_user_data);
+
+/**
+ * Embed yoton's event loop in a host loop: `callback(user_data)` is invoked — from whichever
+ * thread queues an event, so it may only post a job to the host loop — for the first event
+ * queued after each `yoton_process_events`; the job must call `yoton_process_events(0, NULL)`
+ * on the host's thread. NULL disables embedding (the previous user data is released).
+ */
+int yoton_embed_event_loop(yoton_callback callback, void *user_data, yoton_free_fn free_user_data);
+
+/**
+ * A file descriptor readable exactly while events are pending (level-triggered: no wakeup is
+ * ever lost). Watch it with poll/epoll or a GLib/Qt socket notifier and call
+ * `yoton_process_events(0, NULL)` when it is readable; never read from it or close it.
+ */
+int yoton_wakeup_fd(int *out);
+
+/**
+ * Seconds until the next timer or delayed call is due (0 if overdue, -1 if there is none):
+ * a poll timeout for host loops.
+ */
+int yoton_time_until_next_timer(double *out);
+
+/**
+ * Number of events waiting to be processed.
+ */
+int yoton_pending_events(size_t *out);
+
+/**
+ * Create a signal. Caller owns `*out` (`yoton_signal_free`).
+ */
+int yoton_signal_new(struct yoton_signal **out);
+
+/**
+ * Release a signal: its handlers are unbound (their user data released); queued emissions
+ * are skipped. NULL is a no-op.
+ */
+void yoton_signal_free(struct yoton_signal *sig);
+
+/**
+ * Bind `handler`; `*id` (may be NULL) identifies the binding for `yoton_signal_unbind`.
+ * `free_user_data` (may be NULL) is called once when the binding ends.
+ */
+int yoton_signal_bind(const struct yoton_signal *sig,
+                      yoton_signal_handler handler,
+                      void *user_data,
+                      yoton_free_fn free_user_data,
+                      uint64_t *id);
+
+/**
+ * Unbind one handler (a queued emission of it is skipped). YOTON_ERR_INVALID_ARGUMENT if
+ * not bound.
+ */
+int yoton_signal_unbind(const struct yoton_signal *sig, uint64_t id);
+
+/**
+ * Unbind every handler.
+ */
+int yoton_signal_unbind_all(const struct yoton_signal *sig);
+
+/**
+ * Queue one call per bound handler with (a copy of) `arg` (NULL: None). Any thread.
+ */
+int yoton_signal_emit(const struct yoton_signal *sig, const struct yoton_value *arg);
+
+/**
+ * Call every bound handler now, on the calling thread.
+ */
+int yoton_signal_emit_now(const struct yoton_signal *sig, const struct yoton_value *arg);
+
+/**
+ * Create a stopped timer with `interval` seconds (positive, finite). Caller owns `*out`
+ * (`yoton_timer_free`).
+ */
+int yoton_timer_new(double interval, bool oneshot, struct yoton_timer **out);
+
+/**
+ * Stop and release a timer (its handlers are unbound). NULL is a no-op. Safe from inside
+ * the timer's own callback.
+ */
+void yoton_timer_free(struct yoton_timer *t);
+
+/**
+ * (Re)start the timer. `interval` <= 0 keeps the current one; `oneshot` < 0 keeps the mode,
+ * 0 repeats, 1 fires once.
+ */
+int yoton_timer_start(const struct yoton_timer *t, double interval, int oneshot);
+
+/**
+ * Stop the timer (an expiry already queued as an event still runs its handlers).
+ */
+int yoton_timer_stop(const struct yoton_timer *t);
+
+/**
+ * Whether the timer is running.
+ */
+int yoton_timer_running(const struct yoton_timer *t, bool *out);
+
+/**
+ * Call `callback(user_data)` on the event-processing thread at every expiry. `*id` (may be
+ * NULL) for `yoton_timer_unbind`; `free_user_data` (may be NULL) runs once when it ends.
+ */
+int yoton_timer_bind(const struct yoton_timer *t,
+                     yoton_callback callback,
+                     void *user_data,
+                     yoton_free_fn free_user_data,
+                     uint64_t *id);
+
+/**
+ * Unbind a timer callback. YOTON_ERR_INVALID_ARGUMENT if not bound.
+ */
+int yoton_timer_unbind(const struct yoton_timer *t, uint64_t id);
+
+/**
+ * Call `callback` (on the event-processing thread) once the future is done — at the next
+ * event processing if it is done already. Not called if this handle was freed before.
+ * `free_user_data` (may be NULL) is called once afterwards.
+ */
+int yoton_future_add_done_callback(const struct yoton_future *f,
+                                   yoton_future_callback callback,
+                                   void *user_data,
+                                   yoton_free_fn free_user_data);
 
 /**
  * A detached future that you complete yourself (`yoton_future_set_result`, ...).

@@ -25,6 +25,9 @@ pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
 pub const CLOSE_CONNECTION: &str = "CLOSE_CONNECTION";
 /// Default maximum body size accepted from a peer (and sent): bigger packages close the link.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
+/// Smallest allowed maximum message size: protocol traffic (context messages, req/rep control)
+/// must always fit.
+pub const MIN_MAX_MESSAGE_SIZE: u64 = 1024;
 /// How long a send, or a forward, waits for a congested connection before queueing anyway.
 const DEFAULT_SEND_WAIT: Duration = Duration::from_secs(1);
 /// Soft out-queue limits: above them senders wait (back-pressure), below them they never do.
@@ -458,7 +461,8 @@ impl Context {
         let conn = ConnShared::new(inner, name.unwrap_or(""), inner.queue_params());
         inner.adopt_connection(&conn);
         tcp::establish(&conn, stream, id2, pid2, Status::Connected);
-        inner.send(SLOT_CONTEXT, 0, 0, body_from(NEW_CONNECTION.as_bytes()))?;
+        // The connection exists now, whatever happens to this announcement.
+        let _ = inner.send(SLOT_CONTEXT, 0, 0, body_from(NEW_CONNECTION.as_bytes()));
         Ok(Connection { shared: conn })
     }
 
@@ -523,8 +527,10 @@ impl Context {
     /// Largest body accepted from peers and allowed in sends. A peer announcing more is
     /// disconnected ("Lost track of the stream: ..."), with nothing allocated for it.
     pub fn set_max_message_size(&self, bytes: u64) -> Result<()> {
-        if bytes == 0 {
-            return Err(Error::invalid("the maximum message size must be at least 1 byte"));
+        if bytes < MIN_MAX_MESSAGE_SIZE {
+            return Err(Error::invalid(format!(
+                "the maximum message size must be at least {MIN_MAX_MESSAGE_SIZE} bytes (context messages and handshake traffic must fit)"
+            )));
         }
         self.inner().max_message_size.store(bytes, Ordering::Relaxed);
         Ok(())

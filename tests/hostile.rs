@@ -178,15 +178,15 @@ fn hostile_length_closes_with_a_reason_and_allocates_nothing() {
 #[test]
 fn configured_maximum_message_size_is_enforced() {
     let host = Context::new();
-    host.set_max_message_size(1000).unwrap();
+    host.set_max_message_size(1024).unwrap();
     let sub = Channel::subscriber(&host, "m", MessageType::Binary).unwrap();
     let (mut s, conn) = raw_client(&host);
     let slot = slot_of("m.bin.pub-sub");
-    s.write_all(&package(slot, 1, &[7; 1000])).unwrap();
-    assert_eq!(sub.recv(Some(common::WAIT)).unwrap().data().len(), 1000);
-    s.write_all(&package(slot, 2, &[7; 1001])).unwrap();
+    s.write_all(&package(slot, 1, &[7; 1024])).unwrap();
+    assert_eq!(sub.recv(Some(common::WAIT)).unwrap().data().len(), 1024);
+    s.write_all(&package(slot, 2, &[7; 1025])).unwrap();
     let reason = wait_closed(&conn);
-    assert!(reason.contains("1001 bytes"), "{reason}");
+    assert!(reason.contains("1025 bytes"), "{reason}");
 }
 
 #[test]

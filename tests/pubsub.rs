@@ -258,9 +258,10 @@ fn big_messages_pass_through() {
 #[test]
 fn sends_above_the_maximum_message_size_are_refused() {
     let a = Context::new();
-    a.set_max_message_size(10).unwrap();
+    a.set_max_message_size(1024).unwrap();
     let publ = Channel::publisher(&a, "m", MessageType::Binary).unwrap();
-    assert_eq!(publ.send(&[0; 11]).unwrap_err().kind(), ErrorKind::TooLarge);
-    publ.send(&[0; 10]).unwrap();
+    assert_eq!(publ.send(&[0; 1025]).unwrap_err().kind(), ErrorKind::TooLarge);
+    publ.send(&[0; 1024]).unwrap();
     assert!(a.set_max_message_size(0).is_err());
+    assert!(a.set_max_message_size(1023).is_err(), "protocol traffic must always fit");
 }

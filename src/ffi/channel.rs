@@ -3,7 +3,8 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use super::message::yoton_message;
-use super::util::{bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::events::yoton_callback;
+use super::util::{yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
 
@@ -12,6 +13,63 @@ use crate::channels::{Channel, ChannelKind, MessageType};
 /// `yoton_channel_free`, which also closes it.
 pub struct yoton_channel {
     pub(crate) inner: Channel,
+    /// `received` bindings made through this handle: unbound when it is freed.
+    bindings: std::sync::Mutex<Vec<u64>>,
+}
+
+impl yoton_channel {
+    pub(crate) fn new(inner: Channel) -> yoton_channel {
+        yoton_channel { inner, bindings: std::sync::Mutex::new(Vec::new()) }
+    }
+}
+
+impl Drop for yoton_channel {
+    fn drop(&mut self) {
+        for id in std::mem::take(&mut *self.bindings.lock().unwrap_or_else(|e| e.into_inner())) {
+            self.inner.received().unbind(id);
+        }
+    }
+}
+
+/// Call `callback` (on the event-processing thread) after messages arrived on the channel; a
+/// burst of arrivals gives one call. `*id` (may be NULL) identifies the binding for
+/// `yoton_channel_unbind`. The binding ends when unbound or when this handle is freed; then
+/// `free_user_data` (may be NULL) is called.
+#[no_mangle]
+pub extern "C" fn yoton_channel_on_received(
+    ch: *const yoton_channel,
+    callback: yoton_callback,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+    id: *mut u64,
+) -> c_int {
+    let data = UserData::new(user_data, free_user_data);
+    guard(move || {
+        let ch = handle(ch, "channel")?;
+        let callback = callback.ok_or_else(|| crate::Error::invalid("callback is NULL"))?;
+        let bound = ch.inner.received().bind(std::sync::Arc::new(move |_: &()| callback(data.ptr())));
+        ch.bindings.lock().unwrap_or_else(|e| e.into_inner()).push(bound);
+        if !id.is_null() {
+            write_out(id, bound)?;
+        }
+        Ok(())
+    })
+}
+
+/// End a `received` binding made through this handle. YOTON_ERR_INVALID_ARGUMENT if unknown.
+#[no_mangle]
+pub extern "C" fn yoton_channel_unbind(ch: *const yoton_channel, id: u64) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        let mut bindings = ch.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(pos) = bindings.iter().position(|b| *b == id) else {
+            return Err(crate::Error::invalid(format!("no binding {id} on this channel handle")));
+        };
+        bindings.remove(pos);
+        drop(bindings);
+        ch.inner.received().unbind(id);
+        Ok(())
+    })
 }
 
 /// Channel kinds.
@@ -38,7 +96,7 @@ pub(crate) fn new_channel(
         let msg_type = MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
         check_out(out)?;
         let channel = Channel::new(&ctx.inner, kind, base, msg_type)?;
-        into_handle(out, yoton_channel { inner: channel })
+        into_handle(out, yoton_channel::new(channel))
     })
 }
 

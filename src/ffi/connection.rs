@@ -1,9 +1,10 @@
 //! C API of connections: `yoton_connection_*`.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::util::{free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use crate::connection::Connection;
 
 /// A connection between two contexts. Handles come from `yoton_context_bind`,
@@ -11,6 +12,112 @@ use crate::connection::Connection;
 /// `yoton_connection_free`, which does not close the connection (the context owns it).
 pub struct yoton_connection {
     pub(crate) inner: Connection,
+    /// Callbacks bound through this handle: unbound when it is freed.
+    bindings: std::sync::Mutex<Vec<(Which, u64)>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Closed,
+    Timedout,
+}
+
+impl yoton_connection {
+    pub(crate) fn new(inner: Connection) -> yoton_connection {
+        yoton_connection { inner, bindings: std::sync::Mutex::new(Vec::new()) }
+    }
+    fn unbind(&self, which: Which, id: u64) -> bool {
+        match which {
+            Which::Closed => self.inner.closed_signal().unbind(id),
+            Which::Timedout => self.inner.timedout_signal().unbind(id),
+        }
+    }
+}
+
+impl Drop for yoton_connection {
+    fn drop(&mut self) {
+        let bindings = std::mem::take(&mut *self.bindings.lock().unwrap_or_else(|e| e.into_inner()));
+        for (which, id) in bindings {
+            self.unbind(which, id);
+        }
+    }
+}
+
+/// Handler of a connection's `closed` signal: `reason` is borrowed for the call.
+pub type yoton_closed_handler = Option<extern "C" fn(user_data: *mut c_void, reason: *const c_char)>;
+/// Handler of a connection's `timedout` signal: true when the peer went silent, false when it
+/// is heard from again.
+pub type yoton_timedout_handler = Option<extern "C" fn(user_data: *mut c_void, timedout: bool)>;
+
+/// Call `handler` (on the event-processing thread) when the connection closes, with the reason.
+/// `*id` (may be NULL) identifies the binding for `yoton_connection_unbind`. The binding ends
+/// when unbound or when this handle is freed; then `free_user_data` (may be NULL) is called.
+#[no_mangle]
+pub extern "C" fn yoton_connection_on_closed(
+    conn: *const yoton_connection,
+    handler: yoton_closed_handler,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+    id: *mut u64,
+) -> c_int {
+    let data = UserData::new(user_data, free_user_data);
+    guard(move || {
+        let conn = handle(conn, "connection")?;
+        let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
+        let bound = conn.inner.closed_signal().bind(Arc::new(move |reason: &String| {
+            let text = CString::new(reason.replace('\0', "")).unwrap_or_default();
+            handler(data.ptr(), text.as_ptr());
+        }));
+        conn.bindings.lock().unwrap_or_else(|e| e.into_inner()).push((Which::Closed, bound));
+        if !id.is_null() {
+            write_out(id, bound)?;
+        }
+        Ok(())
+    })
+}
+
+/// Call `handler` (on the event-processing thread) when the `timedout` state changes. Binding
+/// and `id` as for `yoton_connection_on_closed`.
+#[no_mangle]
+pub extern "C" fn yoton_connection_on_timedout(
+    conn: *const yoton_connection,
+    handler: yoton_timedout_handler,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+    id: *mut u64,
+) -> c_int {
+    let data = UserData::new(user_data, free_user_data);
+    guard(move || {
+        let conn = handle(conn, "connection")?;
+        let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
+        let bound = conn.inner.timedout_signal().bind(Arc::new(move |t: &bool| handler(data.ptr(), *t)));
+        // Closed and timedout ids come from different counters: keep them apart.
+        conn.bindings.lock().unwrap_or_else(|e| e.into_inner()).push((Which::Timedout, bound));
+        if !id.is_null() {
+            write_out(id, bound | TIMEDOUT_ID_FLAG)?;
+        }
+        Ok(())
+    })
+}
+
+/// Marks ids of timedout bindings (closed ones are below it).
+const TIMEDOUT_ID_FLAG: u64 = 1 << 63;
+
+/// End a binding made through this handle. YOTON_ERR_INVALID_ARGUMENT if it is not bound.
+#[no_mangle]
+pub extern "C" fn yoton_connection_unbind(conn: *const yoton_connection, id: u64) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        let key = if id & TIMEDOUT_ID_FLAG != 0 { (Which::Timedout, id & !TIMEDOUT_ID_FLAG) } else { (Which::Closed, id) };
+        let mut bindings = conn.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(pos) = bindings.iter().position(|b| *b == key) else {
+            return Err(crate::Error::invalid(format!("no binding {id} on this connection handle")));
+        };
+        bindings.remove(pos);
+        drop(bindings);
+        conn.unbind(key.0, key.1);
+        Ok(())
+    })
 }
 
 /// Connection status values (as in the original).

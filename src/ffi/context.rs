@@ -61,7 +61,7 @@ pub extern "C" fn yoton_context_bind(
         let name = opt_str_arg(name, "name")?;
         super::util::check_out(out)?;
         let conn = ctx.inner.bind(address, max_tries, name)?;
-        into_handle(out, yoton_connection { inner: conn })
+        into_handle(out, yoton_connection::new(conn))
     })
 }
 
@@ -83,7 +83,7 @@ pub extern "C" fn yoton_context_connect(
         let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
         super::util::check_out(out)?;
         let conn = ctx.inner.connect(address, timeout, name)?;
-        into_handle(out, yoton_connection { inner: conn })
+        into_handle(out, yoton_connection::new(conn))
     })
 }
 
@@ -139,7 +139,7 @@ pub extern "C" fn yoton_context_connection_at(
             .into_iter()
             .nth(index)
             .ok_or_else(|| Error::invalid(format!("connection index {index} out of range ({len} connections)")))?;
-        into_handle(out, yoton_connection { inner: conn })
+        into_handle(out, yoton_connection::new(conn))
     })
 }
 
@@ -161,7 +161,7 @@ pub extern "C" fn yoton_context_connection_by_name(
         let ctx = handle(ctx, "context")?;
         let name = str_arg(name, "name")?;
         let conn = ctx.inner.connection_by_name(name).ok_or_else(|| Error::invalid(format!("no connection named {name:?}")))?;
-        into_handle(out, yoton_connection { inner: conn })
+        into_handle(out, yoton_connection::new(conn))
     })
 }
 
@@ -194,8 +194,9 @@ pub extern "C" fn yoton_context_discarded(ctx: *const yoton_context, out: *mut u
     guard(|| write_out(out, handle(ctx, "context")?.inner.discarded()))
 }
 
-/// Largest message accepted from peers and allowed in sends (default 256 MiB). A peer that
-/// announces more is disconnected with a reason, without allocating anything for it.
+/// Largest message accepted from peers and allowed in sends (default 256 MiB, at least
+/// 1024). A peer that announces more is disconnected with a reason, without allocating
+/// anything for it.
 #[no_mangle]
 pub extern "C" fn yoton_context_set_max_message_size(ctx: *const yoton_context, bytes: u64) -> c_int {
     guard(|| handle(ctx, "context")?.inner.set_max_message_size(bytes))

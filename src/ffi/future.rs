@@ -1,9 +1,11 @@
 //! C API of futures: `yoton_future_*`.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str};
+use super::util::{free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
 use crate::future::{Future, FutureStatus};
@@ -13,6 +15,48 @@ use crate::future::{Future, FutureStatus};
 /// in flight goes on; its result is simply dropped).
 pub struct yoton_future {
     pub(crate) inner: Future,
+    /// Cleared when this handle is freed: its done-callbacks are skipped from then on.
+    alive: Arc<AtomicBool>,
+}
+
+impl yoton_future {
+    pub(crate) fn new(inner: Future) -> yoton_future {
+        yoton_future { inner, alive: Arc::new(AtomicBool::new(true)) }
+    }
+}
+
+impl Drop for yoton_future {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A done-callback: `future` is a borrowed handle valid for the call.
+pub type yoton_future_callback = Option<extern "C" fn(user_data: *mut c_void, future: *const yoton_future)>;
+
+/// Call `callback` (on the event-processing thread) once the future is done — at the next
+/// event processing if it is done already. Not called if this handle was freed before.
+/// `free_user_data` (may be NULL) is called once afterwards.
+#[no_mangle]
+pub extern "C" fn yoton_future_add_done_callback(
+    f: *const yoton_future,
+    callback: yoton_future_callback,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+) -> c_int {
+    let data = UserData::new(user_data, free_user_data);
+    guard(move || {
+        let f = handle(f, "future")?;
+        let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
+        let alive = f.alive.clone();
+        f.inner.add_done_callback(Box::new(move |future: &Future| {
+            if alive.load(Ordering::SeqCst) {
+                let borrowed = yoton_future::new(future.clone());
+                callback(data.ptr(), &borrowed);
+            }
+        }));
+        Ok(())
+    })
 }
 
 /// Future states (the original's numbering).
@@ -30,7 +74,7 @@ pub enum yoton_future_status {
 /// Caller owns `*out` (`yoton_future_free`).
 #[no_mangle]
 pub extern "C" fn yoton_future_new(out: *mut *mut yoton_future) -> c_int {
-    guard(|| into_handle(out, yoton_future { inner: Future::new() }))
+    guard(|| into_handle(out, yoton_future::new(Future::new())))
 }
 
 /// Release a future handle. NULL is a no-op.

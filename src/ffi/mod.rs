@@ -8,6 +8,7 @@ pub mod channel;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod future;
 pub mod message;
 pub mod reqrep;

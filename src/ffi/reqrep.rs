@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::channel::yoton_channel;
 use super::context::yoton_context;
 use super::future::yoton_future;
-use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out};
+use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out, yoton_free_fn, UserData};
 use super::value::{value_ref, yoton_value};
 use crate::channels::reqrep::RepMode;
 use crate::channels::ChannelKind;
@@ -36,8 +36,6 @@ pub struct yoton_reply {
 pub type yoton_rep_handler =
     Option<extern "C" fn(user_data: *mut c_void, args: *const yoton_value, kwargs: *const yoton_value, reply: *mut yoton_reply)>;
 
-/// Called exactly once with the handler's user data when the registration ends.
-pub type yoton_free_fn = Option<extern "C" fn(user_data: *mut c_void)>;
 
 /// Create a requester on slot base `base` (OBJECT). Caller owns `*out` (`yoton_channel_free`).
 #[no_mangle]
@@ -90,7 +88,7 @@ pub extern "C" fn yoton_req_call(
         };
         check_out(out)?;
         let future = req.inner.call(method, args, kwargs)?;
-        into_handle(out, yoton_future { inner: future })
+        into_handle(out, yoton_future::new(future))
     })
 }
 
@@ -98,25 +96,6 @@ pub extern "C" fn yoton_req_call(
 #[no_mangle]
 pub extern "C" fn yoton_req_set_default_timeout(req: *const yoton_channel, seconds: f64) -> c_int {
     guard(|| handle(req, "requester")?.inner.set_default_auto_cancel(timeout_arg(seconds)?))
-}
-
-/// User data handed to C, released exactly once when the registration ends.
-struct CallbackData {
-    user_data: *mut c_void,
-    free: yoton_free_fn,
-}
-
-// SAFETY: the header contract makes the user responsible for the thread-safety of user_data
-// (handlers run on the replier's thread).
-unsafe impl Send for CallbackData {}
-unsafe impl Sync for CallbackData {}
-
-impl Drop for CallbackData {
-    fn drop(&mut self) {
-        if let Some(free) = self.free {
-            free(self.user_data);
-        }
-    }
 }
 
 /// Register `fn` as the handler of `method` (replacing any previous one, whose
@@ -132,7 +111,7 @@ pub extern "C" fn yoton_rep_register(
     free_user_data: yoton_free_fn,
 ) -> c_int {
     // Own the user data first, so it is released once even if the arguments are refused.
-    let data = CallbackData { user_data, free: free_user_data };
+    let data = UserData::new(user_data, free_user_data);
     guard(move || {
         let rep = handle(rep, "replier")?;
         let method = str_arg(method, "method")?;
@@ -142,7 +121,7 @@ pub extern "C" fn yoton_rep_register(
             let args = Value::Tuple(args.to_vec());
             let kwargs = Value::Dict(kwargs.to_vec());
             let mut reply = yoton_reply { outcome: Ok(Value::None) };
-            handler(data.user_data, (&args as *const Value).cast(), (&kwargs as *const Value).cast(), &mut reply);
+            handler(data.ptr(), (&args as *const Value).cast(), (&kwargs as *const Value).cast(), &mut reply);
             reply.outcome
         };
         rep.inner.register(method, Arc::new(call))

@@ -1,6 +1,6 @@
 //! Shared helpers of the C API: the panic/error boundary, pointer checks and conversions.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
@@ -130,7 +130,6 @@ pub(crate) fn write_str(text: &str, buf: *mut c_char, cap: usize, len_out: *mut 
     Ok(())
 }
 
-/// A timeout in seconds: negative or NaN... see `timeout_arg`.
 /// Convert a C timeout in seconds: `< 0` means forever (None), `0` means do not wait,
 /// otherwise at most that long. NaN is an invalid argument.
 pub(crate) fn timeout_arg(seconds: f64) -> Result<Option<Duration>> {
@@ -142,4 +141,38 @@ pub(crate) fn timeout_arg(seconds: f64) -> Result<Option<Duration>> {
     }
     // Clamp huge values (inf) to a century: still "forever" for a user, but finite.
     Ok(Some(Duration::from_secs_f64(seconds.min(3.2e9))))
+}
+
+/// Called exactly once with a callback's user data when its binding ends.
+pub type yoton_free_fn = Option<extern "C" fn(user_data: *mut c_void)>;
+
+/// A callback's user data: handed back to C on every call, released exactly once (with the
+/// user's `free_user_data`, if any) when the binding is dropped.
+pub(crate) struct UserData {
+    ptr: *mut c_void,
+    free: yoton_free_fn,
+}
+
+// SAFETY: the header contract makes the user responsible for user_data being usable from the
+// thread the callback runs on (the event-processing thread, or a replier thread).
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    pub(crate) fn new(ptr: *mut c_void, free: yoton_free_fn) -> UserData {
+        UserData { ptr, free }
+    }
+    pub(crate) fn ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(free) = self.free {
+            // A panic must not unwind out of a destructor into C.
+            let ptr = self.ptr;
+            guard_void(|| free(ptr));
+        }
+    }
 }

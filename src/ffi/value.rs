@@ -196,7 +196,9 @@ pub extern "C" fn yoton_value_get_string(value: *const yoton_value, data: *mut *
         Value::Str(s) => {
             check_out(data)?;
             write_out(len, s.len())?;
-            write_out(data, s.as_ptr().cast())
+            // An empty String's pointer dangles: hand out a real (static) empty string instead.
+            let ptr: *const c_char = if s.is_empty() { c"".as_ptr() } else { s.as_ptr().cast() };
+            write_out(data, ptr)
         }
         other => Err(wrong_kind(other, "a string")),
     })

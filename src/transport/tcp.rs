@@ -7,7 +7,7 @@
 //! complete package in them and routes them as one batch; a big body is read straight into
 //! its final buffer, grown as bytes arrive (never sized up front by the peer's length field).
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -181,9 +181,8 @@ pub(crate) fn connect(addr: &Address, timeout: Duration) -> Result<TcpStream> {
 
 /// Client side of the handshake: speak first, then read the host's line (§3.5).
 pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<(u64, u64)> {
-    let mut w = stream;
-    w.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
-    w.write_all(handshake::encode_line(own_id, pid).as_bytes())
+    stream.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
+    send_all(stream, handshake::encode_line(own_id, pid).as_bytes())
         .map_err(|e| Error::io("Could not connect: cannot send the handshake", &e))?;
     let line = read_line(stream, HANDSHAKE_BUDGET);
     match handshake::parse_line(&line) {
@@ -202,8 +201,7 @@ pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Res
 
 /// Host side of the handshake: read the client's line, reply with ours or an ERROR line.
 fn host_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<(u64, u64)> {
-    let mut w = stream;
-    w.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
+    stream.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
     let line = read_line(stream, HANDSHAKE_BUDGET);
     let parsed = handshake::parse_line(&line);
     let reply: &[u8] = match parsed {
@@ -213,13 +211,12 @@ fn host_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<(u64, u64
         Err(LineError::BadId) => handshake::ERROR_BAD_ID,
     };
     if !reply.is_empty() {
-        let _ = w.write_all(reply);
+        let _ = send_all(stream, reply);
         return Err(Error::new(ErrorKind::Handshake, "Handshake failed."));
     }
     let (id2, pid2) = parsed.expect("checked above");
     // The original sends its normal line even to itself, then fails (§3.7).
-    w.write_all(handshake::encode_line(own_id, pid).as_bytes())
-        .map_err(|e| Error::io("cannot send the handshake", &e))?;
+    send_all(stream, handshake::encode_line(own_id, pid).as_bytes()).map_err(|e| Error::io("cannot send the handshake", &e))?;
     if id2 == own_id {
         return Err(Error::new(ErrorKind::Handshake, "Handshake failed (context cannot connect to self)."));
     }
@@ -403,11 +400,25 @@ fn write_batch(stream: &TcpStream, batch: &[PackageRef], staging: &mut Vec<u8>) 
         })
         .collect();
     let mut slices = &mut slices[..];
-    let mut w = stream;
+    let sock = SockRef::from(stream);
     while !slices.is_empty() {
-        match w.write_vectored(slices) {
+        match sock.send_vectored_with_flags(slices, libc::MSG_NOSIGNAL) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Write all of `bytes` without ever raising SIGPIPE (a C host does not ignore it).
+pub(crate) fn send_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    let sock = SockRef::from(stream);
+    while !bytes.is_empty() {
+        match sock.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+            Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

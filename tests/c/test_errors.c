@@ -321,7 +321,8 @@ static void test_invalid_arguments(void) {
     CHECK_OK(yoton_context_set_queue_params(ctx, 10, 0, YOTON_DISCARD_NEW));
     CHECK_OK(yoton_context_set_queue_params(ctx, 10000, 1000000, YOTON_DISCARD_OLD));
     CHECK_RC(yoton_context_set_max_message_size(ctx, 0), INV);
-    CHECK_OK(yoton_context_set_max_message_size(ctx, 1));
+    CHECK_RC(yoton_context_set_max_message_size(ctx, 1023), INV);
+    CHECK_OK(yoton_context_set_max_message_size(ctx, 1024));
     CHECK_OK(yoton_context_set_max_message_size(ctx, (uint64_t)256 << 20));
     /* Lookups that find nothing. */
     CHECK_RC(yoton_context_connection_at(ctx, 0, true, &conn), INV);

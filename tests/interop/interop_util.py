@@ -182,6 +182,43 @@ class Peer:
             return []
         return [bytes.fromhex(h) for h in payload.split(",")]
 
+    # Request/reply -------------------------------------------------------------------------
+
+    def call(self, req, method, args=None, kwargs=None):
+        """Calls `method` through our requester `req`; returns the future id (an int).
+        args/kwargs are Python values (OBJECT-encoded here), None for none."""
+        a = "-" if args is None else obj_encode(tuple(args) if isinstance(args, list) else args).hex()
+        k = "-" if kwargs is None else obj_encode(kwargs).hex()
+        return int(self.ok("call %s %s %s %s" % (req, method, a, k)))
+
+    def result(self, fut, timeout=5.0):
+        """yoton_future_result: a FutureResult (ok, value, repr, code, message)."""
+        reply = self.cmd("result %d %s" % (fut, timeout), timeout + REPLY_TIMEOUT)
+        return FutureResult.parse(reply)
+
+    def exception_text(self, fut, timeout=5.0):
+        """yoton_future_exception: the exact error text, or the failed reply line."""
+        reply = self.cmd("exception %d %s" % (fut, timeout), timeout + REPLY_TIMEOUT)
+        if reply.startswith("ok "):
+            return bytes.fromhex(reply[3:]).decode("utf-8")
+        if reply == "ok":
+            return ""
+        raise PeerError("%s: exception %d -> %r" % (self.label, fut, reply))
+
+    def future_status(self, fut):
+        return int(self.ok("future_status %d" % fut))
+
+    def wait_future_status(self, fut, wanted, timeout=5.0):
+        """Polls the future's status until it is in `wanted` (a status or a set); returns the
+        last status seen."""
+        wanted = {wanted} if isinstance(wanted, int) else set(wanted)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.future_status(fut)
+            if status in wanted or time.monotonic() >= deadline:
+                return status
+            time.sleep(0.02)
+
     def close(self):
         """Asks the peer to quit, then kills THIS process (by its PID) if it lingers."""
         if self.proc.poll() is None:
@@ -201,6 +238,35 @@ class Peer:
             except Exception:
                 pass
         self.stderr_file.close()
+
+
+# yoton_status codes and future states (yoton.h)
+YOTON_ERR_TIMEOUT = 3
+YOTON_ERR_CANCELLED = 4
+YOTON_ERR_IO = 5
+YOTON_ERR_REMOTE = 10
+FUTURE_WAITING, FUTURE_RUNNING, FUTURE_CANCELLED, FUTURE_ERROR, FUTURE_SUCCESS = range(5)
+
+
+class FutureResult:
+    """The peer's answer to `result FUT TIMEOUT`: `ok <hex> <repr>` or `error <code> <text>`."""
+
+    def __init__(self, line, ok, value=None, repr_text=None, code=None, message=None):
+        self.line, self.ok, self.value, self.repr = line, ok, value, repr_text
+        self.code, self.message = code, message
+
+    @classmethod
+    def parse(cls, line):
+        if line.startswith("ok "):
+            parts = line.split(" ", 2)
+            return cls(line, True, obj_decode(bytes.fromhex(parts[1])), parts[2] if len(parts) > 2 else "")
+        if line.startswith("error "):
+            parts = line.split(" ", 2)
+            return cls(line, False, code=int(parts[1]), message=parts[2] if len(parts) > 2 else "")
+        raise PeerError("unexpected reply to result: %r" % line)
+
+    def __repr__(self):
+        return "FutureResult(%r)" % self.line
 
 
 def connect_pair(peer, ctx, c_role, timeout=5.0):
