@@ -133,6 +133,20 @@ typedef enum yoton_rep_mode {
 } yoton_rep_mode;
 
 /**
+ * Flags of `yoton_request_server_new`.
+ */
+typedef enum yoton_server_flags {
+    /**
+     * Handle connections one after another in the serving thread (the original's default).
+     */
+    YOTON_SERVER_INLINE = 0,
+    /**
+     * Handle each connection in its own thread (at most 64 at once).
+     */
+    YOTON_SERVER_THREAD_PER_CONNECTION = 1,
+} yoton_server_flags;
+
+/**
  * Status codes returned by every fallible function. `YOTON_OK` (0) is success.
  */
 typedef enum yoton_status {
@@ -228,6 +242,12 @@ typedef struct yoton_message yoton_message;
 typedef struct yoton_reply yoton_reply;
 
 /**
+ * A request server (telnet-like: one CRLF-terminated line in, one out, per connection).
+ * Caller owns it; release with `yoton_request_server_free` (which stops it).
+ */
+typedef struct yoton_request_server yoton_request_server;
+
+/**
  * A generic signal. Caller owns it; release with `yoton_signal_free`.
  */
 typedef struct yoton_signal yoton_signal;
@@ -237,6 +257,11 @@ typedef struct yoton_signal yoton_signal;
  * SimpleSocket). Caller owns it; release with `yoton_simple_socket_free`.
  */
 typedef struct yoton_simple_socket yoton_simple_socket;
+
+/**
+ * The answer of a request handler, valid only during the handler call.
+ */
+typedef struct yoton_text_reply yoton_text_reply;
 
 /**
  * A timer (a signal emitted after an interval, once or repeatedly). Caller owns it; release
@@ -258,6 +283,15 @@ typedef void (*yoton_callback)(void *user_data);
  * Called exactly once with a callback's user data when its binding ends.
  */
 typedef void (*yoton_free_fn)(void *user_data);
+
+/**
+ * A request handler: `request` is the received line including its CRLF (NUL-terminated,
+ * borrowed for the call). Set the answer with `yoton_text_reply_set` (default: empty line).
+ * Runs on the server's thread (or a per-connection thread), not the event thread.
+ */
+typedef void (*yoton_request_handler)(void *user_data,
+                                      const char *request,
+                                      struct yoton_text_reply *reply);
 
 /**
  * Handler of a connection's `closed` signal: `reason` is borrowed for the call.
@@ -422,6 +456,81 @@ int yoton_sub_select(const struct yoton_channel *const *channels, size_t count, 
 int yoton_sub_recv_selected(const struct yoton_channel *ch,
                             struct yoton_message ***out,
                             size_t *count);
+
+/**
+ * Send `request` (CRLF appended if missing) to the server at `address`, wait at most
+ * `timeout` seconds (negative: no limit) and return its reply line including the CRLF.
+ * Caller owns `*reply` (`yoton_string_free`). Errors: YOTON_ERR_IO (no server, or it hung up
+ * without replying), YOTON_ERR_TIMEOUT, YOTON_ERR_INVALID_ARGUMENT (address).
+ */
+int yoton_do_request(const char *address, const char *request, double timeout, char **reply);
+
+/**
+ * Release a string returned by yoton (e.g. by `yoton_do_request`). NULL is a no-op.
+ */
+void yoton_string_free(char *text);
+
+/**
+ * Create a server listening at `address` (port 0: any free port; see
+ * `yoton_request_server_port`). `flags` is a `yoton_server_flags` value. `free_user_data`
+ * (may be NULL) is called once when the server is released. Serve with
+ * `yoton_request_server_start` (own thread) or `yoton_request_server_run` (calling thread).
+ * Caller owns `*out` (`yoton_request_server_free`).
+ */
+int yoton_request_server_new(const char *address,
+                             yoton_request_handler handler,
+                             void *user_data,
+                             yoton_free_fn free_user_data,
+                             int flags,
+                             struct yoton_request_server **out);
+
+/**
+ * Set the reply text (NUL-terminated UTF-8, copied; CRLF is appended if missing).
+ */
+int yoton_text_reply_set(struct yoton_text_reply *reply, const char *text);
+
+/**
+ * Stop the server, wait for its thread and release it. NULL is a no-op.
+ */
+void yoton_request_server_free(struct yoton_request_server *server);
+
+/**
+ * The port the server listens on.
+ */
+int yoton_request_server_port(const struct yoton_request_server *server, uint16_t *out);
+
+/**
+ * Serve in a background thread.
+ */
+int yoton_request_server_start(const struct yoton_request_server *server);
+
+/**
+ * Serve in the calling thread until `yoton_request_server_stop` (from a handler or another
+ * thread).
+ */
+int yoton_request_server_run(const struct yoton_request_server *server);
+
+/**
+ * Stop serving (final: the listening socket closes).
+ */
+int yoton_request_server_stop(const struct yoton_request_server *server);
+
+/**
+ * Requests answered and connections dropped without an answer (no line within 1 s, a line
+ * over 1 MiB without CRLF, ...). Either pointer may be NULL.
+ */
+int yoton_request_server_stats(const struct yoton_request_server *server,
+                               uint64_t *handled,
+                               uint64_t *dropped);
+
+/**
+ * Why the last connection was dropped ("" if none), buffer convention of
+ * `yoton_connection_name`.
+ */
+int yoton_request_server_last_drop_reason(const struct yoton_request_server *server,
+                                          char *buf,
+                                          size_t cap,
+                                          size_t *len);
 
 /**
  * Call `handler` (on the event-processing thread) when the connection closes, with the reason.

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod channels;
+pub mod clientserver;
 pub mod connection;
 pub mod context;
 pub mod error;

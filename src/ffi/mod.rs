@@ -5,6 +5,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod channel;
+pub mod clientserver;
 pub mod connection;
 pub mod context;
 pub mod error;
