@@ -101,6 +101,12 @@ typedef enum yoton_discard {
      * Drop the incoming package.
      */
     YOTON_DISCARD_NEW = 1,
+    /**
+     * Drop nothing (not in the original): a full channel queue pauses reading from the network
+     * so TCP back-pressure reaches the publisher, whose sends wait up to 1 s and then fail with
+     * YOTON_ERR_TIMEOUT. Loss-free pub/sub.
+     */
+    YOTON_DISCARD_BLOCK = 2,
 } yoton_discard;
 
 /**

@@ -77,6 +77,11 @@ pub(crate) struct OutQueue {
     pub stop: bool,
     /// The sending thread is gone (or never started).
     pub sender_exited: bool,
+    /// The sending thread is waiting for work: only then does a push need to wake it (a
+    /// condvar notify is a syscall even with nobody waiting).
+    pub sender_waiting: bool,
+    /// Threads waiting in `wait_for_space` or `flush`.
+    pub progress_waiters: usize,
 }
 
 /// Shared state of one connection; `Connection` is the user's handle to it.
@@ -96,6 +101,9 @@ pub(crate) struct ConnShared {
     pub(crate) stream: Mutex<Option<Arc<TcpStream>>>,
     pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
     pub(crate) timedout: AtomicBool,
+    /// The out-queue is above its soft limits (kept in step under the out lock; read
+    /// lock-free by senders deciding whether to wait).
+    pub(crate) congested: AtomicBool,
     /// Emitted through the event loop when the connection closes, with the reason.
     pub(crate) closed_signal: Signal<String>,
     /// Emitted through the event loop when the `timedout` state changes.
@@ -128,6 +136,8 @@ impl ConnShared {
                 close_requested: false,
                 stop: false,
                 sender_exited: true,
+                sender_waiting: false,
+                progress_waiters: 0,
             }),
             out_ready: Condvar::new(),
             out_progress: Condvar::new(),
@@ -136,6 +146,7 @@ impl ConnShared {
             stream: Mutex::new(None),
             listener: Mutex::new(None),
             timedout: AtomicBool::new(false),
+            congested: AtomicBool::new(false),
             closed_signal: Signal::new(),
             timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
@@ -171,15 +182,31 @@ impl ConnShared {
         }
         // Packages evicted from the front count as done for flush purposes.
         out.done += pushed.evicted as u64;
+        self.update_congestion(&out);
+        let wake = out.sender_waiting;
         drop(out);
-        self.out_ready.notify_one();
+        if wake {
+            self.out_ready.notify_one();
+        }
         pushed.dropped()
     }
 
-    /// True while the out-queue is above its soft limits.
+    /// Recompute the congestion flag (call with the out lock held, after the queue changed).
+    pub(crate) fn update_congestion(&self, out: &OutQueue) {
+        let congested = out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes;
+        self.congested.store(congested, Ordering::Relaxed);
+    }
+
+    /// True while the out-queue is above its soft limits (lock-free).
     pub(crate) fn is_congested(&self) -> bool {
-        let out = self.out();
-        out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes
+        self.congested.load(Ordering::Relaxed)
+    }
+
+    /// Wake threads waiting for space or for a flush, if there are any.
+    pub(crate) fn notify_progress(&self, out: &OutQueue) {
+        if out.progress_waiters > 0 {
+            self.out_progress.notify_all();
+        }
     }
 
     /// Wait (at most until `deadline`) until the out-queue is below its soft limits.
@@ -194,7 +221,9 @@ impl ConnShared {
             if now >= deadline {
                 return;
             }
+            out.progress_waiters += 1;
             out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            out.progress_waiters -= 1;
         }
     }
 
@@ -224,7 +253,9 @@ impl ConnShared {
                 if now >= deadline {
                     break;
                 }
+                out.progress_waiters += 1;
                 out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+                out.progress_waiters -= 1;
             }
         }
         self.finish_close(reason);
@@ -290,7 +321,7 @@ impl ConnShared {
             out.pushed += 1;
             out.pushed
         };
-        self.out_ready.notify_one();
+        self.out_ready.notify_all();
         let deadline = Instant::now() + timeout;
         let mut out = self.out();
         while out.done < target {
@@ -301,7 +332,9 @@ impl ConnShared {
             if now >= deadline {
                 return Err(Error::timeout("Sending the packages timed out."));
             }
+            out.progress_waiters += 1;
             out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            out.progress_waiters -= 1;
         }
         Ok(())
     }

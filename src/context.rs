@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::channels::ChannelShared;
 use crate::connection::{reasons, ConnShared, Connection, Status};
 use crate::error::{Error, ErrorKind, Result};
-use crate::package::{body_from, Package};
+use crate::package::{body_from, Package, PackageRef};
 use crate::protocol::address::parse_address;
 use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
@@ -151,21 +151,19 @@ impl ContextInner {
     }
 
     /// Wait (bounded) until the out-queues we are about to push to are below their soft limits.
-    fn wait_for_space(&self, except: Option<&Arc<ConnShared>>) {
-        let congested: Vec<Arc<ConnShared>> = self
-            .router()
-            .connections
-            .iter()
-            .filter(|c| except.map_or(true, |e| !Arc::ptr_eq(c, e)) && c.is_congested())
-            .cloned()
-            .collect();
-        if congested.is_empty() {
-            return;
+    /// The check itself is lock-free per connection; only congested ones are waited on.
+    fn wait_for_space<'a>(&'a self, router: MutexGuard<'a, Router>, except: Option<&Arc<ConnShared>>) -> MutexGuard<'a, Router> {
+        let congested = |c: &&Arc<ConnShared>| except.map_or(true, |e| !Arc::ptr_eq(c, e)) && c.is_congested();
+        if !router.connections.iter().any(|c| congested(&c)) {
+            return router;
         }
+        let waiting: Vec<Arc<ConnShared>> = router.connections.iter().filter(congested).cloned().collect();
+        drop(router);
         let deadline = Instant::now() + Duration::from_millis(self.send_wait_ms.load(Ordering::Relaxed));
-        for c in congested {
+        for c in waiting {
             c.wait_for_space(deadline);
         }
+        self.router()
     }
 
     /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
@@ -182,8 +180,15 @@ impl ContextInner {
                 format!("message of {} bytes is above the maximum message size of {max} bytes", body.len()),
             ));
         }
-        self.wait_for_space(None);
-        let mut router = self.router();
+        let mut router = self.wait_for_space(self.router(), None);
+        if self.queue_params().discard == Discard::Block {
+            // Loss-free mode: a queue that is still full after the wait refuses the package.
+            let stuck = router.connections.iter().any(|c| c.is_alive() && c.is_congested());
+            let startup_full = router.connections.is_empty() && router.startup.is_full();
+            if stuck || startup_full {
+                return Err(Error::timeout("the message could not be queued within the send timeout (a peer is not reading)"));
+            }
+        }
         router.send_seq += 1;
         let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
         let pkg = Arc::new(Package::new(&header, body));
@@ -203,14 +208,14 @@ impl ContextInner {
 
     /// Route packages that arrived on `from` (§6.5): deduplicate, forward, deliver.
     pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, batch: Vec<Package>) {
-        self.wait_for_space(Some(from));
         let mut context_messages = Vec::new();
-        // Channel handles upgraded here are dropped only after the locks are released: the
-        // last handle's drop unregisters the channel, which takes the registry lock.
-        let mut delivered_to: Vec<Arc<ChannelShared>> = Vec::new();
+        // Deliveries grouped by channel, handed over under one inbox lock per channel. Channel
+        // handles upgraded here are dropped only after the locks are released: the last
+        // handle's drop unregisters the channel, which takes the registry lock.
+        let mut deliveries: Vec<(Arc<ChannelShared>, Vec<PackageRef>)> = Vec::new();
         let mut dropped = 0;
         {
-            let mut router = self.router();
+            let mut router = self.wait_for_space(self.router(), Some(from));
             let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
             let targets: Vec<Arc<ConnShared>> =
                 router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
@@ -235,25 +240,35 @@ impl ContextInner {
                         dropped += c.push(pkg.clone());
                     }
                 }
-                if deliver {
-                    if pkg.slot == SLOT_CONTEXT {
-                        context_messages.push(pkg);
-                    } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(Weak::upgrade) {
-                        dropped += channel.deliver(pkg);
-                        delivered_to.push(channel);
-                    }
+                if !deliver {
+                    continue;
                 }
+                if pkg.slot == SLOT_CONTEXT {
+                    context_messages.push(pkg);
+                    continue;
+                }
+                let same_as_last = deliveries.last().is_some_and(|(c, _)| c.slot_in.hash == pkg.slot);
+                if same_as_last {
+                    deliveries.last_mut().expect("checked").1.push(pkg);
+                } else if let Some((_, list)) = deliveries.iter_mut().find(|(c, _)| c.slot_in.hash == pkg.slot) {
+                    list.push(pkg);
+                } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(Weak::upgrade) {
+                    deliveries.push((channel, vec![pkg]));
+                }
+            }
+            // Still under the routing lock, so recv_seq order holds within every channel.
+            for (channel, packages) in &mut deliveries {
+                dropped += channel.deliver_all(std::mem::take(packages));
             }
         }
         self.count_discarded(dropped);
-        // Let each channel that got something react, once per batch, outside the locks.
-        delivered_to.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        for (i, channel) in delivered_to.iter().enumerate() {
-            if !delivered_to[..i].iter().any(|c| Arc::ptr_eq(c, channel)) {
-                channel.after_delivery();
-            }
+        // Let each channel that got something react, once per batch, outside the locks; in
+        // discard mode Block, stop reading until a full channel has room again.
+        for (channel, _) in &deliveries {
+            channel.after_delivery();
+            channel.wait_for_room(|| from.is_alive());
         }
-        drop(delivered_to);
+        drop(deliveries);
         // Handled outside the locks: they may send.
         for pkg in context_messages {
             self.handle_context_message(from, &pkg);

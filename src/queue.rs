@@ -13,6 +13,10 @@ pub enum Discard {
     Old,
     /// Drop the incoming package.
     New,
+    /// Drop nothing (ours, not in the original): a full channel queue pauses reading from the
+    /// network so TCP back-pressure reaches the publisher, whose sends wait up to the send
+    /// timeout and then fail with `Timeout`. Loss-free pub/sub.
+    Block,
 }
 
 /// Queue limits: at most `max_packages` and at most `max_bytes` of bodies per queue.
@@ -84,6 +88,8 @@ impl PackageQueue {
         let mut evicted = 0;
         if full(self) {
             match self.params.discard {
+                // Callers wait before pushing; what still arrives is kept (bounded by them).
+                Discard::Block => {}
                 Discard::New => return Pushed { accepted: false, evicted: 0 },
                 Discard::Old => {
                     while full(self) {
@@ -128,6 +134,15 @@ impl PackageQueue {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// At or above a limit.
+    pub fn is_full(&self) -> bool {
+        self.items.len() >= self.params.max_packages || self.bytes >= self.params.max_bytes
+    }
+
+    pub fn params(&self) -> QueueParams {
+        self.params
     }
 
     pub fn clear(&mut self) -> usize {

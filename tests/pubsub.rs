@@ -265,3 +265,59 @@ fn sends_above_the_maximum_message_size_are_refused() {
     assert!(a.set_max_message_size(0).is_err());
     assert!(a.set_max_message_size(1023).is_err(), "protocol traffic must always fit");
 }
+
+#[test]
+fn discard_block_is_loss_free_with_a_tiny_queue_and_a_slow_reader() {
+    let (a, b) = (Context::new(), Context::new());
+    let block = QueueParams { max_packages: 100, discard: Discard::Block, ..Default::default() };
+    a.set_queue_params(block).unwrap();
+    b.set_queue_params(block).unwrap();
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "lossless", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "lossless", MessageType::Binary).unwrap();
+    let n = 20_000u32;
+    let sender = std::thread::spawn(move || {
+        for i in 0..n {
+            publ.send(&i.to_le_bytes()).unwrap();
+        }
+    });
+    let mut peak = 0;
+    for i in 0..n {
+        peak = peak.max(sub.pending());
+        assert_eq!(sub.recv(T).unwrap().data(), &i.to_le_bytes());
+        if i % 1000 == 0 {
+            std::thread::sleep(Duration::from_millis(20)); // a slow reader
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(a.discarded() + b.discarded(), 0);
+    // The queue limit holds, give or take one receive batch.
+    assert!(peak < 100 + 5000, "peak {peak}");
+}
+
+#[test]
+fn discard_block_send_times_out_when_the_peer_never_reads() {
+    let a = Context::new();
+    a.set_queue_params(QueueParams { discard: Discard::Block, ..Default::default() }).unwrap();
+    let (conn, addr) = bind_any(&a);
+    // A raw client that completes the handshake and then never reads.
+    let mut raw = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    raw.write_all(yoton::protocol::handshake::encode_line(42, 1).as_bytes()).unwrap();
+    let mut line = [0u8; 30];
+    raw.read_exact(&mut line[..29]).unwrap();
+    wait_for("hosting", || conn.is_connected());
+    let publ = Channel::publisher(&a, "stuck", MessageType::Binary).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut refused = None;
+    for i in 0..200 {
+        if let Err(e) = publ.send(&chunk) {
+            refused = Some((i, e.kind()));
+            break;
+        }
+    }
+    let (after, kind) = refused.expect("sends must eventually be refused");
+    assert_eq!(kind, ErrorKind::Timeout);
+    assert!(after >= 8, "the out-queue takes its soft limit first ({after})");
+    assert_eq!(a.discarded(), 0);
+}

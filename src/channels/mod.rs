@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::{self, Signal};
 use crate::package::PackageRef;
 use crate::protocol::hash::slot_of;
-use crate::queue::PackageQueue;
+use crate::queue::{Discard, PackageQueue};
 
 /// The messaging pattern of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,6 +66,10 @@ pub(crate) struct Slot {
 pub(crate) struct InQueue {
     pub queue: PackageQueue,
     pub closed: bool,
+    /// Threads waiting for a package: only then does a delivery notify (a syscall).
+    pub waiters: usize,
+    /// Receiving threads waiting for room (discard mode `Block`).
+    pub room_waiters: usize,
 }
 
 /// Pattern-specific state of a channel.
@@ -98,6 +102,8 @@ pub(crate) struct ChannelShared {
     pub(crate) slot_in: Slot,
     pub(crate) inbox: Mutex<InQueue>,
     pub(crate) arrived: Condvar,
+    /// Signalled when a consumer takes packages while a receiving thread waits for room.
+    pub(crate) drained: Condvar,
     pub(crate) ext: ChannelExt,
     /// Emitted (through the event loop) after messages arrived; bursts coalesce into one.
     pub(crate) received: Signal<()>,
@@ -113,17 +119,19 @@ impl ChannelShared {
         self.inbox().closed
     }
 
-    /// A package for our incoming slot arrived (called by routing, under its lock: must not
-    /// send or block). Returns how many packages the queue policy dropped.
-    pub(crate) fn deliver(&self, pkg: PackageRef) -> usize {
+    /// Packages for our incoming slot arrived, in order (called by routing, under its lock:
+    /// must not send or block). Returns how many packages the queue policy dropped.
+    pub(crate) fn deliver_all(&self, packages: Vec<PackageRef>) -> usize {
         match self.kind {
             // Sync-mode control from subscribers: publishers have no queue.
             ChannelKind::Pub => {
-                self.pub_control(&pkg);
+                packages.iter().for_each(|pkg| self.pub_control(pkg));
                 0
             }
             ChannelKind::State => {
-                self.state_deliver(pkg);
+                if let Some(last) = packages.into_iter().last() {
+                    self.state_deliver(last);
+                }
                 0
             }
             ChannelKind::Sub | ChannelKind::Req | ChannelKind::Rep => {
@@ -131,9 +139,12 @@ impl ChannelShared {
                 if inbox.closed {
                     return 0;
                 }
-                let dropped = inbox.queue.push(pkg).dropped();
+                let dropped = packages.into_iter().map(|pkg| inbox.queue.push(pkg).dropped()).sum();
+                let wake = inbox.waiters > 0;
                 drop(inbox);
-                self.arrived.notify_all();
+                if wake {
+                    self.arrived.notify_all();
+                }
                 dropped
             }
         }
@@ -195,7 +206,10 @@ impl ChannelShared {
         if !inbox.queue.is_empty() || inbox.closed {
             return !inbox.queue.is_empty();
         }
-        let (inbox, _) = self.arrived.wait_timeout(inbox, timeout).unwrap_or_else(|e| e.into_inner());
+        let mut inbox = inbox;
+        inbox.waiters += 1;
+        let (mut inbox, _) = self.arrived.wait_timeout(inbox, timeout).unwrap_or_else(|e| e.into_inner());
+        inbox.waiters -= 1;
         !inbox.queue.is_empty()
     }
 
@@ -223,28 +237,59 @@ impl ChannelShared {
         }
     }
 
+    /// Pop one package, waking a receiving thread that waits for room.
+    pub(crate) fn take(&self, inbox: &mut InQueue) -> Option<PackageRef> {
+        let pkg = inbox.queue.pop()?;
+        if inbox.room_waiters > 0 {
+            self.drained.notify_all();
+        }
+        Some(pkg)
+    }
+
+    /// Discard mode `Block`: wait (outside every routing lock) while the queue is full, so the
+    /// receiving thread stops reading and TCP pushes back on the sender. Gives up when `alive`
+    /// says the connection is gone or the channel closes.
+    pub(crate) fn wait_for_room(&self, alive: impl Fn() -> bool) {
+        let mut inbox = self.inbox();
+        while inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed && alive() {
+            inbox.room_waiters += 1;
+            inbox = self.drained.wait_timeout(inbox, Duration::from_millis(100)).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            inbox.room_waiters -= 1;
+        }
+    }
+
     /// Take the oldest pending package, waiting up to `timeout` (None: until one arrives or
     /// the channel closes).
     pub(crate) fn pop_wait(&self, timeout: Option<Duration>) -> Result<PackageRef> {
-        let deadline = timeout.map(|t| Instant::now() + t);
         let mut inbox = self.inbox();
+        // Fast path first: no clock read when a package is already waiting.
+        if let Some(pkg) = self.take(&mut inbox) {
+            return Ok(pkg);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Some(pkg) = inbox.queue.pop() {
+            if let Some(pkg) = self.take(&mut inbox) {
                 return Ok(pkg);
             }
             if inbox.closed {
                 return Err(Error::closed(format!("the {} is closed", self.kind.class_name())));
             }
-            inbox = match deadline {
-                None => self.arrived.wait(inbox).unwrap_or_else(|e| e.into_inner()),
+            let wait = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(Error::timeout("no message within the timeout"));
                     }
-                    self.arrived.wait_timeout(inbox, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0)
+                    Some(deadline - now)
                 }
             };
+            inbox.waiters += 1;
+            inbox = match wait {
+                None => self.arrived.wait(inbox).unwrap_or_else(|e| e.into_inner()),
+                Some(wait) => self.arrived.wait_timeout(inbox, wait).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0),
+            };
+            inbox.waiters -= 1;
         }
     }
 }
@@ -289,8 +334,9 @@ impl Channel {
             slot_out: slot(out_pattern),
             slot_in: slot(in_pattern),
             msg_type,
-            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false }),
+            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false, waiters: 0, room_waiters: 0 }),
             arrived: Condvar::new(),
+            drained: Condvar::new(),
             ext: ChannelExt::new(kind),
             received: Signal::new(),
             received_queued: AtomicBool::new(false),

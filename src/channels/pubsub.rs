@@ -281,7 +281,7 @@ impl Channel {
         {
             let mut inbox = self.shared.inbox();
             while inbox.queue.front().is_some_and(|p| p.recv_seq <= reference) {
-                out.push(Message::new(inbox.queue.pop().expect("front exists")));
+                out.push(Message::new(self.shared.take(&mut inbox).expect("front exists")));
             }
         }
         self.shared.sub_sync_check();

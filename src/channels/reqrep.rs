@@ -118,7 +118,7 @@ impl ChannelShared {
             let mut req = self.req().state();
             // (pop in its own statement: a `while let` would hold the inbox lock in the body)
             loop {
-                let next = self.inbox().queue.pop();
+                let next = self.take(&mut self.inbox());
                 let Some(pkg) = next else { break };
                 if pkg.dest_id != own_id {
                     continue;
@@ -261,7 +261,7 @@ impl ChannelShared {
         let mut handled = 0;
         loop {
             // (pop in its own statement: a `while let` would hold the inbox lock in the body)
-            let next = self.inbox().queue.pop();
+            let next = self.take(&mut self.inbox());
             let Some(pkg) = next else { break };
             self.rep_handle_package(&pkg);
             self.rep_acknowledge_next();

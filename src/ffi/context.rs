@@ -22,6 +22,10 @@ pub enum yoton_discard {
     YOTON_DISCARD_OLD = 0,
     /// Drop the incoming package.
     YOTON_DISCARD_NEW = 1,
+    /// Drop nothing (not in the original): a full channel queue pauses reading from the network
+    /// so TCP back-pressure reaches the publisher, whose sends wait up to 1 s and then fail with
+    /// YOTON_ERR_TIMEOUT. Loss-free pub/sub.
+    YOTON_DISCARD_BLOCK = 2,
 }
 
 /// Create a context with a fresh random id. Caller owns `*out`; release with `yoton_context_free`.
@@ -180,7 +184,8 @@ pub extern "C" fn yoton_context_set_queue_params(
         let discard = match discard {
             0 => Discard::Old,
             1 => Discard::New,
-            other => return Err(Error::invalid(format!("discard mode {other} is neither YOTON_DISCARD_OLD nor YOTON_DISCARD_NEW"))),
+            2 => Discard::Block,
+            other => return Err(Error::invalid(format!("unknown discard mode {other}"))),
         };
         let current = ctx.inner.queue_params();
         let max_bytes = if max_bytes == 0 { current.max_bytes } else { max_bytes };

@@ -326,13 +326,18 @@ fn next_work(conn: &ConnShared) -> Work {
                 bytes += pkg.cost();
                 batch.push(pkg);
             }
+            conn.update_congestion(&out);
+            // Room freed: wake senders waiting for space before the (slow) write.
+            conn.notify_progress(&out);
             return Work::Batch(batch);
         }
         let now = Instant::now();
         if now >= deadline {
             return Work::Heartbeat;
         }
+        out.sender_waiting = true;
         out = conn.out_ready.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+        out.sender_waiting = false;
     }
 }
 
@@ -341,13 +346,10 @@ fn sending_loop(conn: &Arc<ConnShared>, stream: &TcpStream) {
     loop {
         let result = match next_work(conn) {
             Work::Batch(batch) => {
-                // Room freed: wake senders waiting for space before the (slow) write.
-                conn.out_progress.notify_all();
                 let result = write_batch(stream, &batch, &mut staging);
                 let mut out = conn.out();
                 out.done += batch.len() as u64;
-                drop(out);
-                conn.out_progress.notify_all();
+                conn.notify_progress(&out);
                 result
             }
             Work::Heartbeat => write_batch(stream, &[Arc::new(Package::signal(Header::HEARTBEAT))], &mut staging),
