@@ -156,6 +156,7 @@ impl ChannelShared {
         match self.kind {
             ChannelKind::Sub => self.sub_sync_check(),
             ChannelKind::Req => self.req_process_inbox(),
+            ChannelKind::Rep => self.rep_fast_path(),
             _ => {}
         }
         let event_mode = self.kind == ChannelKind::Rep && self.rep_mode() == reqrep::RepMode::Event;

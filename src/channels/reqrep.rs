@@ -279,6 +279,28 @@ impl ChannelShared {
         self.rep().state().current.is_some() || !self.inbox().queue.is_empty()
     }
 
+    /// From the receiving thread (thread mode): if the replier is idle, handle the pre-request
+    /// traffic at the front of its queue and acknowledge the next one right away, saving a
+    /// thread hop per call. Actual requests are left to the replier's own thread.
+    pub(crate) fn rep_fast_path(self: &Arc<Self>) {
+        if self.rep_mode() != RepMode::Thread {
+            return;
+        }
+        let Ok(_busy) = self.rep().busy.try_lock() else { return };
+        loop {
+            let next = {
+                let mut inbox = self.inbox();
+                match inbox.queue.front() {
+                    Some(pkg) if pkg.dest_seq > REQREP_SEQ_REF => self.take(&mut inbox),
+                    _ => None,
+                }
+            };
+            let Some(pkg) = next else { break };
+            self.rep_handle_package(&pkg);
+        }
+        self.rep_acknowledge_next();
+    }
+
     fn rep_handle_package(self: &Arc<Self>, pkg: &PackageRef) {
         let key = (pkg.source_id, pkg.dest_seq);
         if pkg.dest_seq > REQREP_SEQ_REF {

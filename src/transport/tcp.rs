@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::connection::{reasons, ConnShared, Status, HEARTBEAT_INTERVAL};
+use crate::connection::{reasons, ConnShared, DirectWrite, Status, HEARTBEAT_INTERVAL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::package::{body_from, Package, PackageRef};
 use crate::protocol::address::{bind_attempt_port, Address};
@@ -271,6 +271,7 @@ pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid
         st.status = status;
     }
     *conn.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream.clone());
+    let _ = conn.direct.set(stream.clone());
     conn.out().sender_exited = false;
     let (c1, s1) = (conn.clone(), stream.clone());
     let (c2, s2) = (conn.clone(), stream);
@@ -315,6 +316,13 @@ fn next_work(conn: &ConnShared) -> Work {
         if out.stop {
             return Work::Stop;
         }
+        if out.writing {
+            // A sender is writing directly: wait for it (it wakes us if work remains).
+            out.sender_waiting = true;
+            out = conn.out_ready.wait_timeout(out, HEARTBEAT_INTERVAL).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            out.sender_waiting = false;
+            continue;
+        }
         if out.close_requested {
             return Work::SendCloseAndStop;
         }
@@ -329,6 +337,7 @@ fn next_work(conn: &ConnShared) -> Work {
             conn.update_congestion(&out);
             // Room freed: wake senders waiting for space before the (slow) write.
             conn.notify_progress(&out);
+            out.writing = true;
             return Work::Batch(batch);
         }
         let now = Instant::now();
@@ -348,6 +357,7 @@ fn sending_loop(conn: &Arc<ConnShared>, stream: &TcpStream) {
             Work::Batch(batch) => {
                 let result = write_batch(stream, &batch, &mut staging);
                 let mut out = conn.out();
+                out.writing = false;
                 out.done += batch.len() as u64;
                 conn.notify_progress(&out);
                 result
@@ -362,9 +372,7 @@ fn sending_loop(conn: &Arc<ConnShared>, stream: &TcpStream) {
         };
         if let Err(e) = result {
             if conn.status() >= Status::Hosting {
-                let reason =
-                    if is_peer_gone(&e) { reasons::DROPPED.to_string() } else { format!("yoton.SendingThread, Socket error.{e}") };
-                conn.close_on_problem(&reason);
+                conn.close_on_problem(&write_error_reason(&e));
             }
             return;
         }
@@ -412,6 +420,44 @@ fn write_batch(stream: &TcpStream, batch: &[PackageRef], staging: &mut Vec<u8>) 
         }
     }
     Ok(())
+}
+
+/// The close reason for a failed write.
+pub(crate) fn write_error_reason(e: &io::Error) -> String {
+    if is_peer_gone(e) {
+        reasons::DROPPED.to_string()
+    } else {
+        format!("yoton.SendingThread, Socket error.{e}")
+    }
+}
+
+/// Write one small package from the sending caller's thread (the out-queue is empty and
+/// nobody else is writing). Never blocks before the first byte; once bytes went out, the rest
+/// must follow, so it finishes blocking (a small remainder, rare).
+pub(crate) fn write_direct(stream: &TcpStream, pkg: &Package) -> DirectWrite {
+    let header = pkg.header().encode();
+    let slices = [IoSlice::new(&header), IoSlice::new(pkg.body())];
+    let sock = SockRef::from(stream);
+    let total = HEADER_SIZE + pkg.body().len();
+    let first = loop {
+        match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    match first {
+        Ok(n) if n == total => DirectWrite::Written,
+        Ok(n) => {
+            let mut rest = header.to_vec();
+            rest.extend_from_slice(pkg.body());
+            match send_all(stream, &rest[n..]) {
+                Ok(()) => DirectWrite::Written,
+                Err(e) => DirectWrite::Failed(e),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => DirectWrite::WouldBlock,
+        Err(e) => DirectWrite::Failed(e),
+    }
 }
 
 /// Write all of `bytes` without ever raising SIGPIPE (a C host does not ignore it).
