@@ -232,6 +232,8 @@ class Peer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        # Let the reader thread see EOF before its pipe is closed under it.
+        self._reader.join(timeout=2)
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
@@ -288,6 +290,27 @@ def connect_pair(peer, ctx, c_role, timeout=5.0):
         raise ValueError(c_role)
     assert pyconn.is_connected
     return idx, pyconn
+
+
+def attach_to_router(router_kind, router, node, node_kind, timeout=5.0):
+    """Connects `node` (a Python context if node_kind is "python", else a C Peer) to a router
+    (a Python context if router_kind is "python", else a C Peer). The router binds (port 0)
+    and the node connects, so the node sends NEW_CONNECTION. Returns when both ends are
+    connected."""
+    if router_kind == "python":
+        rconn = router.bind("localhost:0")
+        port = rconn.port1
+    else:
+        ridx, port = router.bind("localhost:0")
+    if node_kind == "python":
+        conn = node.connect("localhost:%d" % port, timeout=timeout)
+        assert conn.is_connected
+    else:
+        node.wait_connected(node.connect("localhost:%d" % port, timeout), timeout)
+    if router_kind == "python":
+        assert wait_until(lambda: rconn.is_connected, timeout), "router never connected"
+    else:
+        router.wait_connected(ridx, timeout)
 
 
 class ClosedWatcher:

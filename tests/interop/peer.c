@@ -61,7 +61,7 @@
  *        add -> args[0] + args[1] (ints, else floats); concat -> two strings or two lists/tuples;
  *        fail -> error text args[0] (or "failed") via yoton_reply_set_error;
  *        sleep -> sleeps args[0] s (<= 60), returns args[1] if given, else args[0];
- *        tag -> sleeps args[0] s, returns (TAG, args[1] or None);
+ *        tag -> sleeps args[0] s, returns (TAG, args[1] or None) (TAG default: NAME);
  *        count -> how many handler calls this replier ran (including this one)
  *   unregister NAME METHOD             ok
  *   rep_mode NAME off|event|thread     ok
@@ -87,6 +87,7 @@
  *   ss_connect ADDR TIMEOUT            ok <IDX>
  *   ss_send TEXT...                    ok
  *   ss_recv TIMEOUT                    msg <len> text <hex> | timeout | closed | error
+ *
  *   sleep SECONDS                      ok
  *   quit                               ok, then exits
  */
@@ -605,7 +606,7 @@ static void cmd_ctx_flush(char *rest) {
     reply("ok");
 }
 
-/* Checks a new channel name; NULL (after replying) when it cannot be used. */
+/* Checks a new channel name; false (after replying) when it cannot be used. */
 static bool channel_name_ok(const char *name, const char *type) {
     if (strlen(name) >= 64 || (type && strlen(type) >= 64)) {
         reply_usage("name or type too long");
@@ -956,21 +957,22 @@ static void cmd_sync(char *rest) {
     reply("ok");
 }
 
+static named_channel *find_channel(const char *name) {
+    for (size_t i = 0; i < g_nchans; i++)
+        if (strcmp(g_chans[i].name, name) == 0) return &g_chans[i];
+    return NULL;
+}
+
 static void cmd_select(char *rest) {
     const yoton_channel *chans[MAX_CHANNELS];
     named_channel *named[MAX_CHANNELS];
     size_t n = 0;
-    while (*rest) {
-        char *save = rest;
-        named_channel *nc = chan_arg(&rest);
-        if (!nc) {
-            if (!*save || rest == save) break;
-            return reply_usage("select NAME NAME... (unknown channel)");
-        }
+    for (char *w = next_word(&rest); w; w = next_word(&rest)) {
+        named_channel *nc = find_channel(w);
+        if (!nc) return reply_usage("select NAME NAME... (unknown channel)");
         if (n >= MAX_CHANNELS) return reply_usage("too many channels");
         named[n] = nc;
         chans[n++] = nc->ch;
-        while (*rest == ' ') rest++;
     }
     if (!n) return reply_usage("select NAME NAME...");
     size_t index = 0;
@@ -1022,7 +1024,7 @@ static void set_result_consumed(yoton_reply *reply, yoton_value *v) {
     yoton_value_free(v);
 }
 
-/* The answer of a `sleep`/`tag` handler: sleeps args[0] seconds (a number, at most 60). */
+/* For the `sleep`/`tag` handlers: sleeps args[0] seconds (a number, at most 60). */
 static void sleep_arg(const yoton_value *args) {
     double s = 0;
     const yoton_value *v = arg_at(args, 0);
