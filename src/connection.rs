@@ -2,7 +2,7 @@
 //! logic. The socket work (handshake, sending and receiving threads) lives in `transport`.
 
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub(crate) enum DirectWrite {
     Written,
     /// Not a byte went out: the socket buffer is full.
     WouldBlock,
+    /// Only this many bytes went out.
+    Partial(usize),
     Failed(std::io::Error),
 }
 
@@ -74,10 +76,18 @@ pub(crate) struct Endpoints {
 
 #[derive(Debug)]
 pub(crate) struct ConnState {
+    /// Change only through `set_status` (keeps the lock-free mirror in step).
     pub status: Status,
     pub reason: Option<String>,
     pub endpoints: Endpoints,
     pub name: String,
+}
+
+impl ConnState {
+    pub(crate) fn set_status(&mut self, status: Status, mirror: &AtomicU8) {
+        self.status = status;
+        mirror.store(status as u8, Ordering::Release);
+    }
 }
 
 /// The outgoing side: the queue the sending thread drains, and flush bookkeeping.
@@ -100,6 +110,9 @@ pub(crate) struct OutQueue {
     pub progress_waiters: usize,
     /// Someone (the sending thread, or a sender writing directly) is writing to the socket.
     pub writing: bool,
+    /// A package a direct write only partly sent, and how many bytes went out: the sending
+    /// thread finishes it before anything else.
+    pub partial: Option<(PackageRef, usize)>,
 }
 
 /// Shared state of one connection; `Connection` is the user's handle to it.
@@ -125,6 +138,8 @@ pub(crate) struct ConnShared {
     last_direct_ns: AtomicU64,
     pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
     pub(crate) timedout: AtomicBool,
+    /// Mirror of `state.status`, written under the state lock, read lock-free on hot paths.
+    status_mirror: AtomicU8,
     /// The out-queue is above its soft limits (kept in step under the out lock; read
     /// lock-free by senders deciding whether to wait).
     pub(crate) congested: AtomicBool,
@@ -164,6 +179,7 @@ impl ConnShared {
                 sender_waiting: false,
                 progress_waiters: 0,
                 writing: false,
+                partial: None,
             }),
             out_ready: Condvar::new(),
             out_progress: Condvar::new(),
@@ -174,6 +190,7 @@ impl ConnShared {
             last_direct_ns: AtomicU64::new(0),
             listener: Mutex::new(None),
             timedout: AtomicBool::new(false),
+            status_mirror: AtomicU8::new(Status::Waiting as u8),
             congested: AtomicBool::new(false),
             closed_signal: Signal::new(),
             timedout_signal: Signal::new(),
@@ -207,7 +224,17 @@ impl ConnShared {
     }
 
     pub(crate) fn status(&self) -> Status {
-        self.state().status
+        match self.status_mirror.load(Ordering::Acquire) {
+            0 => Status::Closed,
+            1 => Status::Closing,
+            2 => Status::Waiting,
+            3 => Status::Hosting,
+            _ => Status::Connected,
+        }
+    }
+
+    pub(crate) fn status_mirror(&self) -> &AtomicU8 {
+        &self.status_mirror
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -237,6 +264,8 @@ impl ConnShared {
                     DirectWrite::WouldBlock => {
                         out.queue.push_unbounded(pkg);
                     }
+                    // Never block the caller: the sending thread writes the rest first.
+                    DirectWrite::Partial(sent) => out.partial = Some((pkg, sent)),
                     DirectWrite::Failed(e) => {
                         out.done += 1;
                         drop(out);
@@ -306,6 +335,20 @@ impl ConnShared {
         }
     }
 
+    /// Wait (at most until `deadline`) until the out-queue holds at most `packages`.
+    pub(crate) fn wait_until_below(&self, packages: usize, deadline: Instant) {
+        let mut out = self.out();
+        while out.queue.len() > packages && !out.close_requested && !out.stop && !out.sender_exited {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            out.progress_waiters += 1;
+            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            out.progress_waiters -= 1;
+        }
+    }
+
     /// `close()`: tell the peer (close package) and stop. No-op if already closing or closed.
     pub(crate) fn close(self: &Arc<Self>, reason: &str) {
         let previous = {
@@ -314,7 +357,7 @@ impl ConnShared {
                 return;
             }
             let previous = st.status;
-            st.status = Status::Closing;
+            st.set_status(Status::Closing, &self.status_mirror);
             st.reason = Some(reason.to_string());
             previous
         };
@@ -348,7 +391,7 @@ impl ConnShared {
                 Status::Closed => return,
                 // A close() is under way; it owns the reason and finishes the job.
                 Status::Closing => return,
-                _ => st.status = Status::Closing,
+                _ => st.set_status(Status::Closing, &self.status_mirror),
             }
             st.reason = Some(reason.to_string());
         }
@@ -373,7 +416,7 @@ impl ConnShared {
         }
         let peer_id = {
             let mut st = self.state();
-            st.status = Status::Closed;
+            st.set_status(Status::Closed, &self.status_mirror);
             st.reason = Some(reason.to_string());
             st.endpoints.id2
         };

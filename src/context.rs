@@ -121,6 +121,8 @@ pub(crate) struct ContextInner {
     send_wait_ms: AtomicU64,
     discarded: AtomicU64,
     ticker_started: AtomicBool,
+    /// The discard mode is `Block` (read on every send without the params lock).
+    blocking: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +168,14 @@ impl ContextInner {
         self.router()
     }
 
+    /// Wait (at most until `deadline`) until every out-queue holds at most `packages`.
+    pub(crate) fn drain_out_queues(&self, packages: usize, deadline: Instant) {
+        let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
+        for c in conns {
+            c.wait_until_below(packages, deadline);
+        }
+    }
+
     /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
     /// the startup queue when there is none (§6.3), all under the routing lock.
     pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
@@ -181,7 +191,7 @@ impl ContextInner {
             ));
         }
         let mut router = self.wait_for_space(self.router(), None);
-        if self.queue_params().discard == Discard::Block {
+        if self.blocking.load(Ordering::Relaxed) {
             // Loss-free mode: a queue that is still full after the wait refuses the package.
             let stuck = router.connections.iter().any(|c| c.is_alive() && c.is_congested());
             let startup_full = router.connections.is_empty() && router.startup.is_full();
@@ -424,6 +434,7 @@ impl Context {
             send_wait_ms: AtomicU64::new(DEFAULT_SEND_WAIT.as_millis() as u64),
             discarded: AtomicU64::new(0),
             ticker_started: AtomicBool::new(false),
+            blocking: AtomicBool::new(false),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }
@@ -526,6 +537,7 @@ impl Context {
     pub fn set_queue_params(&self, params: QueueParams) -> Result<()> {
         params.validate()?;
         *lock(&self.inner().params) = params;
+        self.inner().blocking.store(params.discard == Discard::Block, Ordering::Relaxed);
         self.inner().router().startup.set_params(params);
         Ok(())
     }

@@ -212,13 +212,21 @@ impl Future {
         }
     }
 
-    /// The result if it comes within `timeout`; otherwise cancel and return None.
+    /// The result if it comes within `timeout`; otherwise cancel and return None. A request a
+    /// replier is already running cannot be cancelled: that gives `Timeout`.
     pub fn result_or_cancel(&self, timeout: Duration) -> Result<Option<Value>> {
         match self.result(Some(timeout)) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind() == ErrorKind::Timeout => {
-                self.cancel();
-                Ok(None)
+                if self.cancel() && self.cancelled() {
+                    Ok(None)
+                } else {
+                    // Finished meanwhile, or running: report what is true now.
+                    match self.result(Some(Duration::ZERO)) {
+                        Ok(v) => Ok(Some(v)),
+                        Err(e) => Err(e),
+                    }
+                }
             }
             Err(e) => Err(e),
         }

@@ -224,6 +224,9 @@ impl ChannelShared {
             inbox.closed = true;
         }
         self.arrived.notify_all();
+        if self.kind == ChannelKind::Req {
+            self.req_shutdown(true);
+        }
         self.unregister();
     }
 
@@ -297,6 +300,9 @@ impl ChannelShared {
 
 impl Drop for ChannelShared {
     fn drop(&mut self) {
+        if self.kind == ChannelKind::Req {
+            self.req_shutdown(false);
+        }
         self.unregister();
     }
 }

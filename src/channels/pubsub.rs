@@ -2,6 +2,7 @@
 //! anywhere in the network queues it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -86,11 +87,17 @@ const SYNC_LOW_WATER: usize = 16;
 const SYNC_RESEND: Duration = Duration::from_secs(4);
 const PUB_LOCK_EXPIRY: Duration = Duration::from_secs(10);
 const PUB_LOCK_WAIT: Duration = Duration::from_secs(1);
+/// Out-queue depth a throttled publisher waits for (the original's "tiny size").
+const SYNC_IN_FLIGHT: usize = 64;
 
 /// Publisher side of sync mode: which subscribers (by context id) said "full".
 pub(crate) struct PubExt {
     lock: Mutex<PubLock>,
     unlocked: Condvar,
+    /// Some subscriber said "full" (a lock-free hint so unthrottled sends skip the mutex).
+    maybe_locked: AtomicBool,
+    /// Some subscriber ever sent a sync-mode control message.
+    sync_seen: AtomicBool,
 }
 
 struct PubLock {
@@ -99,8 +106,21 @@ struct PubLock {
 }
 
 impl PubExt {
+    /// A subscriber on our slot uses sync mode (it sent a control message): keep little in
+    /// flight, like the original's 64-package out-queues, so its back-pressure can work.
+    fn sync_subscribers(&self) -> bool {
+        self.sync_seen.load(Ordering::Relaxed)
+    }
+}
+
+impl PubExt {
     pub(crate) fn new() -> PubExt {
-        PubExt { lock: Mutex::new(PubLock { full: HashSet::new(), locked_until: None }), unlocked: Condvar::new() }
+        PubExt {
+            lock: Mutex::new(PubLock { full: HashSet::new(), locked_until: None }),
+            unlocked: Condvar::new(),
+            maybe_locked: AtomicBool::new(false),
+            sync_seen: AtomicBool::new(false),
+        }
     }
     fn lock(&self) -> MutexGuard<'_, PubLock> {
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
@@ -147,6 +167,7 @@ impl ChannelShared {
     pub(crate) fn pub_control(&self, pkg: &PackageRef) {
         let Ok(text) = std::str::from_utf8(pkg.body()) else { return };
         let ext = self.pub_ext();
+        ext.sync_seen.store(true, Ordering::Relaxed);
         let mut lock = ext.lock();
         if text == "full" {
             lock.full.insert(pkg.source_id);
@@ -155,10 +176,12 @@ impl ChannelShared {
         }
         if lock.full.is_empty() {
             lock.locked_until = None;
+            ext.maybe_locked.store(false, Ordering::Relaxed);
             drop(lock);
             ext.unlocked.notify_all();
         } else {
             lock.locked_until = Some(Instant::now() + PUB_LOCK_EXPIRY);
+            ext.maybe_locked.store(true, Ordering::Relaxed);
         }
     }
 
@@ -166,6 +189,12 @@ impl ChannelShared {
     /// the publisher down, it never blocks it for good).
     fn pub_wait_if_locked(&self) {
         let ext = self.pub_ext();
+        if ext.sync_subscribers() {
+            self.context.drain_out_queues(SYNC_IN_FLIGHT, Instant::now() + PUB_LOCK_WAIT);
+        }
+        if !ext.maybe_locked.load(Ordering::Relaxed) {
+            return;
+        }
         let mut lock = ext.lock();
         let Some(until) = lock.locked_until else { return };
         let now = Instant::now();
@@ -182,6 +211,10 @@ impl ChannelShared {
             }
             lock = ext.unlocked.wait_timeout(lock, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
         }
+        drop(lock);
+        // While throttled, also keep what is already in flight small (the original's out-queues
+        // push back above 64 packages): otherwise a full out-queue keeps flooding the subscriber.
+        self.context.drain_out_queues(SYNC_IN_FLIGHT, deadline.max(Instant::now() + PUB_LOCK_WAIT));
     }
 
     /// Subscriber sync check (§9.2.3): tell publishers "full" above the high-water mark, "ok"

@@ -104,7 +104,7 @@ impl ChannelShared {
 
     fn send_all(&self, outgoing: Vec<Outgoing>) {
         for (dest_id, dest_seq, body) in outgoing {
-            // A closed channel cannot send; its waiting futures are cancelled by the sweep.
+            // A closed channel cannot send; closing it cancelled its waiting futures.
             let _ = self.send_raw(dest_id, dest_seq, body);
         }
     }
@@ -184,6 +184,19 @@ impl ChannelShared {
         }
         self.send_all(outgoing);
         self.req_process_inbox();
+    }
+
+    /// The requester closes (or its last handle goes): waiting requests are cancelled (with a
+    /// `req-` while it can still send), running ones fail — nothing is left waiting forever.
+    pub(crate) fn req_shutdown(&self, can_send: bool) {
+        let futures: Vec<(u64, Arc<FutureShared>)> = self.req().state().futures.drain().collect();
+        for (id, future) in futures {
+            let (_, sent) = future.cancel_local();
+            if sent && can_send {
+                let _ = self.context.send(self.slot_out.hash, 0, id + REQREP_SEQ_REF, pre_request_body("req-"));
+            }
+            future.finish(Err(Error::closed("the requester was closed while the request was running")));
+        }
     }
 
     /// A direct peer went away: requests it was running can no longer be answered.

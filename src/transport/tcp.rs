@@ -27,6 +27,8 @@ use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
 pub(crate) const HANDSHAKE_BUDGET: Duration = Duration::from_secs(2);
 /// Handshakes a waiting connection runs at once; more candidates are refused.
 const MAX_HANDSHAKES: usize = 16;
+/// SO_SNDBUF and SO_RCVBUF of connections (Linux doubles the value it reports).
+const SOCKET_BUFFER: usize = 256 * 1024;
 /// Receive buffer; packages smaller than half of it are parsed in place.
 const READ_BUFFER: usize = 256 * 1024;
 /// Bodies up to this size are copied into the staging buffer instead of their own iovec.
@@ -252,6 +254,11 @@ fn read_line(stream: &TcpStream, budget: Duration) -> Vec<u8> {
 pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid2: u64, status: Status) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(None);
+    // Fixed socket buffers (the original forces 10 KiB): bounded data in flight keeps sync-mode
+    // back-pressure and the Block mode responsive; 256 KiB still streams at GB/s on loopback.
+    let sock = SockRef::from(&stream);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
     let stream = Arc::new(stream);
     {
         let mut st = conn.state();
@@ -268,7 +275,7 @@ pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
-        st.status = status;
+        st.set_status(status, conn.status_mirror());
     }
     *conn.stream.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream.clone());
     let _ = conn.direct.set(stream.clone());
@@ -303,6 +310,8 @@ fn guarded(conn: &Arc<ConnShared>, who: &str, body: impl FnOnce()) {
 
 /// What the sending thread should do next.
 enum Work {
+    /// The rest of a package a direct write left half-sent (from this byte offset).
+    Partial(PackageRef, usize),
     Batch(Vec<PackageRef>),
     Heartbeat,
     SendCloseAndStop,
@@ -322,6 +331,10 @@ fn next_work(conn: &ConnShared) -> Work {
             out = conn.out_ready.wait_timeout(out, HEARTBEAT_INTERVAL).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
             out.sender_waiting = false;
             continue;
+        }
+        if let Some((pkg, sent)) = out.partial.take() {
+            out.writing = true;
+            return Work::Partial(pkg, sent);
         }
         if out.close_requested {
             return Work::SendCloseAndStop;
@@ -359,6 +372,16 @@ fn sending_loop(conn: &Arc<ConnShared>, stream: &TcpStream) {
                 let mut out = conn.out();
                 out.writing = false;
                 out.done += batch.len() as u64;
+                conn.notify_progress(&out);
+                result
+            }
+            Work::Partial(pkg, sent) => {
+                let mut bytes = pkg.header().encode().to_vec();
+                bytes.extend_from_slice(pkg.body());
+                let result = send_all(stream, &bytes[sent..]);
+                let mut out = conn.out();
+                out.writing = false;
+                out.done += 1;
                 conn.notify_progress(&out);
                 result
             }
@@ -432,8 +455,7 @@ pub(crate) fn write_error_reason(e: &io::Error) -> String {
 }
 
 /// Write one small package from the sending caller's thread (the out-queue is empty and
-/// nobody else is writing). Never blocks before the first byte; once bytes went out, the rest
-/// must follow, so it finishes blocking (a small remainder, rare).
+/// nobody else is writing). Never blocks: what does not fit is left to the sending thread.
 pub(crate) fn write_direct(stream: &TcpStream, pkg: &Package) -> DirectWrite {
     let header = pkg.header().encode();
     let slices = [IoSlice::new(&header), IoSlice::new(pkg.body())];
@@ -447,14 +469,7 @@ pub(crate) fn write_direct(stream: &TcpStream, pkg: &Package) -> DirectWrite {
     };
     match first {
         Ok(n) if n == total => DirectWrite::Written,
-        Ok(n) => {
-            let mut rest = header.to_vec();
-            rest.extend_from_slice(pkg.body());
-            match send_all(stream, &rest[n..]) {
-                Ok(()) => DirectWrite::Written,
-                Err(e) => DirectWrite::Failed(e),
-            }
-        }
+        Ok(n) => DirectWrite::Partial(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => DirectWrite::WouldBlock,
         Err(e) => DirectWrite::Failed(e),
     }

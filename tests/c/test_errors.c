@@ -315,7 +315,8 @@ static void test_invalid_arguments(void) {
     CHECK_RC(yoton_context_flush(ctx, nan_value), INV);
     CHECK_RC(yoton_context_connect(ctx, "localhost:1", nan_value, NULL, &conn), INV);
     /* Context settings. */
-    CHECK_RC(yoton_context_set_queue_params(ctx, 10, 0, 2), INV);
+    CHECK_RC(yoton_context_set_queue_params(ctx, 10, 0, 3), INV);
+    CHECK_OK(yoton_context_set_queue_params(ctx, 10, 0, YOTON_DISCARD_BLOCK));
     CHECK_RC(yoton_context_set_queue_params(ctx, 10, 0, -1), INV);
     CHECK_RC(yoton_context_set_queue_params(ctx, 0, 0, YOTON_DISCARD_OLD), INV);
     CHECK_OK(yoton_context_set_queue_params(ctx, 10, 0, YOTON_DISCARD_NEW));
