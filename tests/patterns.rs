@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{link, wait_for};
-use yoton::{Channel, Context, Discard, ErrorKind, FutureStatus, MessageType, QueueParams, RepMode, Value};
+use yoton::{Channel, Context, ErrorKind, FutureStatus, MessageType, RepMode, Value};
 
 const T: Option<Duration> = Some(Duration::from_secs(10));
 

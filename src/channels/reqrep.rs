@@ -320,11 +320,7 @@ impl ChannelShared {
             let mut st = self.rep().state();
             st.pending.retain(|p| *p != key);
             match pkg.body() {
-                b"req-" => {
-                    if st.current.is_some_and(|(c, _)| c == key) {
-                        st.current = None;
-                    }
-                }
+                b"req-" if st.current.is_some_and(|(c, _)| c == key) => st.current = None,
                 b"req?" => st.pending.push_back(key),
                 _ => {}
             }

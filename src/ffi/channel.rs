@@ -278,15 +278,9 @@ pub extern "C" fn yoton_sub_set_sync_mode(ch: *const yoton_channel, on: bool) ->
 pub extern "C" fn yoton_sub_select(channels: *const *const yoton_channel, count: usize, index: *mut usize) -> c_int {
     guard(|| {
         check_out(index)?;
-        if channels.is_null() && count > 0 {
-            return Err(crate::Error::invalid("channels is NULL"));
-        }
-        let list: Vec<&Channel> = (0..count)
-            .map(|i| {
-                // SAFETY: `channels` holds `count` pointers by the caller's contract.
-                let ptr = unsafe { *channels.add(i) };
-                handle(ptr, "channel").map(|c| &c.inner)
-            })
+        let list: Vec<&Channel> = super::util::array_arg(channels, count, "channels")?
+            .iter()
+            .map(|&ptr| handle(ptr, "channel").map(|c| &c.inner))
             .collect::<crate::Result<_>>()?;
         let chosen = Channel::select_sub_channel(&list)?.ok_or_else(|| crate::Error::timeout("no channel has a pending message"))?;
         let position = list.iter().position(|c| c.same_as(&chosen)).expect("chosen from the list");

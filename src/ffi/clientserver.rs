@@ -53,10 +53,7 @@ pub extern "C" fn yoton_do_request(address: *const c_char, request: *const c_cha
 /// Release a string returned by yoton (e.g. by `yoton_do_request`). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_string_free(text: *mut c_char) {
-    if !text.is_null() {
-        // SAFETY: made by CString::into_raw in this library; freed once by the caller.
-        super::util::guard_void(|| drop(unsafe { CString::from_raw(text) }));
-    }
+    super::util::free_cstring(text);
 }
 
 /// Create a server listening at `address` (port 0: any free port; see

@@ -176,3 +176,23 @@ impl Drop for UserData {
         }
     }
 }
+
+/// A `(pointer, count)` array argument; NULL only when count is 0.
+pub(crate) fn array_arg<'a, T>(ptr: *const T, count: usize, what: &str) -> Result<&'a [T]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL but its count is {count}")));
+    }
+    // SAFETY: non-NULL, and the caller promises `count` readable elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
+
+/// Release a C string made by `CString::into_raw` in this library; NULL is a no-op.
+pub(crate) fn free_cstring(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: made by CString::into_raw here; the caller frees each string once.
+        guard_void(|| drop(unsafe { std::ffi::CString::from_raw(text) }));
+    }
+}
