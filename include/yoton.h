@@ -12,6 +12,8 @@
  *     for the time stated in their doc comment; never free them.
  *   - Input bytes (const void *data, size_t len) and strings are copied unless documented
  *     otherwise; data may be NULL only when len is 0.
+ *   - Callbacks take (fn, user_data, free_user_data): free_user_data (may be NULL) is called
+ *     exactly once when the binding ends - also when the registering call fails.
  *
  * Threads
  *   - Every function may be called from any thread, except that a handle's _free must not

@@ -180,7 +180,8 @@ pub fn start_event_loop() -> Result<()> {
     if el.running.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
-    el.stop.store(false, Ordering::SeqCst);
+    // (The stop flag is cleared on exit, not here: a stop arriving right after the swap above
+    // must end this loop, not be lost.)
     let result = (|| {
         while !el.stop.load(Ordering::SeqCst) {
             process_events(Block::For(Duration::from_secs(3)))?;
@@ -192,13 +193,14 @@ pub fn start_event_loop() -> Result<()> {
     result
 }
 
-/// Make `start_event_loop` return (safe from any thread and from inside an event).
+/// Make `start_event_loop` return, and wake a `process_events(Block::Forever)` (safe from any
+/// thread and from inside an event). A stop while no loop runs only does the wake-up.
 pub fn stop_event_loop() {
     let el = event_loop();
     if el.running.load(Ordering::SeqCst) {
         el.stop.store(true, Ordering::SeqCst);
-        post(Box::new(|| {}), false);
     }
+    post(Box::new(|| {}), false);
 }
 
 /// Whether `start_event_loop` is running.
@@ -248,11 +250,15 @@ pub fn call_later(delay: f64, event: Event) -> Result<()> {
         post(event, true);
     } else {
         let once = Mutex::new(Some(event));
-        schedule(Instant::now() + Duration::from_secs_f64(delay), Arc::new(move || {
-            if let Some(event) = lock(&once).take() {
-                post(event, false);
-            }
-        }));
+        schedule(
+            Instant::now() + Duration::from_secs_f64(delay),
+            Arc::new(move || {
+                if let Some(event) = lock(&once).take() {
+                    post(event, false);
+                }
+            }),
+            None,
+        );
     }
     Ok(())
 }
@@ -262,10 +268,20 @@ pub fn call_later(delay: f64, event: Event) -> Result<()> {
 /// Something due at a time, run by the timer thread (it must only post or be quick).
 type Due = Arc<dyn Fn() + Send + Sync>;
 
+/// Whether a scheduled entry is still wanted (a stopped or restarted timer's is not).
+type Live = Arc<dyn Fn() -> bool + Send + Sync>;
+
 struct Entry {
     at: Instant,
     seq: u64,
     action: Due,
+    live: Option<Live>,
+}
+
+impl Entry {
+    fn is_live(&self) -> bool {
+        self.live.as_ref().map_or(true, |live| live())
+    }
 }
 
 impl PartialEq for Entry {
@@ -293,12 +309,12 @@ struct TimerQueue {
     thread_started: bool,
 }
 
-fn schedule(at: Instant, action: Due) {
+fn schedule(at: Instant, action: Due, live: Option<Live>) {
     let el = event_loop();
     let mut timers = lock(&el.timers);
     timers.seq += 1;
     let seq = timers.seq;
-    timers.heap.push(Entry { at, seq, action });
+    timers.heap.push(Entry { at, seq, action, live });
     if !timers.thread_started {
         timers.thread_started = true;
         thread::Builder::new().name("yoton-timers".into()).spawn(timer_thread).expect("cannot spawn the yoton timer thread");
@@ -316,7 +332,9 @@ fn timer_thread() {
             Some(at) if at <= now => {
                 let entry = timers.heap.pop().expect("peeked");
                 drop(timers);
-                (entry.action)();
+                if entry.is_live() {
+                    (entry.action)();
+                }
                 timers = lock(&el.timers);
             }
             Some(at) => {
@@ -333,7 +351,9 @@ fn timer_thread() {
 /// A host loop without threads of its own can use it as its poll timeout.
 pub fn time_until_next_timer() -> Option<Duration> {
     let timers = lock(&event_loop().timers);
-    timers.heap.peek().map(|e| e.at.saturating_duration_since(Instant::now()))
+    // Stopped timers leave their entry in the heap (it is skipped when due): ignore them.
+    let next = timers.heap.iter().filter(|e| e.is_live()).map(|e| e.at).min()?;
+    Some(next.saturating_duration_since(Instant::now()))
 }
 
 // ---- signals ------------------------------------------------------------------------------
@@ -414,11 +434,15 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
         }
     }
 
-    /// Call every bound handler now, on this thread.
+    /// Call every bound handler now, on this thread. A handler unbound by an earlier one
+    /// (during this emission) is not called.
     pub fn emit_now(&self, arg: A) {
-        let handlers: Vec<SignalHandler<A>> = lock(&self.shared.handlers).iter().map(|(_, h)| h.clone()).collect();
-        for handler in handlers {
-            handler(&arg);
+        let ids: Vec<u64> = lock(&self.shared.handlers).iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            let handler = lock(&self.shared.handlers).iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+            if let Some(handler) = handler {
+                handler(&arg);
+            }
         }
     }
 }
@@ -492,6 +516,13 @@ impl Timer {
         let signal = Signal { shared: self.signal.shared.clone() };
         let weak_signal = Arc::downgrade(&signal.shared);
         drop(signal);
+        let live_state = Arc::downgrade(&self.state);
+        let live: Live = Arc::new(move || {
+            live_state.upgrade().is_some_and(|st| {
+                let st = lock(&st);
+                st.running && st.generation == generation
+            })
+        });
         schedule(at, Arc::new(move || {
             let (Some(state), Some(shared)) = (weak_state.upgrade(), weak_signal.upgrade()) else { return };
             let timer = Timer { signal: Signal { shared }, state };
@@ -511,7 +542,7 @@ impl Timer {
             if let Some(next) = rearm {
                 timer.arm(generation, next);
             }
-        }));
+        }), Some(live));
     }
 }
 

@@ -10,28 +10,6 @@
 
 /* --- helpers ---------------------------------------------------------------------------- */
 
-static uint64_t ctx_id(const yoton_context *ctx) {
-    uint64_t id = 0;
-    CHECK_OK(yoton_context_id(ctx, &id));
-    return id;
-}
-
-static yoton_channel *make_pub(const yoton_context *ctx, const char *base, const char *type) {
-    yoton_channel *ch = NULL;
-    CHECK_OK(yoton_pub_new(ctx, base, type, &ch));
-    return ch;
-}
-
-static yoton_channel *make_sub(const yoton_context *ctx, const char *base, const char *type) {
-    yoton_channel *ch = NULL;
-    CHECK_OK(yoton_sub_new(ctx, base, type, &ch));
-    return ch;
-}
-
-static int send_text(const yoton_channel *pub, const char *text) {
-    return yoton_pub_send(pub, text, strlen(text));
-}
-
 /* Receive one message (bounded); NULL after a counted failure. */
 static yoton_message *recv_one(const yoton_channel *sub) {
     yoton_message *msg = NULL;
@@ -105,14 +83,14 @@ static int wait_count(const yoton_context *ctx, size_t n) {
 static void test_message_types(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pt = make_pub(a, "data", "txt");
-    yoton_channel *pb = make_pub(a, "data", "bin");
-    yoton_channel *po = make_pub(a, "data", "obj");
-    yoton_channel *pc = make_pub(a, "data", "num");
-    yoton_channel *st = make_sub(b, "data", NULL); /* NULL type: TEXT */
-    yoton_channel *sb = make_sub(b, "data", "bin");
-    yoton_channel *so = make_sub(b, "data", "obj");
-    yoton_channel *sc = make_sub(b, "data", "num");
+    yoton_channel *pt = yt_make_pub(a, "data", "txt");
+    yoton_channel *pb = yt_make_pub(a, "data", "bin");
+    yoton_channel *po = yt_make_pub(a, "data", "obj");
+    yoton_channel *pc = yt_make_pub(a, "data", "num");
+    yoton_channel *st = yt_make_sub(b, "data", NULL); /* NULL type: TEXT */
+    yoton_channel *sb = yt_make_sub(b, "data", "bin");
+    yoton_channel *so = yt_make_sub(b, "data", "obj");
+    yoton_channel *sc = yt_make_sub(b, "data", "num");
     yoton_message *m;
     yoton_value *v;
     const void *data = NULL;
@@ -147,7 +125,7 @@ static void test_message_types(void) {
     CHECK_OK(yoton_pub_send_value(po, v)); /* the value is borrowed, not consumed */
     yoton_value_free(v);
     CHECK_OK(yoton_pub_send(po, "\x73\x02hi", 4)); /* raw OBJECT bytes: 'hi' */
-    CHECK_OK(send_text(pc, "3.25"));
+    CHECK_OK(yt_send_text(pc, "3.25"));
 
     /* TEXT: body, length, the NUL after it, source id. */
     m = recv_one(st);
@@ -155,7 +133,7 @@ static void test_message_types(void) {
         CHECK_OK(yoton_message_data(m, &data, &len));
         CHECK_EQ_INT(len, strlen(text));
         CHECK_STREQ((const char *)data, text); /* NUL-terminated */
-        CHECK_EQ_U64(msg_u64(yoton_message_source_id, m), ctx_id(a));
+        CHECK_EQ_U64(msg_u64(yoton_message_source_id, m), yt_ctx_id(a));
         seq_t = msg_u64(yoton_message_source_seq, m);
         rseq_t = msg_u64(yoton_message_recv_seq, m);
         /* A TEXT body that is not an OBJECT value. */
@@ -205,7 +183,7 @@ static void test_message_types(void) {
     CHECK_EQ_INT(len, 3);
 
     /* Types do not mix on the same base: only TEXT got the TEXT message. */
-    CHECK_OK(send_text(pt, "only text"));
+    CHECK_OK(yt_send_text(pt, "only text"));
     CHECK_RECV(st, "only text");
     CHECK_OK(yoton_channel_pending(sb, &len));
     CHECK_EQ_INT(len, 0);
@@ -214,8 +192,8 @@ static void test_message_types(void) {
 
     /* An empty send is skipped: nothing arrives and no sequence number is used. */
     CHECK_OK(yoton_pub_send(pt, "", 0));
-    CHECK_OK(send_text(pt, "x1"));
-    CHECK_OK(send_text(pt, "x2"));
+    CHECK_OK(yt_send_text(pt, "x1"));
+    CHECK_OK(yt_send_text(pt, "x2"));
     {
         yoton_message *m1 = recv_one(st);
         yoton_message *m2 = recv_one(st);
@@ -244,9 +222,9 @@ static void test_message_types(void) {
 static void test_receiving(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "rx", "txt");
-    yoton_channel *sub = make_sub(b, "rx", "txt");
-    yoton_channel *loop_sub = make_sub(a, "rx", "txt");
+    yoton_channel *pub = yt_make_pub(a, "rx", "txt");
+    yoton_channel *sub = yt_make_sub(b, "rx", "txt");
+    yoton_channel *loop_sub = yt_make_sub(a, "rx", "txt");
     yoton_message *msg = NULL;
     yoton_message **all = NULL;
     size_t n = 99;
@@ -273,7 +251,7 @@ static void test_receiving(void) {
     for (i = 0; i < 5; i++) {
         char text[32];
         snprintf(text, sizeof text, "m%zu", i);
-        CHECK_OK(send_text(pub, text));
+        CHECK_OK(yt_send_text(pub, text));
     }
     CHECK(yt_wait_pending(sub, 5, YT_WAIT));
     CHECK_OK(yoton_channel_pending(sub, &n));
@@ -294,7 +272,7 @@ static void test_receiving(void) {
     CHECK_EQ_INT(n, 0);
 
     /* A context never delivers its own packages to itself: b got it, a's sub did not. */
-    CHECK_OK(send_text(pub, "not for a"));
+    CHECK_OK(yt_send_text(pub, "not for a"));
     CHECK_RECV(sub, "not for a");
     CHECK_RC(yoton_sub_recv(loop_sub, 0.1, &msg), YOTON_ERR_TIMEOUT);
 
@@ -307,9 +285,9 @@ static void test_receiving(void) {
 
 static void test_slot_names(void) {
     yoton_context *ctx = yt_context();
-    yoton_channel *pub = make_pub(ctx, "chat", NULL);
-    yoton_channel *sub = make_sub(ctx, "chat", "txt"); /* mirror slots: no collision */
-    yoton_channel *spaced = make_pub(ctx, "My Chat", "bin");
+    yoton_channel *pub = yt_make_pub(ctx, "chat", NULL);
+    yoton_channel *sub = yt_make_sub(ctx, "chat", "txt"); /* mirror slots: no collision */
+    yoton_channel *spaced = yt_make_pub(ctx, "My Chat", "bin");
     yoton_channel *other = NULL;
     char buf[64];
     size_t len = 0;
@@ -381,17 +359,17 @@ static void test_startup_queue(void) {
     yoton_context *b = yt_context();
     yoton_context *c = yt_context();
     yoton_context *d = yt_context();
-    yoton_channel *pa = make_pub(a, "early", NULL);
-    yoton_channel *sb = make_sub(b, "early", NULL);
-    yoton_channel *pc = make_pub(c, "early", NULL);
-    yoton_channel *sd = make_sub(d, "early", NULL);
+    yoton_channel *pa = yt_make_pub(a, "early", NULL);
+    yoton_channel *sb = yt_make_sub(b, "early", NULL);
+    yoton_channel *pc = yt_make_pub(c, "early", NULL);
+    yoton_channel *sd = yt_make_sub(d, "early", NULL);
     size_t n = 99;
 
     YT_SECTION("startup queue");
     /* Sent while a has no connection: queued in the context. */
-    CHECK_OK(send_text(pa, "s0"));
-    CHECK_OK(send_text(pa, "s1"));
-    CHECK_OK(send_text(pa, "s2"));
+    CHECK_OK(yt_send_text(pa, "s0"));
+    CHECK_OK(yt_send_text(pa, "s1"));
+    CHECK_OK(yt_send_text(pa, "s2"));
     CHECK_OK(yoton_context_startup_queued(a, &n));
     CHECK_EQ_INT(n, 3);
     /* a binds (the queue moves to the waiting connection), b connects and gets them all. */
@@ -402,8 +380,8 @@ static void test_startup_queue(void) {
     CHECK_RECV(sb, "s1");
     CHECK_RECV(sb, "s2");
     /* The connecting side moves its startup queue too. */
-    CHECK_OK(send_text(pc, "c0"));
-    CHECK_OK(send_text(pc, "c1"));
+    CHECK_OK(yt_send_text(pc, "c0"));
+    CHECK_OK(yt_send_text(pc, "c1"));
     CHECK_OK(yoton_context_startup_queued(c, &n));
     CHECK_EQ_INT(n, 2);
     CHECK(yt_link(d, c, NULL, NULL));
@@ -417,8 +395,8 @@ static void test_startup_queue(void) {
         CHECK_OK(yoton_context_close(a));
         CHECK_OK(yoton_context_bind(a, "localhost:0", 1, NULL, &waiting));
         yoton_channel_free(pa);
-        pa = make_pub(a, "early", NULL);
-        CHECK_OK(send_text(pa, "w0"));
+        pa = yt_make_pub(a, "early", NULL);
+        CHECK_OK(yt_send_text(pa, "w0"));
         CHECK_OK(yoton_context_startup_queued(a, &n));
         CHECK_EQ_INT(n, 0);
         yoton_connection_free(waiting);
@@ -439,17 +417,17 @@ static void check_discard_mode(int mode, int first) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
     yoton_channel *pub;
-    yoton_channel *sub = make_sub(b, "dq", NULL);
+    yoton_channel *sub = yt_make_sub(b, "dq", NULL);
     uint64_t discarded = 0;
     size_t n = 0;
     int i;
 
     CHECK_OK(yoton_context_set_queue_params(a, 5, 0, mode));
-    pub = make_pub(a, "dq", NULL);
+    pub = yt_make_pub(a, "dq", NULL);
     for (i = 0; i < 8; i++) {
         char text[8];
         snprintf(text, sizeof text, "m%d", i);
-        CHECK_OK(send_text(pub, text));
+        CHECK_OK(yt_send_text(pub, text));
     }
     CHECK_OK(yoton_context_startup_queued(a, &n));
     CHECK_EQ_INT(n, 5);
@@ -479,7 +457,7 @@ static void check_discard_mode(int mode, int first) {
 static void test_queue_params(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "full", NULL);
+    yoton_channel *pub = yt_make_pub(a, "full", NULL);
     yoton_channel *sub;
     struct discarded_wait w;
     uint64_t discarded = 0;
@@ -492,12 +470,12 @@ static void test_queue_params(void) {
 
     /* A subscriber queue of 3 (OLD): 10 arrive, 7 are dropped, the last 3 stay. */
     CHECK_OK(yoton_context_set_queue_params(b, 3, 0, YOTON_DISCARD_OLD));
-    sub = make_sub(b, "full", NULL);
+    sub = yt_make_sub(b, "full", NULL);
     CHECK(yt_link(a, b, NULL, NULL));
     for (i = 0; i < 10; i++) {
         char text[8];
         snprintf(text, sizeof text, "q%d", i);
-        CHECK_OK(send_text(pub, text));
+        CHECK_OK(yt_send_text(pub, text));
     }
     w.ctx = b;
     w.n = 7;
@@ -521,8 +499,8 @@ static void test_queue_params(void) {
 static void test_max_message_size(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "size", "bin");
-    yoton_channel *sub = make_sub(b, "size", "bin");
+    yoton_channel *pub = yt_make_pub(a, "size", "bin");
+    yoton_channel *sub = yt_make_sub(b, "size", "bin");
     yoton_connection *ca = NULL;
     yoton_connection *cb = NULL;
     char payload[2000];
@@ -571,8 +549,8 @@ static void test_max_message_size(void) {
 static void test_big_message(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "big", "bin");
-    yoton_channel *sub = make_sub(b, "big", "bin");
+    yoton_channel *pub = yt_make_pub(a, "big", "bin");
+    yoton_channel *sub = yt_make_sub(b, "big", "bin");
     const size_t size = (size_t)10 << 20;
     unsigned char *payload = (unsigned char *)malloc(size);
     yoton_message *m = NULL;
@@ -584,7 +562,7 @@ static void test_big_message(void) {
     }
     CHECK(yt_link(b, a, NULL, NULL));
     CHECK_OK(yoton_pub_send(pub, payload, size));
-    CHECK_OK(send_text(pub, "after")); /* order kept after a big one */
+    CHECK_OK(yt_send_text(pub, "after")); /* order kept after a big one */
     CHECK_OK(yoton_sub_recv(sub, 30.0, &m));
     if (m != NULL) {
         const void *data = NULL;
@@ -641,7 +619,7 @@ static void test_connection_properties(void) {
     CHECK_OK(yoton_connection_port2(host, &p2));
     CHECK_EQ_INT(p2, 0);
     CHECK_OK(yoton_connection_id1(host, &u));
-    CHECK_EQ_U64(u, ctx_id(a));
+    CHECK_EQ_U64(u, yt_ctx_id(a));
     CHECK_OK(yoton_connection_id2(host, &u));
     CHECK_EQ_U64(u, 0);
     CHECK_OK(yoton_connection_pid1(host, &u));
@@ -698,11 +676,11 @@ static void test_connection_properties(void) {
         CHECK_EQ_INT(seen_by_host, client_port);
     }
     CHECK_OK(yoton_connection_id2(host, &u));
-    CHECK_EQ_U64(u, ctx_id(b));
+    CHECK_EQ_U64(u, yt_ctx_id(b));
     CHECK_OK(yoton_connection_id1(client, &u));
-    CHECK_EQ_U64(u, ctx_id(b));
+    CHECK_EQ_U64(u, yt_ctx_id(b));
     CHECK_OK(yoton_connection_id2(client, &u));
-    CHECK_EQ_U64(u, ctx_id(a));
+    CHECK_EQ_U64(u, yt_ctx_id(a));
     CHECK_OK(yoton_connection_pid2(host, &u));
     CHECK_EQ_U64(u, (uint64_t)getpid());
     CHECK_OK(yoton_connection_pid2(client, &u));
@@ -725,7 +703,7 @@ static void test_connection_properties(void) {
     CHECK_RC(yoton_context_connection_by_name(a, "hostside", &found), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_OK(yoton_context_connection_by_name(a, "renamed", &found));
     CHECK_OK(yoton_connection_id2(found, &u));
-    CHECK_EQ_U64(u, ctx_id(b));
+    CHECK_EQ_U64(u, yt_ctx_id(b));
     yoton_connection_free(found);
     found = NULL;
     CHECK_OK(yoton_context_connection_by_name(b, "clientside", &found));
@@ -852,21 +830,21 @@ static void test_context_close_and_reuse(void) {
     yoton_context *b = yt_context();
     yoton_connection *ca = NULL;
     yoton_connection *cb = NULL;
-    yoton_channel *pub = make_pub(a, "reuse", NULL);
-    yoton_channel *sub = make_sub(b, "reuse", NULL);
+    yoton_channel *pub = yt_make_pub(a, "reuse", NULL);
+    yoton_channel *sub = yt_make_sub(b, "reuse", NULL);
     char reason[256];
     bool closed = false;
 
     YT_SECTION("context close, close_channels, reuse");
     CHECK(yt_link(a, b, &ca, &cb));
-    CHECK_OK(send_text(pub, "first"));
+    CHECK_OK(yt_send_text(pub, "first"));
     CHECK_RECV(sub, "first");
     CHECK_OK(yoton_context_close(a));
     CHECK_EQ_INT(status_of(ca), YOTON_STATUS_CLOSED);
     CHECK_STREQ(reason_of(ca, reason, sizeof reason), "Closed by the context.");
     CHECK_OK(yoton_channel_closed(pub, &closed));
     CHECK(closed);
-    CHECK_RC(send_text(pub, "lost"), YOTON_ERR_CLOSED);
+    CHECK_RC(yt_send_text(pub, "lost"), YOTON_ERR_CLOSED);
     CHECK_EQ_INT(count_all_of(a), 0);
     CHECK(yt_wait_status(cb, YOTON_STATUS_CLOSED, YT_WAIT));
     CHECK_STREQ(reason_of(cb, reason, sizeof reason), "Closed from other end.");
@@ -876,9 +854,9 @@ static void test_context_close_and_reuse(void) {
     yoton_channel_free(pub);
 
     /* Reuse: new channels and connections on the same context. */
-    pub = make_pub(a, "reuse", NULL);
+    pub = yt_make_pub(a, "reuse", NULL);
     CHECK(yt_link(b, a, &cb, &ca));
-    CHECK_OK(send_text(pub, "second"));
+    CHECK_OK(yt_send_text(pub, "second"));
     CHECK_RECV(sub, "second");
 
     /* close_channels: channels closed, connections kept. */
@@ -887,7 +865,7 @@ static void test_context_close_and_reuse(void) {
     CHECK(closed);
     CHECK_EQ_INT(count_of(b), 1);
     CHECK_EQ_INT(status_of(cb), YOTON_STATUS_HOSTING);
-    CHECK_OK(send_text(pub, "nobody listens"));
+    CHECK_OK(yt_send_text(pub, "nobody listens"));
     CHECK_OK(yoton_context_flush(a, 5.0));
     CHECK_EQ_INT(status_of(ca), YOTON_STATUS_CONNECTED);
 
@@ -904,8 +882,8 @@ static void test_flush(void) {
     yoton_context *b = yt_context();
     yoton_connection *ca = NULL;
     yoton_connection *waiting = NULL;
-    yoton_channel *pub = make_pub(a, "flush", "bin");
-    yoton_channel *sub = make_sub(b, "flush", "bin");
+    yoton_channel *pub = yt_make_pub(a, "flush", "bin");
+    yoton_channel *sub = yt_make_sub(b, "flush", "bin");
     char payload[1000];
     int i;
 
@@ -948,11 +926,11 @@ static void test_multi_hop(void) {
     yoton_context *router = yt_context();
     yoton_context *b = yt_context();
     yoton_context *c = yt_context();
-    yoton_channel *pa = make_pub(a, "news", NULL);
-    yoton_channel *sa = make_sub(a, "back", NULL);
-    yoton_channel *sb = make_sub(b, "news", NULL);
-    yoton_channel *pb = make_pub(b, "back", NULL);
-    yoton_channel *sc = make_sub(c, "news", NULL);
+    yoton_channel *pa = yt_make_pub(a, "news", NULL);
+    yoton_channel *sa = yt_make_sub(a, "back", NULL);
+    yoton_channel *sb = yt_make_sub(b, "news", NULL);
+    yoton_channel *pb = yt_make_pub(b, "back", NULL);
+    yoton_channel *sc = yt_make_sub(c, "news", NULL);
     yoton_message *m = NULL;
     const int n = 20;
     int i;
@@ -967,7 +945,7 @@ static void test_multi_hop(void) {
     for (i = 0; i < n; i++) {
         char text[16];
         snprintf(text, sizeof text, "n%d", i);
-        CHECK_OK(send_text(pa, text));
+        CHECK_OK(yt_send_text(pa, text));
     }
     for (i = 0; i < n; i++) {
         char text[16];
@@ -979,10 +957,10 @@ static void test_multi_hop(void) {
     CHECK_RC(yoton_sub_recv(sb, 0.2, &m), YOTON_ERR_TIMEOUT);
     CHECK_RC(yoton_sub_recv(sc, 0.0, &m), YOTON_ERR_TIMEOUT);
     /* The originator's id and seq survive the hops. */
-    CHECK_OK(send_text(pa, "id"));
+    CHECK_OK(yt_send_text(pa, "id"));
     m = recv_one(sb);
     if (m != NULL) {
-        CHECK_EQ_U64(msg_u64(yoton_message_source_id, m), ctx_id(a));
+        CHECK_EQ_U64(msg_u64(yoton_message_source_id, m), yt_ctx_id(a));
         CHECK_EQ_U64(msg_u64(yoton_message_source_seq, m), (uint64_t)n + 2); /* +NEW_CONNECTION */
         yoton_message_free(m);
     }
@@ -990,8 +968,8 @@ static void test_multi_hop(void) {
     yoton_message_free(m);
     /* A 3 MiB message crosses both hops intact. */
     {
-        yoton_channel *bigp = make_pub(a, "bignews", "bin");
-        yoton_channel *bigs = make_sub(b, "bignews", "bin");
+        yoton_channel *bigp = yt_make_pub(a, "bignews", "bin");
+        yoton_channel *bigs = yt_make_sub(b, "bignews", "bin");
         const size_t size = (size_t)3 << 20;
         unsigned char *payload = (unsigned char *)malloc(size);
         size_t k;
@@ -1013,7 +991,7 @@ static void test_multi_hop(void) {
         yoton_channel_free(bigs);
     }
     /* And back the other way. */
-    CHECK_OK(send_text(pb, "reply"));
+    CHECK_OK(yt_send_text(pb, "reply"));
     CHECK_RECV(sa, "reply");
     CHECK_RC(yoton_sub_recv(sa, 0.1, &m), YOTON_ERR_TIMEOUT);
 
@@ -1039,10 +1017,10 @@ static void test_ring(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
     yoton_context *c = yt_context();
-    yoton_channel *pa = make_pub(a, "ring", NULL);
-    yoton_channel *sa = make_sub(a, "ring", NULL);
-    yoton_channel *sb = make_sub(b, "ring", NULL);
-    yoton_channel *sc = make_sub(c, "ring", NULL);
+    yoton_channel *pa = yt_make_pub(a, "ring", NULL);
+    yoton_channel *sa = yt_make_sub(a, "ring", NULL);
+    yoton_channel *sb = yt_make_sub(b, "ring", NULL);
+    yoton_channel *sc = yt_make_sub(c, "ring", NULL);
     yoton_message *m = NULL;
     int i;
 
@@ -1053,7 +1031,7 @@ static void test_ring(void) {
     for (i = 0; i < 10; i++) {
         char text[16];
         snprintf(text, sizeof text, "r%d", i);
-        CHECK_OK(send_text(pa, text));
+        CHECK_OK(yt_send_text(pa, text));
     }
     for (i = 0; i < 10; i++) {
         char text[16];
@@ -1173,10 +1151,10 @@ static void *multi_recv_thread(void *arg) {
 static void test_threads(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "thr", NULL);
-    yoton_channel *sub = make_sub(b, "thr", NULL);
-    yoton_channel *bpub = make_pub(a, "thr", "bin");
-    yoton_channel *bsub = make_sub(b, "thr", "bin");
+    yoton_channel *pub = yt_make_pub(a, "thr", NULL);
+    yoton_channel *sub = yt_make_sub(b, "thr", NULL);
+    yoton_channel *bpub = yt_make_pub(a, "thr", "bin");
+    yoton_channel *bsub = yt_make_sub(b, "thr", "bin");
     struct recv_job job;
     struct send_job jobs[SEND_THREADS];
     pthread_t thread;
@@ -1194,7 +1172,7 @@ static void test_threads(void) {
     job.sub = sub;
     job.timeout = -1.0;
     CHECK(pthread_create(&thread, NULL, recv_thread, &job) == 0);
-    CHECK_OK(send_text(pub, "wake up"));
+    CHECK_OK(yt_send_text(pub, "wake up"));
     CHECK(pthread_join(thread, NULL) == 0);
     CHECK_OK(job.rc);
     CHECK_STREQ(job.text, "wake up");
@@ -1291,7 +1269,7 @@ static void test_threads(void) {
     /* Freeing the context releases a receiver blocked without a timeout on one of its
      * channels (a different handle than the one freed: allowed). */
     {
-        yoton_channel *lone = make_sub(b, "lone", NULL);
+        yoton_channel *lone = yt_make_sub(b, "lone", NULL);
         job.sub = lone;
         job.timeout = -1.0;
         CHECK(pthread_create(&thread, NULL, recv_thread, &job) == 0);
@@ -1314,8 +1292,8 @@ static void test_threads(void) {
 static void test_lifetimes_and_names(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "CHAT", NULL);
-    yoton_channel *sub = make_sub(b, " chat", NULL); /* strip + lower: the same slot */
+    yoton_channel *pub = yt_make_pub(a, "CHAT", NULL);
+    yoton_channel *sub = yt_make_sub(b, " chat", NULL); /* strip + lower: the same slot */
     yoton_message *m = NULL;
     const void *data = NULL;
     size_t len = 0;
@@ -1324,7 +1302,7 @@ static void test_lifetimes_and_names(void) {
 
     YT_SECTION("slot name normalisation across contexts; messages outlive everything");
     CHECK(yt_link(a, b, NULL, NULL));
-    CHECK_OK(send_text(pub, "normalised"));
+    CHECK_OK(yt_send_text(pub, "normalised"));
     m = recv_one(sub);
     /* Free the channel and both contexts: the message stays readable. */
     yoton_channel_free(pub);
@@ -1340,7 +1318,7 @@ static void test_lifetimes_and_names(void) {
     /* Context ids: non-zero and unique, even when created in a burst. */
     for (i = 0; i < 64; i++) {
         yoton_context *c = yt_context();
-        ids[i] = ctx_id(c);
+        ids[i] = yt_ctx_id(c);
         yoton_context_free(c);
     }
     for (i = 0; i < 64; i++) {
@@ -1367,7 +1345,7 @@ static void test_queue_bytes(void) {
     memset(body, 'b', sizeof body);
     /* 2500 bytes hold two 1000-byte messages (with or without header overhead), not three. */
     CHECK_OK(yoton_context_set_queue_params(a, 100, 2500, YOTON_DISCARD_NEW));
-    pub = make_pub(a, "bytes", "bin");
+    pub = yt_make_pub(a, "bytes", "bin");
     CHECK_OK(yoton_pub_send(pub, body, sizeof body));
     CHECK_OK(yoton_pub_send(pub, body, sizeof body));
     CHECK_OK(yoton_pub_send(pub, body, sizeof body));
@@ -1449,14 +1427,14 @@ static void test_tiny_max_message_size(void) {
 
     /* Hosting side with the smallest allowed limit. */
     {
-        yoton_channel *sub = make_sub(a, "tiny", NULL);
-        yoton_channel *pub = make_pub(b, "tiny", NULL);
+        yoton_channel *sub = yt_make_sub(a, "tiny", NULL);
+        yoton_channel *pub = yt_make_pub(b, "tiny", NULL);
         int status = -1;
         CHECK_OK(yoton_context_set_max_message_size(a, 1024));
         CHECK_OK(yoton_context_bind(a, "localhost:0", 1, NULL, &ha));
         snprintf(address, sizeof address, "127.0.0.1:%u", (unsigned)yt_port(ha));
         CHECK_OK(yoton_context_connect(b, address, 5.0, NULL, &cb));
-        CHECK_OK(send_text(pub, "ok")); /* 2 bytes: within the limit */
+        CHECK_OK(yt_send_text(pub, "ok")); /* 2 bytes: within the limit */
         yt_recv_text(sub, "ok", 2.0, __FILE__, __LINE__);
         CHECK_OK(yoton_connection_get_status(ha, &status));
         CHECK_EQ_INT(status, YOTON_STATUS_HOSTING);

@@ -137,12 +137,6 @@ static const char *v_repr(const yoton_value *v, char *buf, size_t cap) {
     return buf;
 }
 
-static uint64_t ctx_id(const yoton_context *ctx) {
-    uint64_t id = 0;
-    CHECK_OK(yoton_context_id(ctx, &id));
-    return id;
-}
-
 /* Python hex(): "0x" and lowercase digits without zero padding. */
 static const char *py_hex(uint64_t id, char *buf, size_t cap) {
     snprintf(buf, cap, "0x%llx", (unsigned long long)id);
@@ -603,7 +597,7 @@ static void test_registration_and_echo(void) {
     hdata_init(&h2, "second");
     hdata_init(&h3, "third");
     hdata_init(&hecho, "my echo");
-    py_hex(ctx_id(p.a), hex, sizeof hex);
+    py_hex(yt_ctx_id(p.a), hex, sizeof hex);
     CHECK_OK(yoton_rep_set_mode(p.rep, YOTON_REP_THREAD));
 
     CHECK_OK(reg(p.rep, "op", h_add, &h1));
@@ -658,7 +652,7 @@ static void test_registration_and_echo(void) {
             CHECK_STREQ(idtext, hex);
             CHECK(strncmp(idtext, "0x", 2) == 0);
             CHECK(idtext[2] != '0'); /* no zero padding */
-            CHECK_EQ_U64(strtoull(idtext + 2, NULL, 16), ctx_id(p.a));
+            CHECK_EQ_U64(strtoull(idtext + 2, NULL, 16), yt_ctx_id(p.a));
         }
         yoton_value_free(v);
         yoton_future_free(f);

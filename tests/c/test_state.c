@@ -10,32 +10,10 @@
 
 /* --- helpers ---------------------------------------------------------------------------- */
 
-static uint64_t ctx_id(const yoton_context *ctx) {
-    uint64_t id = 0;
-    CHECK_OK(yoton_context_id(ctx, &id));
-    return id;
-}
-
 static yoton_channel *make_state(const yoton_context *ctx, const char *base, const char *type) {
     yoton_channel *ch = NULL;
     CHECK_OK(yoton_state_new(ctx, base, type, &ch));
     return ch;
-}
-
-static yoton_channel *make_pub(const yoton_context *ctx, const char *base, const char *type) {
-    yoton_channel *ch = NULL;
-    CHECK_OK(yoton_pub_new(ctx, base, type, &ch));
-    return ch;
-}
-
-static yoton_channel *make_sub(const yoton_context *ctx, const char *base, const char *type) {
-    yoton_channel *ch = NULL;
-    CHECK_OK(yoton_sub_new(ctx, base, type, &ch));
-    return ch;
-}
-
-static int send_text(const yoton_channel *pub, const char *text) {
-    return yoton_pub_send(pub, text, strlen(text));
 }
 
 static int state_text(const yoton_channel *st, const char *text) {
@@ -117,8 +95,8 @@ static void test_state_basics(void) {
     yoton_context *b = yt_context();
     yoton_channel *sa = make_state(a, "status", "txt");
     yoton_channel *sb = make_state(b, "status", NULL); /* NULL type: TEXT */
-    yoton_channel *mark_pub = make_pub(a, "mark", NULL);
-    yoton_channel *mark_sub = make_sub(b, "mark", NULL);
+    yoton_channel *mark_pub = yt_make_pub(a, "mark", NULL);
+    yoton_channel *mark_sub = yt_make_sub(b, "mark", NULL);
     yoton_message *m = NULL;
     const void *data = NULL;
     size_t len = 99;
@@ -145,12 +123,12 @@ static void test_state_basics(void) {
     CHECK_STATE_NOW(sa, "ready"); /* our own state at once */
     CHECK(wait_state(sb, "ready"));
     CHECK(state_now(sb, buf, sizeof buf, &id, &seq1));
-    CHECK_EQ_U64(id, ctx_id(a));
+    CHECK_EQ_U64(id, yt_ctx_id(a));
 
     /* An equal state is not sent again: a marker published after it arrives while b's state
      * still carries the first package's seq (one connection keeps the order). */
     CHECK_OK(state_text(sa, "ready"));
-    CHECK_OK(send_text(mark_pub, "after the equal state"));
+    CHECK_OK(yt_send_text(mark_pub, "after the equal state"));
     CHECK_RECV(mark_sub, "after the equal state");
     CHECK_EQ_U64(state_seq(sb), seq1);
 
@@ -178,7 +156,7 @@ static void test_state_basics(void) {
     CHECK_STATE_NOW(sb, "busy");
     CHECK(wait_state(sa, "busy"));
     CHECK(state_now(sa, buf, sizeof buf, &id, NULL));
-    CHECK_EQ_U64(id, ctx_id(b));
+    CHECK_EQ_U64(id, yt_ctx_id(b));
     CHECK_OK(state_text(sa, "ready")); /* differs from the current "busy": sent */
     CHECK(wait_state(sb, "ready"));
 
@@ -189,12 +167,12 @@ static void test_state_basics(void) {
         double deadline = yt_now() + YT_WAIT;
         id = 0;
         while (yt_now() < deadline) {
-            if (state_now(sa, buf, sizeof buf, &id, NULL) && id == ctx_id(b)) {
+            if (state_now(sa, buf, sizeof buf, &id, NULL) && id == yt_ctx_id(b)) {
                 break;
             }
             yt_sleep(0.002);
         }
-        CHECK_EQ_U64(id, ctx_id(b));
+        CHECK_EQ_U64(id, yt_ctx_id(b));
         CHECK_STREQ(buf, "ready");
     }
 
@@ -254,8 +232,8 @@ static void test_state_object(void) {
     yoton_context *b = yt_context();
     yoton_channel *oa = make_state(a, "cfg", "obj");
     yoton_channel *ob = make_state(b, "cfg", "obj");
-    yoton_channel *mark_pub = make_pub(a, "mark", NULL);
-    yoton_channel *mark_sub = make_sub(b, "mark", NULL);
+    yoton_channel *mark_pub = yt_make_pub(a, "mark", NULL);
+    yoton_channel *mark_sub = yt_make_sub(b, "mark", NULL);
     yoton_channel *text_state = make_state(a, "plain", "txt");
     yoton_value *v = NULL;
     yoton_value *none = yoton_value_new_none();
@@ -278,7 +256,7 @@ static void test_state_object(void) {
     CHECK(yt_link(a, b, NULL, NULL));
     /* None before any state equals the initial state: a no-op. */
     CHECK_OK(yoton_state_send_value(oa, none));
-    CHECK_OK(send_text(mark_pub, "m1"));
+    CHECK_OK(yt_send_text(mark_pub, "m1"));
     CHECK_RECV(mark_sub, "m1");
     CHECK(state_now(ob, buf, sizeof buf, NULL, &seq));
     CHECK_STREQ(buf, "");
@@ -336,7 +314,7 @@ static void test_state_object(void) {
 
     /* The same value again: a no-op (b's state keeps its seq past a later marker). */
     CHECK_OK(yoton_state_send_value(oa, v));
-    CHECK_OK(send_text(mark_pub, "m2"));
+    CHECK_OK(yt_send_text(mark_pub, "m2"));
     CHECK_RECV(mark_sub, "m2");
     CHECK_EQ_U64(state_seq(ob), seq);
     /* None once a state exists is a real new state. */
@@ -421,7 +399,7 @@ struct burst_result {
 static struct burst_result run_burst(int sync_mode, const char *base, size_t sub_queue) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, base, NULL);
+    yoton_channel *pub = yt_make_pub(a, base, NULL);
     yoton_channel *sub = NULL;
     struct burst_job job;
     struct burst_result r;
@@ -433,7 +411,7 @@ static struct burst_result run_burst(int sync_mode, const char *base, size_t sub
     if (sub_queue > 0) {
         CHECK_OK(yoton_context_set_queue_params(b, sub_queue, 0, YOTON_DISCARD_OLD));
     }
-    sub = make_sub(b, base, NULL);
+    sub = yt_make_sub(b, base, NULL);
     CHECK(yt_link(a, b, NULL, NULL));
     if (sync_mode) {
         CHECK_OK(yoton_sub_set_sync_mode(sub, true));
@@ -518,7 +496,7 @@ static void test_sync_mode_throttles(void) {
 static void test_sync_mode_off_releases(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *pub = make_pub(a, "rel", NULL);
+    yoton_channel *pub = yt_make_pub(a, "rel", NULL);
     yoton_channel *sub = NULL;
     struct burst_job job;
     pthread_t thread;
@@ -526,7 +504,7 @@ static void test_sync_mode_off_releases(void) {
 
     YT_SECTION("sync mode switched off while FULL releases the publisher");
     CHECK_OK(yoton_context_set_queue_params(b, 3 * BURST, 0, YOTON_DISCARD_OLD));
-    sub = make_sub(b, "rel", NULL);
+    sub = yt_make_sub(b, "rel", NULL);
     CHECK(yt_link(a, b, NULL, NULL));
     CHECK_OK(yoton_sub_set_sync_mode(sub, true));
     CHECK_OK(yoton_sub_set_sync_mode(sub, true)); /* again: fine */
@@ -579,10 +557,10 @@ static void test_select(void) {
     yoton_context *p1ctx = yt_context();
     yoton_context *p2ctx = yt_context();
     yoton_context *b = yt_context();
-    yoton_channel *p1 = make_pub(p1ctx, "s1", NULL);
-    yoton_channel *p2 = make_pub(p2ctx, "s2", NULL);
-    yoton_channel *s1 = make_sub(b, "s1", NULL);
-    yoton_channel *s2 = make_sub(b, "s2", NULL);
+    yoton_channel *p1 = yt_make_pub(p1ctx, "s1", NULL);
+    yoton_channel *p2 = yt_make_pub(p2ctx, "s2", NULL);
+    yoton_channel *s1 = yt_make_sub(b, "s1", NULL);
+    yoton_channel *s2 = yt_make_sub(b, "s2", NULL);
     const yoton_channel *both[2];
     static const char *const expected[] = {"12", "3", "4", "56", "7"};
     static const size_t expected_index[] = {0, 1, 0, 1, 0};
@@ -608,7 +586,7 @@ static void test_select(void) {
         char text[2];
         text[0] = texts[i];
         text[1] = '\0';
-        CHECK_OK(send_text(on_p1[i] ? p1 : p2, text));
+        CHECK_OK(yt_send_text(on_p1[i] ? p1 : p2, text));
         w.s1 = s1;
         w.s2 = s2;
         w.n = (size_t)i + 1;
@@ -657,8 +635,8 @@ static void test_select(void) {
     CHECK_EQ_INT(total_pending(s1, s2), 0);
 
     /* One channel alone: everything it has, in one go. */
-    CHECK_OK(send_text(p1, "x"));
-    CHECK_OK(send_text(p1, "y"));
+    CHECK_OK(yt_send_text(p1, "x"));
+    CHECK_OK(yt_send_text(p1, "y"));
     CHECK(yt_wait_pending(s1, 2, YT_WAIT));
     CHECK_OK(yoton_sub_select(both, 1, &index));
     CHECK_EQ_INT(index, 0);
@@ -667,7 +645,7 @@ static void test_select(void) {
     yoton_message_array_free(msgs, count);
     msgs = NULL;
     /* Only the second has messages: index 1. */
-    CHECK_OK(send_text(p2, "z"));
+    CHECK_OK(yt_send_text(p2, "z"));
     CHECK(yt_wait_pending(s2, 1, YT_WAIT));
     CHECK_OK(yoton_sub_select(both, 2, &index));
     CHECK_EQ_INT(index, 1);
@@ -693,8 +671,8 @@ static void test_select(void) {
 static void test_bad_input(void) {
     yoton_context *a = yt_context();
     yoton_channel *st = make_state(a, "bad", "txt");
-    yoton_channel *pub = make_pub(a, "bad", "obj");
-    yoton_channel *sub = make_sub(a, "bad", NULL);
+    yoton_channel *pub = yt_make_pub(a, "bad", "obj");
+    yoton_channel *sub = yt_make_sub(a, "bad", NULL);
     yoton_channel *req = NULL;
     yoton_channel *ch = NULL;
     yoton_message *m = NULL;

@@ -11,12 +11,6 @@
 
 #define RAW_ID 0x0123456789abcdefull
 
-static uint64_t ctx_id(const yoton_context *ctx) {
-    uint64_t id = 0;
-    CHECK_OK(yoton_context_id(ctx, &id));
-    return id;
-}
-
 static int reason_is(const yoton_connection *conn, const char *prefix) {
     char reason[512];
     reason[0] = '\0';
@@ -87,7 +81,7 @@ static void test_raw_client(void) {
 
     /* Handshake: we speak first, the host answers with its id and pid. */
     CHECK(raw_client_handshake(fd, RAW_ID, 4242, line, sizeof line) == 0);
-    snprintf(want, sizeof want, "YOTON!%016llx.%u\r\n", (unsigned long long)ctx_id(ctx),
+    snprintf(want, sizeof want, "YOTON!%016llx.%u\r\n", (unsigned long long)yt_ctx_id(ctx),
              (unsigned)getpid());
     CHECK_STREQ(line, want);
     CHECK(yt_wait_status(conn, YOTON_STATUS_HOSTING, YT_WAIT));
@@ -150,7 +144,7 @@ static void test_raw_client(void) {
 
     /* Directed packages: to us is delivered, to someone else is not. */
     CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 7, 0x1111, "not mine", 8) == 0);
-    CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 8, ctx_id(ctx), "mine", 4) == 0);
+    CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 8, yt_ctx_id(ctx), "mine", 4) == 0);
     CHECK_RECV(sub, "mine");
 
     /* A package in pieces (header, half the body, the rest later) arrives whole. */
@@ -176,7 +170,7 @@ static void test_raw_client(void) {
     memset(body, 0, sizeof body);
     CHECK(raw_read_data(fd, &h, body, sizeof body, YT_WAIT, &heartbeats) == 0);
     CHECK_EQ_U64(h.slot, SLOT_CHAT_PUB_SUB);
-    CHECK_EQ_U64(h.source_id, ctx_id(ctx));
+    CHECK_EQ_U64(h.source_id, yt_ctx_id(ctx));
     CHECK(h.source_seq > 0);
     CHECK_EQ_U64(h.dest_id, 0);
     CHECK_EQ_U64(h.dest_seq, 0);
@@ -412,7 +406,7 @@ static void test_raw_host(void) {
 
     YT_SECTION("yoton client -> raw host");
     fd = start_raw_host(ctx, &job, &thread, &lfd, line, sizeof line);
-    snprintf(want, sizeof want, "YOTON!%016llx.%u\r\n", (unsigned long long)ctx_id(ctx),
+    snprintf(want, sizeof want, "YOTON!%016llx.%u\r\n", (unsigned long long)yt_ctx_id(ctx),
              (unsigned)getpid());
     CHECK_STREQ(line, want);
     CHECK(raw_write(fd, "YOTON!0123456789abcdef.99\r\n", 27) == 0);
@@ -420,7 +414,7 @@ static void test_raw_host(void) {
     memset(body, 0, sizeof body);
     CHECK(raw_read_data(fd, &h, body, sizeof body, YT_WAIT, NULL) == 0);
     CHECK_EQ_U64(h.slot, SLOT_CONTEXT);
-    CHECK_EQ_U64(h.source_id, ctx_id(ctx));
+    CHECK_EQ_U64(h.source_id, yt_ctx_id(ctx));
     CHECK_EQ_U64(h.source_seq, 1);
     CHECK_EQ_U64(h.dest_id, 0);
     CHECK_EQ_U64(h.length, 14);
@@ -455,7 +449,7 @@ static void test_raw_host(void) {
 
     /* The host presents our own id. */
     fd = start_raw_host(ctx, &job, &thread, &lfd, line, sizeof line);
-    snprintf(want, sizeof want, "YOTON!%016llx.1\r\n", (unsigned long long)ctx_id(ctx));
+    snprintf(want, sizeof want, "YOTON!%016llx.1\r\n", (unsigned long long)yt_ctx_id(ctx));
     CHECK(raw_write(fd, want, strlen(want)) == 0);
     CHECK(pthread_join(thread, NULL) == 0);
     CHECK_RC(job.rc, YOTON_ERR_HANDSHAKE);

@@ -258,6 +258,29 @@ static inline yoton_context *yt_context(void) {
     return ctx;
 }
 
+/* Small constructors shared by the test files (a failed call is counted and NULL returned). */
+static inline uint64_t yt_ctx_id(const yoton_context *ctx) {
+    uint64_t id = 0;
+    CHECK_OK(yoton_context_id(ctx, &id));
+    return id;
+}
+
+static inline yoton_channel *yt_make_pub(const yoton_context *ctx, const char *base, const char *type) {
+    yoton_channel *ch = NULL;
+    CHECK_OK(yoton_pub_new(ctx, base, type, &ch));
+    return ch;
+}
+
+static inline yoton_channel *yt_make_sub(const yoton_context *ctx, const char *base, const char *type) {
+    yoton_channel *ch = NULL;
+    CHECK_OK(yoton_sub_new(ctx, base, type, &ch));
+    return ch;
+}
+
+static inline int yt_send_text(const yoton_channel *pub, const char *text) {
+    return yoton_pub_send(pub, text, strlen(text));
+}
+
 /* Receive one message and compare its body with `text` (a C string). 1 if equal. */
 static inline int yt_recv_text(const yoton_channel *sub, const char *text, double timeout,
                                const char *file, int line) {
@@ -284,5 +307,154 @@ static inline int yt_recv_text(const yoton_channel *sub, const char *text, doubl
 
 /* CHECK_RECV(sub, "text"): the next message (within YT_WAIT seconds) is exactly "text". */
 #define CHECK_RECV(sub, text) yt_recv_text((sub), (text), YT_WAIT, __FILE__, __LINE__)
+
+/* --- event-system helpers (yt_ev_; used by test_events_*.c) ------------------------------ */
+/* Counters shared with callbacks on other threads use the GCC/Clang __atomic builtins (valid
+ * in C11 and C++17). A "pump" thread processes yoton events until told to stop, so tests can
+ * check on which thread callbacks run. */
+#include <poll.h>
+#include <pthread.h>
+
+static inline int yt_ev_load(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void yt_ev_store(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int yt_ev_inc(int *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
+
+/* A free_user_data function: user_data points to an int counter. */
+static inline void yt_ev_count_free(void *user_data) { yt_ev_inc((int *)user_data); }
+
+/* Whether `fd` is readable right now (poll with timeout 0). */
+static inline int yt_ev_fd_readable(int fd) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+/* yoton's wakeup fd (-1 after a counted failure). */
+static inline int yt_ev_wakeup_fd(void) {
+    int fd = -1;
+    CHECK_OK(yoton_wakeup_fd(&fd));
+    return fd;
+}
+
+/* Number of pending events ((size_t)-1 on error). */
+static inline size_t yt_ev_pending(void) {
+    size_t n = (size_t)-1;
+    if (yoton_pending_events(&n) != YOTON_OK) {
+        return (size_t)-1;
+    }
+    return n;
+}
+
+/* Run whatever is queued now (bounded number of rounds). */
+static inline void yt_ev_drain(void) {
+    size_t n = 1;
+    int rounds = 0;
+    while (n > 0 && rounds++ < 1000 && yoton_process_events(0.0, &n) == YOTON_OK) {
+    }
+}
+
+/* Process events on the calling thread until pred(arg) holds (1) or `timeout` passes (0). */
+static inline int yt_ev_pump_until(int (*pred)(void *), void *arg, double timeout) {
+    double deadline = yt_now() + timeout;
+    for (;;) {
+        if (pred(arg)) {
+            return 1;
+        }
+        if (yt_now() >= deadline) {
+            return 0;
+        }
+        yoton_process_events(0.01, NULL);
+    }
+}
+
+/* Process events on the calling thread for `seconds`. */
+static inline void yt_ev_pump_for(double seconds) {
+    double deadline = yt_now() + seconds;
+    while (yt_now() < deadline) {
+        yoton_process_events(0.01, NULL);
+    }
+}
+
+/* pred for yt_wait_until / yt_ev_pump_until: *(int *)arg != 0. */
+static inline int yt_ev_flag_set(void *arg) { return yt_ev_load((const int *)arg) != 0; }
+
+/* A counter reaching a target: pred yt_ev_reached. */
+struct yt_ev_target {
+    const int *counter;
+    int target;
+};
+static inline int yt_ev_reached(void *arg) {
+    struct yt_ev_target *t = (struct yt_ev_target *)arg;
+    return yt_ev_load(t->counter) >= t->target;
+}
+/* Wait (bounded, without processing) until *counter >= target. */
+static inline int yt_ev_wait_count(const int *counter, int target, double timeout) {
+    struct yt_ev_target t;
+    t.counter = counter;
+    t.target = target;
+    return yt_wait_until(yt_ev_reached, &t, timeout);
+}
+/* Process events here until *counter >= target (bounded). */
+static inline int yt_ev_pump_count(const int *counter, int target, double timeout) {
+    struct yt_ev_target t;
+    t.counter = counter;
+    t.target = target;
+    return yt_ev_pump_until(yt_ev_reached, &t, timeout);
+}
+
+/* A thread that runs yoton_process_events until stopped. `self` is its id (valid once
+ * `started` is set); `errors` counts failing yoton_process_events calls. */
+struct yt_ev_pump {
+    pthread_t thread;
+    pthread_t self;
+    int started;
+    int stop;
+    int errors;
+};
+
+static inline void *yt_ev_pump_main(void *arg) {
+    struct yt_ev_pump *p = (struct yt_ev_pump *)arg;
+    p->self = pthread_self();
+    yt_ev_store(&p->started, 1);
+    while (!yt_ev_load(&p->stop)) {
+        if (yoton_process_events(0.02, NULL) != YOTON_OK) {
+            yt_ev_inc(&p->errors);
+        }
+    }
+    return NULL;
+}
+
+/* Start a pump thread; 1 when it runs. */
+static inline int yt_ev_pump_start(struct yt_ev_pump *p) {
+    memset(p, 0, sizeof *p);
+    if (!CHECK(pthread_create(&p->thread, NULL, yt_ev_pump_main, p) == 0)) {
+        return 0;
+    }
+    return CHECK(yt_wait_until(yt_ev_flag_set, &p->started, YT_WAIT));
+}
+
+/* Stop and join a pump thread; checks it saw no errors. */
+static inline void yt_ev_pump_stop(struct yt_ev_pump *p) {
+    yt_ev_store(&p->stop, 1);
+    pthread_join(p->thread, NULL);
+    CHECK_EQ_INT(yt_ev_load(&p->errors), 0);
+}
+
+/* Where callbacks ran: `calls` and how many of them were NOT on thread `expected`. */
+struct yt_ev_where {
+    pthread_t expected;
+    int calls;
+    int wrong_thread;
+};
+
+static inline void yt_ev_note(struct yt_ev_where *w) {
+    if (!pthread_equal(pthread_self(), w->expected)) {
+        yt_ev_inc(&w->wrong_thread);
+    }
+    yt_ev_inc(&w->calls);
+}
+/* --- end of event-system helpers ----------------------------------------------------------- */
 
 #endif /* YTEST_H */

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Smoke test (ctest example_event_chat): two event-driven chat nodes, each hears the other,
+# and both leave their event loop by themselves (linger timer after end of input).
+set -eu
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+out_a=$(mktemp)
+out_b=$(mktemp)
+(sleep 1; echo "hi from alice") | timeout 30 "$1/event_chat" alice "127.0.0.1:$port" --seconds 2 >"$out_a" 2>&1 &
+a=$!
+(sleep 1; echo "hi from bob") | timeout 30 "$1/event_chat" bob "127.0.0.1:0" "127.0.0.1:$port" --seconds 2 >"$out_b" 2>&1
+wait "$a"
+cat "$out_a" "$out_b"
+grep -q "bob: hi from bob" "$out_a"
+grep -q "alice: hi from alice" "$out_b"
+grep -q "alice: bye" "$out_a"
+grep -q "bob: bye" "$out_b"
+rm -f "$out_a" "$out_b"
