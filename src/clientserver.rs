@@ -279,8 +279,10 @@ fn handle_connection(shared: &ServerShared, stream: TcpStream) {
         Ok(line) if line.is_empty() => return note_drop(shared, "the client sent nothing"),
         Ok(line) => line,
         Err(e) => {
+            // Record first: the client sees the shutdown and may ask right away.
+            note_drop(shared, &format!("request dropped: {e}"));
             let _ = stream.shutdown(Shutdown::Both);
-            return note_drop(shared, &format!("request dropped: {e}"));
+            return;
         }
     };
     let request = decode_lossy(&line);
@@ -288,8 +290,9 @@ fn handle_connection(shared: &ServerShared, stream: TcpStream) {
     let reply = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
         Ok(reply) => reply,
         Err(_) => {
+            note_drop(shared, "the request handler panicked");
             let _ = stream.shutdown(Shutdown::Both);
-            return note_drop(shared, "the request handler panicked");
+            return;
         }
     };
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
