@@ -276,7 +276,9 @@ impl ConnShared {
                         return 0;
                     }
                 }
-                let wake = out.sender_waiting;
+                // Wake the sending thread only if there is work for it (it also waits while
+                // merely idle: waking it for nothing costs a context switch per message).
+                let wake = out.sender_waiting && (!out.queue.is_empty() || out.partial.is_some());
                 drop(out);
                 if wake {
                     self.out_ready.notify_one();

@@ -1,0 +1,876 @@
+#!/usr/bin/env python3
+"""yoton benchmark harness: yoton (C library) vs libzmq, nng, raw TCP and the original
+Python yoton, side by side, interleaved, in one run.
+
+    /work/venv/bin/python bench/run.py                 # full run, writes bench/RESULTS.md,
+                                                       # bench/results.json, bench/throughput.png
+    /work/venv/bin/python bench/run.py --quick --no-write   # smoke run (< 60 s), exit 1 on failure
+
+Run it with a Python that has pyzo==4.22.0 installed (the original yoton). It builds
+  - the yoton C library with CMake in its own build directory (--build-dir, default
+    /tmp/build-bench; only the library target is built),
+  - the benchmark programs (bench/Makefile: cc against that library, libzmq via pkg-config,
+    nng via pkg-config or -lnng),
+then runs every workload with all systems interleaved: for each workload and size, the
+systems are rotated within each repeat, so slow drifts of this shared machine hit all of them
+alike. Ratios are computed from medians, and also per repeat (systems measured moments apart),
+whose min-max is shown as the "paired range".
+
+Every process gets a self-deadline (timeout=S) and a hard timeout in this runner, which kills
+it by PID on expiry; the measurement is then recorded as failed.
+
+Debian packages: libzmq3-dev libnng-dev (and python3-matplotlib, or matplotlib in the venv,
+for the plot); cmake, cargo and a C compiler for the build.
+"""
+
+import argparse
+import ctypes
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+KiB = 1024
+MiB = 1024 * 1024
+SIZES = [64, KiB, 64 * KiB, MiB]
+QUICK_SIZES = [64, 64 * KiB]
+
+# Pub/sub systems: name -> (publisher, subscriber, extra args, lossy?)
+# A side is "c:<prog>" (bench program) or "py" (bench/pyyoton_bench.py, the original).
+PUBSUB = {
+    "yoton": ("c:yoton_bench", "c:yoton_bench", [], True),
+    "yoton-block": ("c:yoton_bench", "c:yoton_bench", ["mode=block"], False),
+    "zmq": ("c:zmq_bench", "c:zmq_bench", [], False),
+    "nng-pub": ("c:nng_bench", "c:nng_bench", ["mode=pub"], True),
+    "nng-push": ("c:nng_bench", "c:nng_bench", ["mode=push"], False),
+    "rawtcp": ("c:rawtcp_bench", "c:rawtcp_bench", ["mode=single"], False),
+    "rawtcp-batched": ("c:rawtcp_bench", "c:rawtcp_bench", ["mode=batched"], False),
+    "pyyoton": ("py", "py", [], False),
+    "mixed C->py": ("c:yoton_bench", "py", [], False),
+    "mixed py->C": ("py", "c:yoton_bench", [], False),
+    # Opt-in (--systems yoton-sync,...): the original's sync mode on our subscriber.
+    "yoton-sync": ("c:yoton_bench", "c:yoton_bench", ["mode=sync"], True),
+}
+OPT_IN = {"yoton-sync"}
+# RPC systems: name -> (requester, replier)
+RPC = {
+    "yoton": ("c:yoton_bench", "c:yoton_bench"),
+    "zmq": ("c:zmq_bench", "c:zmq_bench"),
+    "nng": ("c:nng_bench", "c:nng_bench"),
+    "rawtcp": ("c:rawtcp_bench", "c:rawtcp_bench"),
+    "pyyoton": ("py", "py"),
+    "mixed C req->py rep": ("c:yoton_bench", "py"),
+    "mixed py req->C rep": ("py", "c:yoton_bench"),
+}
+FANOUT = ["yoton", "yoton-block", "zmq"]
+
+# First guesses (messages or calls per second) for the first calibration probe only.
+PRIOR_RATE = {
+    "c": {64: 300e3, KiB: 200e3, 64 * KiB: 10e3, MiB: 700},
+    "py": {64: 6e3, KiB: 6e3, 64 * KiB: 2e3, MiB: 200},
+    "nng-push": {64: 20e3, KiB: 20e3, 64 * KiB: 10e3, MiB: 700},
+}
+RPC_PRIOR = {"c": 3000, "py": 5}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------- build --
+def build(args):
+    bdir = args.build_dir
+    if not args.no_build:
+        if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
+            run_checked(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"], "configure")
+        # Only the library: the tests and examples of the main build are not needed here.
+        run_checked(["cmake", "--build", bdir, "--target", "yoton_cargo", "-j2"], "build yoton")
+        run_checked(
+            ["make", "-s", "-C", HERE, "YOTON_BUILD=" + bdir, "OUT=" + os.path.join(bdir, "bench")],
+            "build bench programs",
+        )
+    lib = os.path.join(bdir, "lib", "libyoton.so")
+    for p in ["yoton_bench", "zmq_bench", "nng_bench", "rawtcp_bench"]:
+        if not os.path.exists(os.path.join(bdir, "bench", p)):
+            raise SystemExit("missing %s (build failed?)" % p)
+    if not os.path.exists(lib):
+        raise SystemExit("missing " + lib)
+
+
+def run_checked(cmd, what):
+    log("[build] " + " ".join(shlex.quote(c) for c in cmd))
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout[-4000:])
+        raise SystemExit("%s failed (exit %d)" % (what, r.returncode))
+
+
+# ---------------------------------------------------------------------------- processes --
+def free_ports(n):
+    """A base port with n consecutive free ports on 127.0.0.1."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.bin = os.path.join(args.build_dir, "bench")
+        self.py = sys.executable
+        self.failures = []
+        self.nprocs = 0
+
+    def cmd(self, side, role, endpoint, size, count, extra):
+        if side == "py":
+            base = [self.py, os.path.join(HERE, "pyyoton_bench.py")]
+        else:
+            base = [os.path.join(self.bin, side[2:])]
+        return base + [role, endpoint, str(size), str(count)] + extra
+
+    def pair(self, label, server_cmd, client_cmd, server_is_py, limit):
+        """Start the receiving/serving side, then the sending/requesting side; wait for both
+        (hard limit: kill by PID). Returns (ok, server_json, client_json, error)."""
+        procs = []
+        out = {}
+        err = None
+        t_end = time.monotonic() + limit
+        try:
+            s = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(("server", s))
+            time.sleep(0.35 if server_is_py else 0.06)  # let it bind; senders retry anyway
+            c = subprocess.Popen(client_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(("client", c))
+            self.nprocs += 2
+            for name, p in [("client", c), ("server", s)]:
+                try:
+                    so, se = p.communicate(timeout=max(0.1, t_end - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    msg = "%s: hard timeout (%.0f s), killed pid %d" % (name, limit, p.pid)
+                    err = msg if err is None else err + "; " + msg
+                    p.kill()
+                    so, se = p.communicate()
+                out[name] = (p.returncode, so, se)
+        finally:
+            for _, p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        res = {}
+        for name in ("server", "client"):
+            if name not in out:
+                err = err or "%s did not start" % name
+                continue
+            rc, so, se = out[name]
+            js = None
+            for line in reversed(so.strip().splitlines()):
+                if line.startswith("{"):
+                    try:
+                        js = json.loads(line)
+                    except ValueError:
+                        pass
+                    break
+            res[name] = js
+            if rc != 0 or js is None or not js.get("ok", False):
+                why = (js or {}).get("error") or (js or {}).get("note") or se.strip()[-300:] or "no output"
+                err = err or "%s exit %s: %s" % (name, rc, why)
+        ok = err is None
+        if not ok:
+            self.failures.append({"what": label, "error": err, "server": " ".join(server_cmd), "client": " ".join(client_cmd)})
+            log("  FAILED %s: %s" % (label, err))
+        return ok, res.get("server"), res.get("client"), err
+
+    # -- workloads --
+    def pubsub(self, system, size, count, n=1):
+        pub_side, sub_side, extra, _ = PUBSUB[system]
+        port = free_ports(n)
+        ep = "127.0.0.1:%d" % port
+        limit = self.args.proc_timeout + (20 if n > 8 else 0)
+        common = extra + ["timeout=%d" % limit, "idle=1.0"] + (["n=%d" % n] if n > 1 else [])
+        sub = self.cmd(sub_side, "sub", ep, size, count, common)
+        pub = self.cmd(pub_side, "pub", ep, size, count, common)
+        label = "pubsub %s size=%d count=%d n=%d" % (system, size, count, n)
+        ok, sj, pj, err = self.pair(label, sub, pub, sub_side == "py", limit + 5)
+        return {"ok": ok, "sub": sj, "pub": pj, "error": err, "count": count, "cmd": [sub, pub]}
+
+    def rpc(self, system, size, count):
+        req_side, rep_side = RPC[system]
+        port = free_ports(1)
+        ep = "127.0.0.1:%d" % port
+        limit = self.args.proc_timeout
+        warm = max(2, min(1000, count // 10))
+        rep = self.cmd(rep_side, "rep", ep, size, count, ["timeout=%d" % limit])
+        req = self.cmd(req_side, "req", ep, size, count, ["timeout=%d" % limit, "warmup=%d" % warm])
+        label = "rpc %s size=%d count=%d" % (system, size, count)
+        ok, rj, qj, err = self.pair(label, rep, req, rep_side == "py", limit + 5)
+        return {"ok": ok, "rep": rj, "req": qj, "error": err, "count": count, "cmd": [rep, req]}
+
+
+def prior_rate(system, size):
+    if system == "nng-push":
+        return PRIOR_RATE["nng-push"].get(size, 1000)
+    py = "py" in PUBSUB[system][:2] if system in PUBSUB else False
+    table = PRIOR_RATE["py" if py else "c"]
+    return table.get(size, 1000)
+
+
+def clamp(v, lo, hi):
+    return max(lo, min(hi, v))
+
+
+def calibrate(runner, measure, prior, target, lo, hi):
+    """Probe until a run lasts >= 0.1 s, then scale the count to `target` seconds.
+    measure(count) -> (ok, elapsed). Returns (count, probe results)."""
+    count = int(clamp(prior * 0.2, lo, hi))
+    probes = []
+    for _ in range(3):
+        ok, el, res = measure(count)
+        probes.append(res)
+        if not ok:
+            return None, probes
+        if el >= 0.1 or count >= hi:
+            break
+        count = int(clamp(count * min(20.0, 0.3 / max(el, 1e-3)), lo, hi))
+    return int(clamp(count * target / max(el, 1e-3), lo, hi)), probes
+
+
+# ------------------------------------------------------------------------------- stats --
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def fmt(v, digits=None):
+    if v is None:
+        return "–"
+    if digits is not None:
+        return "%.*f" % (digits, v)
+    a = abs(v)
+    if a >= 1e6:
+        return "%.2fM" % (v / 1e6)
+    if a >= 1e4:
+        return "%.0fk" % (v / 1e3)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def size_label(n):
+    if n >= MiB:
+        return "%d MiB" % (n // MiB)
+    if n >= KiB:
+        return "%d KiB" % (n // KiB)
+    return "%d B" % n
+
+
+def ok_runs(runs):
+    return [r for r in runs if r["ok"] and r.get("sub") and r["sub"].get("received")]
+
+
+# ------------------------------------------------------------------------------- main --
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: tiny counts, 1 repeat, 64 B and 64 KiB, fan-out 1 and 4; "
+                    "proves every program works (< 60 s); writes nothing unless --out is given")
+    ap.add_argument("--no-write", action="store_true", help="write no files (RESULTS.md, results.json, throughput.png)")
+    ap.add_argument("--repeats", type=int, default=3, help="measurements per system, workload and size (default 3)")
+    ap.add_argument("--target-seconds", type=float, default=1.0, help="aim of each measurement's duration (default 1.0)")
+    ap.add_argument("--sizes", default=None, help="comma-separated pub/sub sizes in bytes (default 64,1024,65536,1048576)")
+    ap.add_argument("--workloads", default="pubsub,rpc,fanout", help="subset of pubsub,rpc,fanout")
+    ap.add_argument("--systems", default=None, help="comma-separated subset of systems (names as in the tables)")
+    ap.add_argument("--fanout", default="1,16,64", help="fan-out subscriber counts (default 1,16,64)")
+    ap.add_argument("--fanout-size", type=int, default=64, help="fan-out message size (default 64)")
+    ap.add_argument("--rpc-size", type=int, default=64, help="RPC payload size (default 64)")
+    ap.add_argument("--proc-timeout", type=int, default=30, help="hard timeout of each process, s (default 30)")
+    ap.add_argument("--build-dir", default="/tmp/build-bench", help="CMake build directory of its own (default /tmp/build-bench)")
+    ap.add_argument("--no-build", action="store_true", help="use what is in --build-dir")
+    ap.add_argument("--out", default=None, help="results file (default bench/RESULTS.md; with --quick: none)")
+    args = ap.parse_args()
+
+    t_start = time.monotonic()
+    if args.quick:
+        args.repeats = 1
+        args.proc_timeout = min(args.proc_timeout, 20)
+        if args.fanout == "1,16,64":
+            args.fanout = "1,4"
+    write = not args.no_write and (not args.quick or args.out)
+    out_md = args.out or os.path.join(HERE, "RESULTS.md")
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (QUICK_SIZES if args.quick else SIZES)
+    workloads = args.workloads.split(",")
+    only = set(args.systems.split(",")) if args.systems else None
+    fanouts = [int(x) for x in args.fanout.split(",")]
+
+    source_state = tree_state()  # what the library was built from (others may be editing src/)
+    build(args)
+    runner = Runner(args)
+    load_before = open("/proc/loadavg").read().split()[:3]
+    data = {"pubsub": {}, "rpc": {}, "fanout": {}, "calibration": {}}
+
+    def systems_of(table):
+        return [s for s in table if (only is None and s not in OPT_IN) or (only is not None and s in only)]
+
+    # -------- pub/sub throughput
+    if "pubsub" in workloads:
+        syss = systems_of(PUBSUB)
+        for size in sizes:
+            counts = {}
+            for s in syss:
+                if args.quick:
+                    counts[s] = quick_count(s, size)
+                    continue
+
+                def measure(c, s=s):
+                    r = runner.pubsub(s, size, c)
+                    el = (r["sub"] or {}).get("elapsed", 0) if r["ok"] else 0
+                    return r["ok"], el, r
+
+                c, probes = calibrate(runner, measure, prior_rate(s, size), args.target_seconds, 10, 5_000_000)
+                data["calibration"]["pubsub %s %d" % (s, size)] = [p["count"] for p in probes]
+                counts[s] = c
+            log("[pubsub %s] counts: %s" % (size_label(size), counts))
+            for rep in range(args.repeats):
+                order = syss[rep % len(syss):] + syss[: rep % len(syss)]
+                for s in order:
+                    if counts[s] is None:
+                        continue
+                    r = runner.pubsub(s, size, counts[s])
+                    data["pubsub"].setdefault(s, {}).setdefault(str(size), []).append(r)
+                    if r["ok"]:
+                        log("  %-15s %8s rep %d: %10.0f msg/s %9.1f MB/s lost %d" % (
+                            s, size_label(size), rep, r["sub"]["msgs_per_s"], r["sub"]["mb_per_s"], r["sub"]["lost"]))
+
+    # -------- RPC latency
+    if "rpc" in workloads:
+        syss = systems_of(RPC)
+        counts = {}
+        for s in syss:
+            pyside = "py" in RPC[s]
+            if args.quick:
+                counts[s] = 3 if RPC[s] == ("py", "py") else (20 if pyside else 300)
+                continue
+
+            def measure(c, s=s):
+                r = runner.rpc(s, args.rpc_size, c)
+                el = (r["req"] or {}).get("wall_s", 0) if r["ok"] else 0
+                return r["ok"], el, r
+
+            prior = RPC_PRIOR["py" if RPC[s][0] == "py" or RPC[s] == ("py", "py") else "c"]
+            c, probes = calibrate(runner, measure, prior, args.target_seconds, 20, 200_000)
+            data["calibration"]["rpc %s" % s] = [p["count"] for p in probes]
+            counts[s] = c
+        log("[rpc] counts: %s" % counts)
+        for rep in range(args.repeats):
+            order = syss[rep % len(syss):] + syss[: rep % len(syss)]
+            for s in order:
+                if counts[s] is None:
+                    continue
+                r = runner.rpc(s, args.rpc_size, counts[s])
+                data["rpc"].setdefault(s, []).append(r)
+                if r["ok"]:
+                    log("  %-22s rep %d: median %8.1f us p99 %8.1f us" % (s, rep, r["req"]["median_us"], r["req"]["p99_us"]))
+
+    # -------- fan-out
+    if "fanout" in workloads:
+        syss = [s for s in FANOUT if only is None or s in only]
+        for n in fanouts:
+            counts = {}
+            for s in syss:
+                if args.quick:
+                    counts[s] = 500
+                    continue
+
+                def measure(c, s=s, n=n):
+                    r = runner.pubsub(s, args.fanout_size, c, n=n)
+                    el = (r["sub"] or {}).get("elapsed", 0) if r["ok"] else 0
+                    return r["ok"], el, r
+
+                prior = prior_rate(s, args.fanout_size) / n
+                c, probes = calibrate(runner, measure, prior, args.target_seconds, 10, 2_000_000)
+                data["calibration"]["fanout %s %d" % (s, n)] = [p["count"] for p in probes]
+                counts[s] = c
+            log("[fanout n=%d] counts: %s" % (n, counts))
+            for rep in range(args.repeats):
+                order = syss[rep % len(syss):] + syss[: rep % len(syss)]
+                for s in order:
+                    if counts[s] is None:
+                        continue
+                    r = runner.pubsub(s, args.fanout_size, counts[s], n=n)
+                    data["fanout"].setdefault(s, {}).setdefault(str(n), []).append(r)
+                    if r["ok"]:
+                        log("  %-6s n=%-3d rep %d: %10.0f msg/s aggregate, lost %d" % (s, n, rep, r["sub"]["msgs_per_s"], r["sub"]["lost"]))
+
+    wall = time.monotonic() - t_start
+    load_after = open("/proc/loadavg").read().split()[:3]
+    meta = machine_info(args)
+    meta["source_state"] = source_state
+    meta.update({"load_before": load_before, "load_after": load_after, "wall_s": wall,
+                 "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable) if False else sys.executable] + sys.argv),
+                 "repeats": args.repeats, "target_seconds": args.target_seconds, "processes": runner.nprocs,
+                 "quick": args.quick})
+    data["meta"] = meta
+    data["failures"] = runner.failures
+
+    md = render(data, sizes, fanouts, args)
+    if write:
+        with open(out_md, "w") as f:
+            f.write(md)
+        jpath = os.path.join(os.path.dirname(out_md), "results.json")
+        with open(jpath, "w") as f:
+            json.dump(data, f, indent=1, default=str)
+        make_plot(data, sizes, os.path.join(os.path.dirname(out_md), "throughput.png"))
+        log("wrote %s, %s" % (out_md, jpath))
+    else:
+        print(summary_text(data, sizes, args))
+    log("done in %.1f s, %d processes, %d failure(s)" % (wall, runner.nprocs, len(runner.failures)))
+    for f in runner.failures:
+        log("  FAILED: %s: %s" % (f["what"], f["error"]))
+    return 1 if runner.failures else 0
+
+
+def quick_count(system, size):
+    py = "py" in PUBSUB[system][:2]
+    if size <= KiB:
+        return 1500 if py else (3000 if system == "nng-push" else 20000)
+    if size <= 64 * KiB:
+        return 100 if py else 500
+    return 20 if py else 50
+
+
+# --------------------------------------------------------------------------- machine info --
+LIB_PATHS = ["src", "include", "Cargo.toml", "Cargo.lock", "build.rs", "CMakeLists.txt", "cmake"]
+
+
+def tree_state():
+    """Uncommitted changes to what the library is built from (read-only git: no index refresh)."""
+    try:
+        out = subprocess.run(["git", "--no-optional-locks", "-C", ROOT, "status", "--porcelain=v1", "--untracked-files=no", "--"]
+                             + LIB_PATHS, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=20).stdout
+    except Exception:
+        return "unknown (git failed)"
+    files = [line[3:] for line in out.splitlines() if len(line) > 3]
+    return "clean" if not files else "uncommitted changes in " + ", ".join(files)
+
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=20).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine_info(args):
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "os": sh(["sh", "-c", ". /etc/os-release 2>/dev/null && echo $PRETTY_NAME"]),
+        "mem": sh(["sh", "-c", "free -h | awk '/Mem:/{print $2}'"]),
+        "python": platform.python_version(),
+        "cc": sh(["cc", "--version"]).splitlines()[0] if sh(["cc", "--version"]) else "?",
+        "rustc": sh(["rustc", "--version"]),
+    }
+    try:
+        lib = ctypes.CDLL(os.path.join(args.build_dir, "lib", "libyoton.so"))
+        lib.yoton_version.restype = ctypes.c_char_p
+        info["yoton"] = lib.yoton_version().decode()
+    except OSError:
+        info["yoton"] = "?"
+    try:
+        z = ctypes.CDLL("libzmq.so.5")
+        a, b, c = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        z.zmq_version(ctypes.byref(a), ctypes.byref(b), ctypes.byref(c))
+        info["libzmq"] = "%d.%d.%d" % (a.value, b.value, c.value)
+    except OSError:
+        info["libzmq"] = "?"
+    try:
+        nn = ctypes.CDLL("libnng.so.1")
+        nn.nng_version.restype = ctypes.c_char_p
+        info["nng"] = nn.nng_version().decode()
+    except OSError:
+        info["nng"] = "?"
+    try:
+        import importlib.metadata as md
+
+        info["pyzo"] = md.version("pyzo")
+    except Exception:
+        info["pyzo"] = "?"
+    info["debian_packages"] = sh(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "libzmq3-dev", "libnng-dev", "python3-matplotlib"])
+    info["git"] = sh(["git", "--no-optional-locks", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    return info
+
+
+# ------------------------------------------------------------------------------ report --
+def pubsub_stats(runs):
+    good = ok_runs(runs)
+    return {
+        "rate": [r["sub"]["msgs_per_s"] for r in good],
+        "mbs": [r["sub"]["mb_per_s"] for r in good],
+        "lost": [r["sub"]["lost"] for r in good],
+        "count": [r["count"] for r in good],
+        "sub_rss": [r["sub"]["rss_kib"] for r in good],
+        "pub_rss": [r["pub"]["rss_kib"] for r in good if r.get("pub")],
+        "sub_cpu": [r["sub"]["cpu_util"] for r in good if r["sub"].get("cpu_util", -1) >= 0],
+        "pub_cpu": [r["pub"]["cpu_util"] for r in good if r.get("pub") and r["pub"].get("cpu_util", -1) >= 0],
+        "failed": len(runs) - len(good),
+        "runs": len(runs),
+    }
+
+
+def paired(a_runs, b_runs, key):
+    """Per-repeat ratios a/b (the i-th measurements ran moments apart)."""
+    out = []
+    for ra, rb in zip(a_runs, b_runs):
+        va, vb = key(ra), key(rb)
+        if va and vb:
+            out.append(va / vb)
+    return out
+
+
+def cell(xs, f=fmt):
+    if not xs:
+        return "failed"
+    m = med(xs)
+    lo, hi = spread(xs)
+    if len(xs) == 1:
+        return f(m)
+    return "%s (%s–%s)" % (f(m), f(lo), f(hi))
+
+
+def get_pubsub(data, system, size):
+    return data["pubsub"].get(system, {}).get(str(size), [])
+
+
+def sub_val(k):
+    return lambda r: r["sub"][k] if r["ok"] and r.get("sub") else None
+
+
+def rpc_val(k):
+    return lambda r: r["req"][k] if r["ok"] and r.get("req") else None
+
+
+def loss_tag(d, system, size):
+    runs = ok_runs(get_pubsub(d, system, size))
+    lost = sum(r["sub"]["lost"] for r in runs)
+    total = sum(r["count"] for r in runs)
+    if not runs:
+        return ""
+    return " (lost %.2f%% of messages)" % (100.0 * lost / total) if lost else " (no loss)"
+
+
+def ratio_row(metric, a_runs, b_runs, key, target, better_high):
+    a = [key(r) for r in a_runs if key(r)]
+    b = [key(r) for r in b_runs if key(r)]
+    if not a or not b:
+        return "| %s | n/a | | %s | not measured |" % (metric, target[0])
+    v = med(a) / med(b)
+    p = paired(a_runs, b_runs, key)
+    ok = v >= target[1] if better_high else v <= target[1]
+    pr = "%.2f–%.2f" % spread(p) if p else ""
+    return "| %s | **%.2f×** | %s | %s | %s |" % (metric, v, pr, target[0], "met" if ok else "**not met**")
+
+
+def render(d, sizes, fanouts, args):
+    m = d["meta"]
+    L = []
+    A = L.append
+    A("# yoton benchmark results")
+    A("")
+    A("Generated by `bench/run.py` (do not edit by hand; re-run it). %s." % ("QUICK smoke run: counts are tiny, numbers are not meaningful" if m["quick"] else "Full run"))
+    A("")
+    A("- Date: %s; total wall time %.0f s; %d processes started" % (m["date"], m["wall_s"], m["processes"]))
+    A("- Command: `%s`" % m["command"])
+    A("- Machine: %s, %d cores, %s RAM, Linux %s (%s); load average before %s, after %s (shared machine: other jobs ran concurrently)"
+      % (m["cpu"], m["cores"], m["mem"], m["kernel"], m["os"], " ".join(m["load_before"]), " ".join(m["load_after"])))
+    A("- Versions: yoton %s (git %s, Release build, %s), libzmq %s, nng %s, Python %s, pyzo %s (original yoton), %s"
+      % (m["yoton"], m["git"], m["rustc"], m["libzmq"], m["nng"], m["python"], m["pyzo"], m["cc"]))
+    A("- Library source: the working tree at build time, HEAD %s; %s%s" % (
+        m["git"], m.get("source_state", "?"),
+        " (work in progress of other engineers: the yoton numbers are of that tree, not of HEAD)"
+        if m.get("source_state", "clean") != "clean" else ""))
+    A("- Debian packages: %s" % "; ".join(m["debian_packages"].splitlines()))
+    A("- Method: %d repeats per system, workload and size, systems rotated within each repeat (interleaved); message counts "
+      "calibrated per system and size so that one measurement lasts about %.1f s (calibration probes are not counted). "
+      "Cells are `median (min–max)` over the repeats. Throughput is measured at the subscriber from its first to its last "
+      "message; MB = 10^6 bytes. RSS is the peak resident set of each process: VmHWM from /proc/self/status, because on Linux getrusage's ru_maxrss is "
+      "carried over fork + execve, so every child of this 16 MiB Python runner would report at least 16 MiB (ru_maxrss is kept "
+      "in results.json as ru_maxrss_kib). The \"paired range\" of a ratio "
+      "is the min–max of the per-repeat ratios (the two systems measured moments apart)." % (m["repeats"], m["target_seconds"]))
+    A("- Topology for every system: receivers bind, senders connect, loopback TCP (127.0.0.1), one process per side; the "
+      "publisher sends only after every subscriber is known to be there (yoton: a \"ready\" message on slot `bench_ready`; "
+      "libzmq: XPUB subscription messages; nng/raw TCP: the connection is up).")
+    A("")
+
+    # Headline ratios
+    A("## Headline ratios vs targets")
+    A("")
+    A("| metric | value (ratio of medians) | paired range | target | status |")
+    A("|---|---|---|---|---|")
+    for size in (64, KiB):
+        if size in sizes:
+            for y in ("yoton", "yoton-block"):
+                A(ratio_row("pub/sub %s msgs/s, %s / libzmq%s" % (size_label(size), y, loss_tag(d, y, size)), get_pubsub(d, y, size),
+                            get_pubsub(d, "zmq", size), sub_val("msgs_per_s"), ("≥ 2×", 2.0), True))
+    for size in (64 * KiB, MiB):
+        if size in sizes:
+            for y in ("yoton", "yoton-block"):
+                A(ratio_row("pub/sub %s MB/s, %s / raw TCP (one write per message)%s" % (size_label(size), y, loss_tag(d, y, size)),
+                            get_pubsub(d, y, size), get_pubsub(d, "rawtcp", size), sub_val("mb_per_s"), ("≥ 0.9×", 0.9), True))
+    if d["rpc"]:
+        A(ratio_row("RPC %d B median round trip, yoton / libzmq" % args.rpc_size, d["rpc"].get("yoton", []), d["rpc"].get("zmq", []),
+                    rpc_val("median_us"), ("≤ 1.5×", 1.5), False))
+    if MiB in sizes:
+        st = pubsub_stats(get_pubsub(d, "yoton", MiB))
+        for side in ("pub", "sub"):
+            xs = st[side + "_rss"]
+            if xs:
+                v = max(xs) / 1024
+                A("| peak RSS of the yoton %s at 1 MiB (max over repeats) | **%.1f MiB** | %.1f–%.1f MiB | ≤ 64 MiB | %s |"
+                  % (side, v, min(xs) / 1024, max(xs) / 1024, "met" if v <= 64 else "**not met**"))
+    A("")
+    A("yoton vs the original Python yoton (pyzo %s):" % m["pyzo"])
+    A("")
+    A("| metric | yoton (C both sides) | C pub → original sub | original pub → C sub | original both sides |")
+    A("|---|---|---|---|---|")
+
+    def msgs(system, size):
+        xs = [sub_val("msgs_per_s")(r) for r in get_pubsub(d, system, size) if sub_val("msgs_per_s")(r)]
+        return med(xs) if xs else None
+
+    def lat(system):
+        xs = [rpc_val("median_us")(r) for r in d["rpc"].get(system, []) if rpc_val("median_us")(r)]
+        return med(xs) if xs else None
+
+    def rel(v, base, lower_better=False):
+        if v is None or not base:
+            return "–"
+        return "%s (%.1f×)" % (fmt(v), (base / v) if lower_better else (v / base))
+
+    for size in sizes:
+        base = msgs("pyyoton", size)
+        if base:
+            A("| pub/sub %s msgs/s (× the original) | %s | %s | %s | %s |" % (
+                size_label(size), rel(msgs("yoton", size), base), rel(msgs("mixed C->py", size), base),
+                rel(msgs("mixed py->C", size), base), fmt(base)))
+    base = lat("pyyoton")
+    if base:
+        A("| RPC %d B median round trip µs (× faster than the original) | %s | %s | %s | %s |" % (
+            args.rpc_size, rel(lat("yoton"), base, True), rel(lat("mixed C req->py rep"), base, True),
+            rel(lat("mixed py req->C rep"), base, True), fmt(base)))
+    A("")
+    A("(RPC mixed columns: \"C pub → original sub\" = our requester → the original's replier; \"original pub → C sub\" = the "
+      "original's requester → our replier. The original requester's `Future.result()` polls every 10 ms, which bounds "
+      "every run that uses it.)")
+    A("")
+
+    # Pub/sub tables
+    if d["pubsub"]:
+        A("## Pub/sub throughput (one publisher, one subscriber)")
+        A("")
+        A("Systems: `yoton` = default queue parameters (10000 packages per queue, YOTON_DISCARD_OLD: like the original, a "
+          "subscriber that falls behind loses its oldest queued messages); `yoton-block` = YOTON_DISCARD_BLOCK on both contexts "
+          "(loss-free: a full queue pushes back through TCP), the variant comparable with libzmq XPUB_NODROP; `zmq` = XPUB with "
+          "ZMQ_XPUB_NODROP=1 / SUB, default HWM; `nng-pub` = pub0/sub0 (drops for slow subscribers); `nng-push` = push0/pull0 "
+          "(loss-free); `rawtcp` = 8-byte length + payload, one write() per message; `rawtcp-batched` = the same frames "
+          "coalesced into 64 KiB writes; `pyyoton` = the original Python yoton both sides; `mixed C->py` = our C publisher, the "
+          "original's subscriber; `mixed py->C` = the original's publisher, our C subscriber.")
+        A("")
+        A("`lost` = messages sent but not received (median over the repeats). "
+          "CPU = CPU seconds of the process (all threads) per wall second while it works (subscriber: from its first to a late "
+          "message; publisher: from its first send until the subscriber hung up): ≈ 1.0 means one core busy, that side is "
+          "CPU-bound if it cannot spread over threads; the machine has 2 cores in total.")
+        A("")
+        for size in sizes:
+            A("### %s messages" % size_label(size))
+            A("")
+            A("| system | msgs/s | MB/s | lost (median) | count | sub RSS MiB | pub RSS MiB | sub CPU | pub CPU |")
+            A("|---|---|---|---|---|---|---|---|---|")
+            for s in PUBSUB:
+                runs = get_pubsub(d, s, size)
+                if not runs:
+                    continue
+                st = pubsub_stats(runs)
+                A("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    s, cell(st["rate"]), cell(st["mbs"]), fmt(med(st["lost"]), 0) if st["lost"] else "–",
+                    fmt(med(st["count"]), 0) if st["count"] else "–",
+                    fmt(max(st["sub_rss"]) / 1024, 1) if st["sub_rss"] else "–",
+                    fmt(max(st["pub_rss"]) / 1024, 1) if st["pub_rss"] else "–",
+                    fmt(med(st["sub_cpu"]), 2) if st["sub_cpu"] else "–",
+                    fmt(med(st["pub_cpu"]), 2) if st["pub_cpu"] else "–")
+                  + (" %d of %d runs failed" % (st["failed"], st["runs"]) if st["failed"] else ""))
+            A("")
+        A("![throughput](throughput.png)")
+        A("")
+
+    if d["rpc"]:
+        A("## RPC round trip (%d B payload, one requester, one replier)" % args.rpc_size)
+        A("")
+        A("yoton: `yoton_req_call` + `yoton_future_result`, replier in YOTON_REP_THREAD mode with a C handler returning its "
+          "argument (an OBJECT string of %d bytes). libzmq: REQ/REP. nng: req0/rep0. raw TCP: a ping-pong of length-prefixed "
+          "frames. Original: `ReqChannel` method call + `Future.result()`, `RepChannel` in thread mode. Cells: median (min–max) "
+          "over the repeats of each run's statistic, in microseconds." % args.rpc_size)
+        A("")
+        A("| system | median µs | p99 µs | mean µs | calls per run | req CPU s per wall s (incl. start, warm-up) | rep RSS MiB |")
+        A("|---|---|---|---|---|---|---|")
+        for s in RPC:
+            runs = d["rpc"].get(s, [])
+            if not runs:
+                continue
+            good = [r for r in runs if r["ok"]]
+            f = lambda k: [r["req"][k] for r in good]
+            A("| %s | %s | %s | %s | %s | %s | %s |" % (
+                s, cell(f("median_us")), cell(f("p99_us")), cell(f("mean_us")),
+                fmt(med([r["count"] for r in good]), 0) if good else "–",
+                fmt(med([r["req"]["cpu_s"] / r["req"]["wall_s"] for r in good if r["req"]["wall_s"] > 0]), 2) if good else "–",
+                fmt(max(r["rep"]["rss_kib"] for r in good if r.get("rep")) / 1024, 1) if any(r.get("rep") for r in good) else "–")
+              + (" %d of %d runs failed" % (len(runs) - len(good), len(runs)) if len(good) < len(runs) else ""))
+        A("")
+
+    if d["fanout"]:
+        A("## Fan-out (%s messages, one publisher, N subscribers)" % size_label(args.fanout_size))
+        A("")
+        A("One publisher process; one subscriber process holding N receivers, each binding its own port with its own "
+          "receiving thread (yoton: N contexts, since a bind accepts one peer; the publisher context connects to each. "
+          "libzmq: N SUB sockets in one context; one XPUB connected to all). Aggregate msgs/s = messages received by all "
+          "subscribers / (last arrival − first arrival).")
+        A("")
+        A("| system | N | aggregate msgs/s | lost (median) | per-sub count | sub RSS MiB | pub RSS MiB | pub CPU |")
+        A("|---|---|---|---|---|---|---|---|")
+        for n in fanouts:
+            for s in FANOUT:
+                runs = d["fanout"].get(s, {}).get(str(n), [])
+                if not runs:
+                    continue
+                st = pubsub_stats(runs)
+                A("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                    s, n, cell(st["rate"]), fmt(med(st["lost"]), 0) if st["lost"] else "–",
+                    fmt(med(st["count"]), 0) if st["count"] else "–",
+                    fmt(max(st["sub_rss"]) / 1024, 1) if st["sub_rss"] else "–",
+                    fmt(max(st["pub_rss"]) / 1024, 1) if st["pub_rss"] else "–",
+                    fmt(med(st["pub_cpu"]), 2) if st["pub_cpu"] else "–")
+                  + (" %d of %d runs failed" % (st["failed"], st["runs"]) if st["failed"] else ""))
+        A("")
+        for n in fanouts:
+            for y in ("yoton", "yoton-block"):
+                a = d["fanout"].get(y, {}).get(str(n), [])
+                b = d["fanout"].get("zmq", {}).get(str(n), [])
+                ka = [sub_val("msgs_per_s")(r) for r in a if sub_val("msgs_per_s")(r)]
+                kb = [sub_val("msgs_per_s")(r) for r in b if sub_val("msgs_per_s")(r)]
+                if ka and kb:
+                    A("- N=%d: %s / libzmq aggregate msgs/s = %.2f×" % (n, y, med(ka) / med(kb)))
+        A("")
+
+    A("## Failures")
+    A("")
+    if d["failures"]:
+        for f in d["failures"]:
+            A("- %s: %s  \n  `%s` / `%s`" % (f["what"], f["error"], f["server"], f["client"]))
+    else:
+        A("None: every process exited 0 with its JSON line, within its hard timeout.")
+    A("")
+    A("## Reproduce")
+    A("")
+    A("```")
+    A("apt-get install -y libzmq3-dev libnng-dev python3-matplotlib   # once")
+    A("/work/venv/bin/python bench/run.py                 # full run with 3 repeats, ~4-5 min")
+    A("/work/venv/bin/python bench/run.py --quick --no-write   # smoke run, < 60 s, exit 1 on any failure")
+    A("```")
+    A("")
+    A("Each program can be run by hand: `<prog> pub|sub|req|rep 127.0.0.1:PORT SIZE COUNT [n=N] [mode=M] [timeout=S]` "
+      "(see bench/bench_common.h); start the sub/rep side first. Raw per-run JSON: bench/results.json.")
+    A("")
+    return "\n".join(L)
+
+
+def summary_text(d, sizes, args):
+    L = ["quick summary (medians):"]
+    for size in sizes:
+        for s in PUBSUB:
+            st = pubsub_stats(get_pubsub(d, s, size))
+            if st["runs"]:
+                L.append("  pubsub %-15s %7s %12s msg/s %10s MB/s lost %s%s" % (
+                    s, size_label(size), fmt(med(st["rate"])), fmt(med(st["mbs"])),
+                    fmt(med(st["lost"]), 0) if st["lost"] else "–", "  FAILED" if st["failed"] else ""))
+    for s, runs in d["rpc"].items():
+        good = [r for r in runs if r["ok"]]
+        L.append("  rpc    %-22s median %s us%s" % (s, fmt(med([r["req"]["median_us"] for r in good])) if good else "–",
+                                                      "" if good else "  FAILED"))
+    for s, byn in d["fanout"].items():
+        for n, runs in byn.items():
+            st = pubsub_stats(runs)
+            L.append("  fanout %-6s n=%-3s %12s msg/s aggregate%s" % (s, n, fmt(med(st["rate"])), "  FAILED" if st["failed"] else ""))
+    return "\n".join(L)
+
+
+def make_plot(d, sizes, out):
+    series = {}
+    for s in PUBSUB:
+        pts = []
+        for size in sizes:
+            xs = [r["sub"]["mb_per_s"] for r in ok_runs(get_pubsub(d, s, size))]
+            if xs:
+                pts.append([size, med(xs), min(xs), max(xs)])
+        if pts:
+            series[s] = pts
+    spec = {"title": "pub/sub throughput on loopback (%s, %d cores), median and min–max of %d runs"
+                     % (d["meta"]["cpu"], d["meta"]["cores"], d["meta"]["repeats"]), "series": series}
+    tmp = out + ".json"
+    with open(tmp, "w") as f:
+        json.dump(spec, f)
+    try:
+        if importlib.util.find_spec("matplotlib") is not None:
+            sys.path.insert(0, HERE)
+            import plot_throughput
+
+            plot_throughput.plot(spec, out)
+            return
+        for py in ("/usr/bin/python3", shutil.which("python3")):
+            if py and subprocess.run([py, "-c", "import matplotlib"], stderr=subprocess.DEVNULL).returncode == 0:
+                r = subprocess.run([py, os.path.join(HERE, "plot_throughput.py"), tmp, out], timeout=120)
+                if r.returncode == 0:
+                    return
+        log("no matplotlib found (apt-get install python3-matplotlib, or pip install matplotlib): no plot")
+    finally:
+        os.unlink(tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
