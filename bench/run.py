@@ -798,6 +798,13 @@ def render(d, sizes, fanouts, args):
                     A("- N=%d: %s / libzmq aggregate msgs/s = %.2f×" % (n, y, med(ka) / med(kb)))
         A("")
 
+    analysis = os.path.join(HERE, "ANALYSIS.md")
+    if os.path.exists(analysis):
+        # Hand-written: what was optimised, why the remaining gaps exist, what would close them.
+        with open(analysis, encoding="utf-8") as f:
+            A(f.read().rstrip())
+        A("")
+
     A("## Failures")
     A("")
     if d["failures"]:
