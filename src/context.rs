@@ -123,6 +123,11 @@ pub(crate) struct ContextInner {
     ticker_started: AtomicBool,
     /// The discard mode is `Block` (read on every send without the params lock).
     blocking: AtomicBool,
+    /// IO and accept threads, joined (bounded) when the last user handle goes away, so no
+    /// thread of ours outlives the context (a host may unload the library right after).
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// A user handle still exists (the ticker stops once the last one is gone).
+    owned: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -336,12 +341,16 @@ impl ContextInner {
         let spawned = std::thread::Builder::new().name("yoton-ticker".into()).spawn(move || loop {
             std::thread::sleep(TICK);
             let Some(ctx) = weak.upgrade() else { return };
+            if !ctx.owned.load(Ordering::SeqCst) {
+                return;
+            }
             for channel in ctx.channels() {
                 channel.tick();
             }
         });
-        if spawned.is_err() {
-            self.ticker_started.store(false, Ordering::SeqCst);
+        match spawned {
+            Ok(handle) => self.track_thread(handle),
+            Err(_) => self.ticker_started.store(false, Ordering::SeqCst),
         }
     }
 
@@ -368,6 +377,32 @@ impl ContextInner {
             .collect()
     }
 
+    pub(crate) fn track_thread(&self, handle: std::thread::JoinHandle<()>) {
+        let mut threads = lock(&self.threads);
+        // Forget threads that are done, so long-lived contexts do not accumulate handles.
+        threads.retain(|t| !t.is_finished());
+        threads.push(handle);
+    }
+
+    /// Wait up to `budget` for the tracked threads to end (they do within milliseconds of a
+    /// close); any still running then are left detached rather than hanging the caller.
+    fn join_threads(&self, budget: Duration) {
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        let me = std::thread::current().id();
+        let deadline = Instant::now() + budget;
+        for t in threads {
+            if t.thread().id() == me {
+                continue;
+            }
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+
     pub(crate) fn close_all(&self) {
         let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
         for c in conns {
@@ -392,7 +427,9 @@ struct Owner(Arc<ContextInner>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
+        self.0.owned.store(false, Ordering::SeqCst);
         self.0.close_all();
+        self.0.join_threads(Duration::from_secs(2));
     }
 }
 
@@ -435,6 +472,8 @@ impl Context {
             discarded: AtomicU64::new(0),
             ticker_started: AtomicBool::new(false),
             blocking: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            owned: AtomicBool::new(true),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }
@@ -469,7 +508,10 @@ impl Context {
         }
         *conn.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener.clone());
         inner.adopt_connection(&conn);
-        tcp::start_accepting(conn.clone(), listener);
+        if let Err(e) = tcp::start_accepting(conn.clone(), listener) {
+            conn.close_on_problem(e.message());
+            return Err(e);
+        }
         Ok(Connection { shared: conn })
     }
 

@@ -98,11 +98,21 @@ pub(crate) fn socket_name(addr: Option<SocketAddr>) -> (String, u16) {
 
 /// Accept peers on `listener` for a waiting connection, in a background thread, until one
 /// completes the handshake; failed candidates get an ERROR line and are closed at once.
-pub(crate) fn start_accepting(conn: Arc<ConnShared>, listener: Arc<Socket>) {
-    thread::Builder::new()
+pub(crate) fn start_accepting(conn: Arc<ConnShared>, listener: Arc<Socket>) -> Result<()> {
+    let context = conn.context.clone();
+    let handle = thread::Builder::new()
         .name("yoton-accept".into())
         .spawn(move || accept_loop(conn, listener))
-        .expect("cannot spawn the yoton accept thread");
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start the accept thread: {e}")))?;
+    track(&context, handle);
+    Ok(())
+}
+
+/// Hand a thread to its context, which joins it (bounded) when its last handle goes away.
+fn track(context: &std::sync::Weak<crate::context::ContextInner>, handle: thread::JoinHandle<()>) {
+    if let Some(ctx) = context.upgrade() {
+        ctx.track_thread(handle);
+    }
 }
 
 fn accept_loop(conn: Arc<ConnShared>, listener: Arc<Socket>) {
@@ -285,11 +295,13 @@ pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid
     let spawned = thread::Builder::new()
         .name("yoton-send".into())
         .spawn(move || guarded(&c1, "yoton.SendingThread", || sending_loop(&c1, &s1)))
-        .and_then(|_| {
+        .and_then(|sender| {
+            track(&conn.context, sender);
             thread::Builder::new()
                 .name("yoton-recv".into())
                 .spawn(move || guarded(&c2, "yoton.ReceivingThread", || receiving_loop(&c2, &s2)))
-        });
+        })
+        .map(|receiver| track(&conn.context, receiver));
     if let Err(e) = spawned {
         conn.out().sender_exited = true;
         conn.close_on_problem(&format!("cannot start IO threads: {e}"));
