@@ -421,6 +421,19 @@ int yoton_channel_message_type(const struct yoton_channel *ch, char *buf, size_t
 int yoton_pub_send(const struct yoton_channel *ch, const void *data, size_t len);
 
 /**
+ * Publish `len` bytes WITHOUT copying them (zero-copy, for big messages). The bytes must stay
+ * valid and unchanged until yoton calls `free_data(user_data)` (may be NULL): exactly once,
+ * when every connection has written them, or at once if the send fails or is skipped (empty).
+ * `free_data` may run on any yoton thread and must only release the buffer. Checked and
+ * throttled like `yoton_pub_send`.
+ */
+int yoton_pub_send_zc(const struct yoton_channel *ch,
+                      const void *data,
+                      size_t len,
+                      yoton_free_fn free_data,
+                      void *user_data);
+
+/**
  * Publish a value on an OBJECT channel (the value is borrowed, not consumed).
  */
 int yoton_pub_send_value(const struct yoton_channel *ch, const struct yoton_value *value);

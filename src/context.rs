@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::channels::ChannelShared;
 use crate::connection::{reasons, ConnShared, Connection, Status};
 use crate::error::{Error, ErrorKind, Result};
-use crate::package::{body_from, Package, PackageRef};
+use crate::package::{body_from, nul_terminated, Body, Package, PackageRef};
 use crate::protocol::address::parse_address;
 use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
@@ -184,15 +184,24 @@ impl ContextInner {
     /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
     /// the startup queue when there is none (§6.3), all under the routing lock.
     pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
-        if body.is_empty() {
+        self.send_body(slot, dest_id, dest_seq, Body::Owned(nul_terminated(body)))
+    }
+
+    /// `send` for any body (a zero-copy one included).
+    pub(crate) fn send_body(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Body) -> Result<()> {
+        let len = match &body {
+            Body::Owned(v) => v.len(),
+            Body::Shared(b) => (**b).as_ref().len(),
+        };
+        if len == 0 {
             // An empty body would read as a heartbeat/close package (§2.2): never sent.
             return Ok(());
         }
         let max = self.max_message_size();
-        if body.len() as u64 > max {
+        if len as u64 > max {
             return Err(Error::new(
                 ErrorKind::TooLarge,
-                format!("message of {} bytes is above the maximum message size of {max} bytes", body.len()),
+                format!("message of {len} bytes is above the maximum message size of {max} bytes"),
             ));
         }
         let mut router = self.wait_for_space(self.router(), None);
@@ -206,7 +215,7 @@ impl ContextInner {
         }
         router.send_seq += 1;
         let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
-        let pkg = Arc::new(Package::new(&header, body));
+        let pkg = Arc::new(Package::with_body(&header, body));
         let mut dropped = 0;
         let mut sent = false;
         for c in router.connections.iter().filter(|c| c.is_alive()) {

@@ -5,6 +5,31 @@ use std::sync::Arc;
 
 use crate::protocol::header::Header;
 
+/// Bytes owned elsewhere (a zero-copy send): released when the last package sharing them is
+/// dropped, i.e. once every connection has written them.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// A package body: our own bytes (always followed by a hidden NUL), or a caller's buffer.
+pub(crate) enum Body {
+    Owned(Vec<u8>),
+    Shared(SharedBytes),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(b) => (**b).as_ref(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.bytes().len())
+    }
+}
+
 /// One package. `recv_seq` is local only (the order of deposits in this context, §6.6).
 #[derive(Debug)]
 pub struct Package {
@@ -14,7 +39,7 @@ pub struct Package {
     pub dest_id: u64,
     pub dest_seq: u64,
     pub recv_seq: u64,
-    body: Vec<u8>,
+    body: Body,
 }
 
 pub type PackageRef = Arc<Package>;
@@ -22,6 +47,10 @@ pub type PackageRef = Arc<Package>;
 impl Package {
     /// Build a package; the body is given a hidden NUL terminator (see [`Package::body`]).
     pub fn new(header: &Header, body: Vec<u8>) -> Package {
+        Package::with_body(header, Body::Owned(nul_terminated(body)))
+    }
+
+    pub(crate) fn with_body(header: &Header, body: Body) -> Package {
         Package {
             slot: header.slot,
             source_id: header.source_id,
@@ -29,7 +58,7 @@ impl Package {
             dest_id: header.dest_id,
             dest_seq: header.dest_seq,
             recv_seq: 0,
-            body: nul_terminated(body),
+            body,
         }
     }
 
@@ -38,10 +67,11 @@ impl Package {
         Package::new(&header, Vec::new())
     }
 
-    /// The body. A NUL byte always follows it in memory (not part of the slice), so a C caller
-    /// may use a TEXT body directly as a C string.
+    /// The body. For every received package a NUL byte follows it in memory (not part of the
+    /// slice), so a C caller may use a TEXT body directly as a C string. (Zero-copy bodies are
+    /// only ever sent, never delivered.)
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.body.bytes()
     }
 
     pub fn header(&self) -> Header {
@@ -51,13 +81,13 @@ impl Package {
             source_seq: self.source_seq,
             dest_id: self.dest_id,
             dest_seq: self.dest_seq,
-            length: self.body.len() as u64,
+            length: self.body().len() as u64,
         }
     }
 
     /// Bytes this package costs in a queue (for byte limits).
     pub fn cost(&self) -> usize {
-        self.body.len() + crate::protocol::header::HEADER_SIZE
+        self.body().len() + crate::protocol::header::HEADER_SIZE
     }
 }
 

@@ -321,3 +321,22 @@ fn discard_block_send_times_out_when_the_peer_never_reads() {
     assert!(after >= 8, "the out-queue takes its soft limit first ({after})");
     assert_eq!(a.discarded(), 0);
 }
+
+#[test]
+fn zero_copy_sends_arrive_and_release_the_buffer_once_written() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    link(&a, &Context::new()); // a second connection shares the same buffer
+    let publ = Channel::publisher(&a, "zc", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "zc", MessageType::Binary).unwrap();
+    let big: std::sync::Arc<Vec<u8>> = std::sync::Arc::new((0..3_000_000u32).map(|i| (i % 253) as u8).collect());
+    publ.send_shared(big.clone()).unwrap();
+    assert!(sub.recv(T).unwrap().data() == &big[..]);
+    a.flush(Duration::from_secs(5)).unwrap();
+    wait_for("yoton to release the buffer", || std::sync::Arc::strong_count(&big) == 1);
+    // Checked like send: a TEXT channel refuses invalid UTF-8 and releases the buffer at once.
+    let text = Channel::publisher(&a, "zt", MessageType::Text).unwrap();
+    let bad: std::sync::Arc<Vec<u8>> = std::sync::Arc::new(vec![0xff]);
+    assert_eq!(text.send_shared(bad.clone()).unwrap_err().kind(), ErrorKind::Encoding);
+    assert_eq!(std::sync::Arc::strong_count(&bad), 1);
+}

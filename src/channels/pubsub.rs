@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::package::{body_from, PackageRef};
+use crate::package::{body_from, Body, PackageRef, SharedBytes};
 use crate::protocol::object;
 use crate::value::Value;
 
@@ -32,6 +32,16 @@ impl Channel {
         self.shared.msg_type.validate(data)?;
         self.shared.pub_wait_if_locked();
         self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(data))
+    }
+
+    /// Publish bytes without copying them: `bytes` is released when every connection has
+    /// written it (zero-copy, for big messages). Checked like `send`.
+    pub fn send_shared(&self, bytes: SharedBytes) -> Result<()> {
+        self.expect_kind(&[ChannelKind::Pub], "send_shared")?;
+        self.check_open()?;
+        self.shared.msg_type.validate((*bytes).as_ref())?;
+        self.shared.pub_wait_if_locked();
+        self.shared.context.send_body(self.shared.slot_out.hash, 0, 0, Body::Shared(bytes))
     }
 
     /// Publish an OBJECT value (OBJECT channels only).

@@ -199,6 +199,51 @@ pub extern "C" fn yoton_pub_send(ch: *const yoton_channel, data: *const c_void, 
     })
 }
 
+/// Caller-owned bytes lent to yoton by `yoton_pub_send_zc`.
+struct LentBytes {
+    data: *const u8,
+    len: usize,
+    /// Releases the caller's buffer (runs `free_data(user_data)`) when dropped.
+    _owner: UserData,
+}
+
+// SAFETY: the caller promises the bytes stay valid and unchanged until free_data is called,
+// from whichever yoton thread drops the last reference (documented on yoton_pub_send_zc).
+unsafe impl Send for LentBytes {}
+unsafe impl Sync for LentBytes {}
+
+impl AsRef<[u8]> for LentBytes {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: non-NULL with `len` readable bytes, alive until `_owner` is dropped (after us).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// Publish `len` bytes WITHOUT copying them (zero-copy, for big messages). The bytes must stay
+/// valid and unchanged until yoton calls `free_data(user_data)` (may be NULL): exactly once,
+/// when every connection has written them, or at once if the send fails or is skipped (empty).
+/// `free_data` may run on any yoton thread and must only release the buffer. Checked and
+/// throttled like `yoton_pub_send`.
+#[no_mangle]
+pub extern "C" fn yoton_pub_send_zc(
+    ch: *const yoton_channel,
+    data: *const c_void,
+    len: usize,
+    free_data: yoton_free_fn,
+    user_data: *mut c_void,
+) -> c_int {
+    let owner = UserData::new(user_data, free_data);
+    guard(move || {
+        let ch = handle(ch, "channel")?;
+        let bytes = bytes_arg(data, len, "data")?;
+        let lent = LentBytes { data: bytes.as_ptr(), len: bytes.len(), _owner: owner };
+        ch.inner.send_shared(std::sync::Arc::new(lent))
+    })
+}
+
 /// Publish a value on an OBJECT channel (the value is borrowed, not consumed).
 #[no_mangle]
 pub extern "C" fn yoton_pub_send_value(ch: *const yoton_channel, value: *const yoton_value) -> c_int {
