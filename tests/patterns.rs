@@ -136,11 +136,12 @@ fn a_running_request_fails_when_the_repliers_connection_closes() {
 fn state_reaches_a_late_joiner_over_two_hops_and_the_last_writer_wins() {
     let (a, hub, late) = (Context::new(), Context::new(), Context::new());
     link(&hub, &a);
+    // (The hub's channel must exist before the state is sent: nothing re-sends it otherwise.)
+    let hub_state = Channel::state(&hub, "status", MessageType::Text).unwrap();
     let sa = Channel::state(&a, "status", MessageType::Text).unwrap();
     assert_eq!(sa.recv_state().unwrap().data(), b"");
     sa.send_state(b"ready").unwrap();
     sa.send_state(b"ready").unwrap(); // equal: no-op
-    let hub_state = Channel::state(&hub, "status", MessageType::Text).unwrap();
     wait_for("the hub to get the state", || hub_state.recv_state().unwrap().data() == b"ready");
     let sl = Channel::state(&late, "status", MessageType::Text).unwrap();
     link(&hub, &late);
