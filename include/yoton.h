@@ -333,6 +333,10 @@ typedef void (*yoton_rep_handler)(void *user_data,
                                   const struct yoton_value *kwargs,
                                   struct yoton_reply *reply);
 
+
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -45,7 +45,7 @@ trap 'rm -f "$tmp"' EXIT
 trap 'exit 130' INT TERM
 cd "$root"
 # Input is the FFI module file, not the crate: only src/ffi is parsed (see cbindgen.toml).
-"$cbindgen" --config cbindgen.toml --output "$tmp" src/ffi/mod.rs
+"$cbindgen" --config cbindgen.toml --output "$tmp"
 
 if [ "$check" = 1 ]; then
     if cmp -s "$tmp" "$header"; then
