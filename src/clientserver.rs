@@ -16,6 +16,7 @@ use socket2::Socket;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::address::parse_address;
 use crate::transport::tcp::{listen, resolve, send_all};
+use crate::sync::{lock};
 
 /// Longest request line a server accepts (the original has no limit).
 pub const MAX_REQUEST: usize = 1 << 20;
@@ -200,7 +201,7 @@ impl RequestServer {
                 shared.running.store(false, Ordering::SeqCst);
             })
             .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start the server thread: {e}")))?;
-        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        *lock(&self.thread) = Some(handle);
         Ok(())
     }
 
@@ -208,7 +209,7 @@ impl RequestServer {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.shared.listener.shutdown(Shutdown::Both);
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = lock(&self.thread).take();
         if let Some(handle) = handle {
             if handle.thread().id() != thread::current().id() {
                 let _ = handle.join();
@@ -228,7 +229,7 @@ impl RequestServer {
 
     /// Why the last connection was dropped ("" if none was).
     pub fn last_drop_reason(&self) -> String {
-        self.shared.last_drop.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.shared.last_drop).clone()
     }
 }
 
@@ -271,7 +272,7 @@ fn serve(shared: &Arc<ServerShared>) {
 
 fn note_drop(shared: &ServerShared, reason: &str) {
     shared.dropped.fetch_add(1, Ordering::SeqCst);
-    *shared.last_drop.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
+    *lock(&shared.last_drop) = reason.to_string();
 }
 
 fn handle_connection(shared: &ServerShared, stream: TcpStream) {

@@ -12,6 +12,7 @@ use crate::events::Signal;
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::queue::{PackageQueue, QueueParams};
+use crate::sync::{lock, wait_timeout};
 
 /// Connection status, ordered as in the original (§7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,6 +84,13 @@ pub(crate) struct ConnState {
     pub name: String,
 }
 
+impl OutQueue {
+    /// The sending side is closing or gone: nothing more will be written.
+    pub(crate) fn stopped(&self) -> bool {
+        self.close_requested || self.stop || self.sender_exited
+    }
+}
+
 impl ConnState {
     pub(crate) fn set_status(&mut self, status: Status, mirror: &AtomicU8) {
         self.status = status;
@@ -149,11 +157,6 @@ pub(crate) struct ConnShared {
     pub(crate) timedout_signal: Signal<bool>,
     /// Timeout in milliseconds (atomic so the receiving thread can read it without a lock).
     pub(crate) timeout_ms: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of our locks must not make every later call panic too.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ConnShared {
@@ -319,36 +322,38 @@ impl ConnShared {
         }
     }
 
-    /// Wait (at most until `deadline`) until the out-queue is below its soft limits.
-    pub(crate) fn wait_for_space(&self, deadline: Instant) {
-        let mut out = self.out();
-        while (out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes)
-            && !out.close_requested
-            && !out.stop
-            && !out.sender_exited
-        {
+    /// Wait for the sending thread's progress until `done(out)` holds or `deadline` passes;
+    /// returns the guard and whether `done` held.
+    fn wait_progress<'a>(
+        &self,
+        mut out: MutexGuard<'a, OutQueue>,
+        deadline: Instant,
+        done: impl Fn(&OutQueue) -> bool,
+    ) -> (MutexGuard<'a, OutQueue>, bool) {
+        loop {
+            if done(&out) {
+                return (out, true);
+            }
             let now = Instant::now();
             if now >= deadline {
-                return;
+                return (out, false);
             }
             out.progress_waiters += 1;
-            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            out = wait_timeout(&self.out_progress, out, deadline - now);
             out.progress_waiters -= 1;
         }
     }
 
+    /// Wait (at most until `deadline`) until the out-queue is below its soft limits.
+    pub(crate) fn wait_for_space(&self, deadline: Instant) {
+        let _ = self.wait_progress(self.out(), deadline, |out| {
+            out.stopped() || (out.queue.len() <= self.soft_packages && out.queue.bytes() <= self.soft_bytes)
+        });
+    }
+
     /// Wait (at most until `deadline`) until the out-queue holds at most `packages`.
     pub(crate) fn wait_until_below(&self, packages: usize, deadline: Instant) {
-        let mut out = self.out();
-        while out.queue.len() > packages && !out.close_requested && !out.stop && !out.sender_exited {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            out.progress_waiters += 1;
-            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
-            out.progress_waiters -= 1;
-        }
+        let _ = self.wait_progress(self.out(), deadline, |out| out.stopped() || out.queue.len() <= packages);
     }
 
     /// `close()`: tell the peer (close package) and stop. No-op if already closing or closed.
@@ -372,15 +377,7 @@ impl ConnShared {
             out.done += cleared;
             out.close_requested = true;
             self.out_ready.notify_all();
-            while !out.sender_exited {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                out.progress_waiters += 1;
-                out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
-                out.progress_waiters -= 1;
-            }
+            let _ = self.wait_progress(out, deadline, |out| out.sender_exited);
         }
         self.finish_close(reason);
     }
@@ -447,20 +444,14 @@ impl ConnShared {
         };
         self.out_ready.notify_all();
         let deadline = Instant::now() + timeout;
-        let mut out = self.out();
-        while out.done < target {
-            if out.sender_exited || out.close_requested || out.stop {
-                return Err(Error::closed("the connection closed before the flush completed"));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::timeout("Sending the packages timed out."));
-            }
-            out.progress_waiters += 1;
-            out = self.out_progress.wait_timeout(out, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
-            out.progress_waiters -= 1;
+        let (out, _) = self.wait_progress(self.out(), deadline, |out| out.done >= target || out.stopped());
+        if out.done >= target {
+            Ok(())
+        } else if out.stopped() {
+            Err(Error::closed("the connection closed before the flush completed"))
+        } else {
+            Err(Error::timeout("Sending the packages timed out."))
         }
-        Ok(())
     }
 }
 

@@ -18,6 +18,7 @@ use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
 pub use crate::queue::{Discard, QueueParams};
 use crate::transport::tcp;
+use crate::sync::{lock, read};
 
 /// Context message sent by the connecting side after a connect (§6.7).
 pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
@@ -29,7 +30,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
 /// must always fit.
 pub const MIN_MAX_MESSAGE_SIZE: u64 = 1024;
 /// How long a send, or a forward, waits for a congested connection before queueing anyway.
-const DEFAULT_SEND_WAIT: Duration = Duration::from_secs(1);
+const SEND_WAIT: Duration = Duration::from_secs(1);
 /// Soft out-queue limits: above them senders wait (back-pressure), below them they never do.
 const DEFAULT_SOFT_PACKAGES: usize = 4096;
 const DEFAULT_SOFT_BYTES: usize = 8 << 20;
@@ -43,7 +44,7 @@ fn new_context_id() -> u64 {
     static LAST_TIME: Mutex<u64> = Mutex::new(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0) & 0xFFFF_FFFF;
     let t = {
-        let mut last = LAST_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&LAST_TIME);
         let t = if now > *last { now } else { (*last + 1) & 0xFFFF_FFFF };
         let t = t.max(1);
         *last = t;
@@ -58,6 +59,7 @@ fn new_context_id() -> u64 {
 
 /// Per-source record of seen sequence numbers: the highest one plus a ring bitmap of the
 /// DEDUPE_WINDOW below it. Anything older than the window counts as seen.
+#[derive(Default)]
 struct SeenWindow {
     max: u64,
     bits: [u64; (DEDUPE_WINDOW / 64) as usize],
@@ -118,7 +120,6 @@ pub(crate) struct ContextInner {
     pub(crate) registry: RwLock<Registry>,
     params: Mutex<QueueParams>,
     max_message_size: AtomicU64,
-    send_wait_ms: AtomicU64,
     discarded: AtomicU64,
     ticker_started: AtomicBool,
     /// The discard mode is `Block` (read on every send without the params lock).
@@ -128,10 +129,6 @@ pub(crate) struct ContextInner {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// A user handle still exists (the ticker stops once the last one is gone).
     owned: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ContextInner {
@@ -166,7 +163,7 @@ impl ContextInner {
         }
         let waiting: Vec<Arc<ConnShared>> = router.connections.iter().filter(congested).cloned().collect();
         drop(router);
-        let deadline = Instant::now() + Duration::from_millis(self.send_wait_ms.load(Ordering::Relaxed));
+        let deadline = Instant::now() + SEND_WAIT;
         for c in waiting {
             c.wait_for_space(deadline);
         }
@@ -240,7 +237,7 @@ impl ContextInner {
         let mut dropped = 0;
         {
             let mut router = self.wait_for_space(self.router(), Some(from));
-            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            let registry = read(&self.registry);
             let targets: Vec<Arc<ConnShared>> =
                 router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
             for mut pkg in batch {
@@ -248,7 +245,7 @@ impl ContextInner {
                 if pkg.source_id == self.id || pkg.source_seq == 0 {
                     continue;
                 }
-                let window = router.seen.entry(pkg.source_id).or_insert(SeenWindow { max: 0, bits: [0; 16] });
+                let window = router.seen.entry(pkg.source_id).or_default();
                 if !window.accept(pkg.source_seq) {
                     continue;
                 }
@@ -331,7 +328,7 @@ impl ContextInner {
 
     /// Every live channel (each once), collected so callers can act without the registry lock.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
-        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = read(&self.registry);
         registry.senders.values().filter_map(Weak::upgrade).collect()
     }
 
@@ -422,7 +419,7 @@ impl ContextInner {
 
     pub(crate) fn close_channels(&self) {
         let channels: Vec<Arc<ChannelShared>> = {
-            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            let registry = read(&self.registry);
             registry.receivers.values().chain(registry.senders.values()).filter_map(Weak::upgrade).collect()
         };
         for channel in channels {
@@ -477,7 +474,6 @@ impl Context {
             registry: RwLock::new(Registry::default()),
             params: Mutex::new(params),
             max_message_size: AtomicU64::new(DEFAULT_MAX_MESSAGE_SIZE),
-            send_wait_ms: AtomicU64::new(DEFAULT_SEND_WAIT.as_millis() as u64),
             discarded: AtomicU64::new(0),
             ticker_started: AtomicBool::new(false),
             blocking: AtomicBool::new(false),
@@ -515,7 +511,7 @@ impl Context {
             st.endpoints.hostname1 = host;
             st.endpoints.port1 = port;
         }
-        *conn.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener.clone());
+        *lock(&conn.listener) = Some(listener.clone());
         inner.adopt_connection(&conn);
         if let Err(e) = tcp::start_accepting(conn.clone(), listener) {
             conn.close_on_problem(e.message());
@@ -629,7 +625,7 @@ mod tests {
     use super::*;
 
     fn window() -> SeenWindow {
-        SeenWindow { max: 0, bits: [0; 16] }
+        SeenWindow::default()
     }
 
     #[test]

@@ -11,11 +11,12 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::sync::{lock, wait, wait_timeout};
 
 /// A queued event: a closure run on the processing thread.
 pub type Event = Box<dyn FnOnce() + Send>;
@@ -41,10 +42,6 @@ struct EventLoop {
     stop: AtomicBool,
     timers: Mutex<TimerQueue>,
     timers_changed: Condvar,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn event_loop() -> &'static EventLoop {
@@ -93,7 +90,7 @@ pub fn post(event: Event, front: bool) {
 }
 
 /// Take the next event; the wakeup byte is consumed when the queue becomes empty.
-fn pop(el: &EventLoop, wait: Option<Instant>, block_forever: bool) -> Option<Event> {
+fn pop(el: &EventLoop, until: Option<Instant>, block_forever: bool) -> Option<Event> {
     let mut q = lock(&el.queue);
     loop {
         if let Some(event) = q.events.pop_front() {
@@ -107,10 +104,10 @@ fn pop(el: &EventLoop, wait: Option<Instant>, block_forever: bool) -> Option<Eve
             return None;
         }
         let now = Instant::now();
-        q = match (wait, block_forever) {
-            (_, true) => el.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+        q = match (until, block_forever) {
+            (_, true) => wait(&el.ready, q),
             (Some(deadline), false) if now < deadline => {
-                el.ready.wait_timeout(q, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0)
+                wait_timeout(&el.ready, q, deadline - now)
             }
             _ => return None,
         };
@@ -338,10 +335,10 @@ fn timer_thread() {
                 timers = lock(&el.timers);
             }
             Some(at) => {
-                timers = el.timers_changed.wait_timeout(timers, at - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+                timers = wait_timeout(&el.timers_changed, timers, at - now);
             }
             None => {
-                timers = el.timers_changed.wait(timers).unwrap_or_else(|e| e.into_inner());
+                timers = wait(&el.timers_changed, timers);
             }
         }
     }
@@ -513,9 +510,7 @@ impl Timer {
 
     fn arm(&self, generation: u64, at: Instant) {
         let weak_state = Arc::downgrade(&self.state);
-        let signal = Signal { shared: self.signal.shared.clone() };
-        let weak_signal = Arc::downgrade(&signal.shared);
-        drop(signal);
+        let weak_signal = Arc::downgrade(&self.signal.shared);
         let live_state = Arc::downgrade(&self.state);
         let live: Live = Arc::new(move || {
             live_state.upgrade().is_some_and(|st| {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::channels::ChannelShared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Value;
+use crate::sync::{lock, wait, wait_timeout};
 
 /// The original's future states, in its numbering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,7 +69,7 @@ impl FutureShared {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, FutureState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Finish with a result or an error, if not done yet. Returns whether it did.
@@ -95,7 +96,7 @@ impl FutureShared {
 
     /// Queue the done-callbacks as events (each runs once).
     fn run_callbacks(&self) {
-        let callbacks = std::mem::take(&mut *self.callbacks.lock().unwrap_or_else(|e| e.into_inner()));
+        let callbacks = std::mem::take(&mut *lock(&self.callbacks));
         if callbacks.is_empty() {
             return;
         }
@@ -129,13 +130,13 @@ impl FutureShared {
         let mut st = self.state();
         while st.status < FutureStatus::Cancelled {
             st = match deadline {
-                None => self.done.wait(st).unwrap_or_else(|e| e.into_inner()),
+                None => wait(&self.done, st),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         break;
                     }
-                    self.done.wait_timeout(st, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0)
+                    wait_timeout(&self.done, st, deadline - now)
                 }
             };
         }
@@ -272,7 +273,7 @@ impl Future {
     /// Call `callback` with this future once it is done (cancelled, failed or succeeded),
     /// through the event loop; at once (queued) if it is done already.
     pub fn add_done_callback(&self, callback: DoneCallback) {
-        let mut callbacks = self.shared.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut callbacks = lock(&self.shared.callbacks);
         if self.done() {
             drop(callbacks);
             let future = self.clone();

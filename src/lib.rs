@@ -19,6 +19,7 @@ pub mod future;
 pub mod package;
 pub mod protocol;
 pub mod queue;
+mod sync;
 pub mod transport;
 pub mod value;
 mod unprintable;

@@ -21,6 +21,7 @@ use crate::events::{self, Signal};
 use crate::package::PackageRef;
 use crate::protocol::hash::slot_of;
 use crate::queue::{Discard, PackageQueue};
+use crate::sync::{lock, write, wait, wait_timeout};
 
 /// The messaging pattern of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,7 +113,7 @@ pub(crate) struct ChannelShared {
 
 impl ChannelShared {
     pub(crate) fn inbox(&self) -> MutexGuard<'_, InQueue> {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inbox)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -209,7 +210,7 @@ impl ChannelShared {
         }
         let mut inbox = inbox;
         inbox.waiters += 1;
-        let (mut inbox, _) = self.arrived.wait_timeout(inbox, timeout).unwrap_or_else(|e| e.into_inner());
+        let mut inbox = wait_timeout(&self.arrived, inbox, timeout);
         inbox.waiters -= 1;
         !inbox.queue.is_empty()
     }
@@ -232,7 +233,7 @@ impl ChannelShared {
 
     fn unregister(&self) {
         let me = self as *const ChannelShared;
-        let mut guard = self.context.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = write(&self.context.registry);
         let registry = &mut *guard;
         for (map, hash) in [(&mut registry.senders, self.slot_out.hash), (&mut registry.receivers, self.slot_in.hash)] {
             if map.get(&hash).is_some_and(|w| std::ptr::eq(w.as_ptr(), me)) {
@@ -257,7 +258,7 @@ impl ChannelShared {
         let mut inbox = self.inbox();
         while inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed && alive() {
             inbox.room_waiters += 1;
-            inbox = self.drained.wait_timeout(inbox, Duration::from_millis(100)).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            inbox = wait_timeout(&self.drained, inbox, Duration::from_millis(100));
             inbox.room_waiters -= 1;
         }
     }
@@ -278,7 +279,7 @@ impl ChannelShared {
             if inbox.closed {
                 return Err(Error::closed(format!("the {} is closed", self.kind.class_name())));
             }
-            let wait = match deadline {
+            let limit = match deadline {
                 None => None,
                 Some(deadline) => {
                     let now = Instant::now();
@@ -289,9 +290,9 @@ impl ChannelShared {
                 }
             };
             inbox.waiters += 1;
-            inbox = match wait {
-                None => self.arrived.wait(inbox).unwrap_or_else(|e| e.into_inner()),
-                Some(wait) => self.arrived.wait_timeout(inbox, wait).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0),
+            inbox = match limit {
+                None => wait(&self.arrived, inbox),
+                Some(limit) => wait_timeout(&self.arrived, inbox, limit),
             };
             inbox.waiters -= 1;
         }
@@ -350,7 +351,7 @@ impl Channel {
             context: inner,
         });
         let taken = {
-            let mut registry = shared.context.registry.write().unwrap_or_else(|e| e.into_inner());
+            let mut registry = write(&shared.context.registry);
             let live = |map: &std::collections::HashMap<u64, Weak<ChannelShared>>, slot: &Slot| {
                 map.get(&slot.hash).is_some_and(|w| w.strong_count() > 0)
             };

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::package::{body_from, Body, PackageRef, SharedBytes};
 use crate::protocol::object;
 use crate::value::Value;
+use crate::sync::{lock, wait_timeout};
 
 impl Channel {
     /// A publisher on slot base `base`.
@@ -133,7 +134,7 @@ impl PubExt {
         }
     }
     fn lock(&self) -> MutexGuard<'_, PubLock> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.lock)
     }
 }
 
@@ -153,7 +154,7 @@ impl SubExt {
         SubExt { sync: Mutex::new(None), selected_ref: Mutex::new(0) }
     }
     fn sync(&self) -> MutexGuard<'_, Option<SyncState>> {
-        self.sync.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.sync)
     }
 }
 
@@ -219,7 +220,7 @@ impl ChannelShared {
             if now >= deadline {
                 break;
             }
-            lock = ext.unlocked.wait_timeout(lock, deadline - now).map(|r| r.0).unwrap_or_else(|e| e.into_inner().0);
+            lock = wait_timeout(&ext.unlocked, lock, deadline - now);
         }
         drop(lock);
         // While throttled, also keep what is already in flight small (the original's out-queues
@@ -310,7 +311,7 @@ impl Channel {
             }
         }
         Ok(chosen.map(|channel| {
-            *channel.shared.sub_ext().selected_ref.lock().unwrap_or_else(|e| e.into_inner()) = reference;
+            *lock(&channel.shared.sub_ext().selected_ref) = reference;
             (*channel).clone()
         }))
     }
@@ -319,7 +320,7 @@ impl Channel {
     /// pending in the other channels, in order.
     pub fn recv_selected(&self) -> Result<Vec<Message>> {
         self.expect_kind(&[ChannelKind::Sub], "recv_selected")?;
-        let reference = *self.shared.sub_ext().selected_ref.lock().unwrap_or_else(|e| e.into_inner());
+        let reference = *lock(&self.shared.sub_ext().selected_ref);
         let mut out = Vec::new();
         {
             let mut inbox = self.shared.inbox();

@@ -17,6 +17,7 @@ use crate::package::{body_from, PackageRef};
 use crate::protocol::header::REQREP_SEQ_REF;
 use crate::protocol::object;
 use crate::value::Value;
+use crate::sync::{lock, read, write};
 
 /// Marker of an error reply: `("yoton_ERROR_HANDLING_REQUEST", text)` (§9.3.5).
 pub const ERROR_MARKER: &str = "yoton_ERROR_HANDLING_REQUEST";
@@ -61,7 +62,7 @@ impl ReqExt {
         ReqExt { state: Mutex::new(ReqState { next_id: 0, futures: HashMap::new(), default_auto_cancel: Some(DEFAULT_AUTO_CANCEL) }) }
     }
     fn state(&self) -> MutexGuard<'_, ReqState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -262,7 +263,7 @@ impl RepExt {
         }
     }
     fn state(&self) -> MutexGuard<'_, RepState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -270,7 +271,7 @@ impl ChannelShared {
     /// Replier: handle every queued package, acknowledging the next pre-request after each
     /// (§9.3.4). Returns the number of packages handled.
     pub(crate) fn rep_process_queue(self: &Arc<Self>) -> usize {
-        let _busy = self.rep().busy.lock().unwrap_or_else(|e| e.into_inner());
+        let _busy = lock(&self.rep().busy);
         let mut handled = 0;
         loop {
             // (pop in its own statement: a `while let` would hold the inbox lock in the body)
@@ -351,10 +352,10 @@ impl ChannelShared {
             Ok(_) => return error_reply("Invalid request: expected (name, args tuple, kwargs dict)."),
             Err(e) => return error_reply(&format!("Invalid request: {e}")),
         };
-        let handler = self.rep().handlers.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+        let handler = read(&self.rep().handlers).get(&name).cloned();
         let outcome = match handler {
             Some(handler) => catch_unwind(AssertUnwindSafe(|| handler(&args, &kwargs)))
-                .unwrap_or_else(|panic| Err(format!("the handler of '{name}' panicked: {}", panic_text(&panic)))),
+                .unwrap_or_else(|panic| Err(format!("the handler of '{name}' panicked: {}", crate::sync::panic_text(&*panic)))),
             None if name == "echo" => echo(self.context.id, &args, &kwargs),
             None => Err(format!("Method '{name}' not implemented.")),
         };
@@ -376,10 +377,6 @@ impl ChannelShared {
         };
         let _ = self.send_raw(ack.0, ack.1, pre_request_body("req!"));
     }
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default()
 }
 
 fn error_reply(text: &str) -> Value {
@@ -458,14 +455,14 @@ impl Channel {
         if method.is_empty() {
             return Err(Error::invalid("the method name is empty"));
         }
-        self.shared.rep().handlers.write().unwrap_or_else(|e| e.into_inner()).insert(method.to_string(), handler);
+        write(&self.shared.rep().handlers).insert(method.to_string(), handler);
         Ok(())
     }
 
     /// Remove the handler of `method`; returns whether there was one.
     pub fn unregister(&self, method: &str) -> Result<bool> {
         self.expect_kind(&[ChannelKind::Rep], "unregister")?;
-        Ok(self.shared.rep().handlers.write().unwrap_or_else(|e| e.into_inner()).remove(method).is_some())
+        Ok(write(&self.shared.rep().handlers).remove(method).is_some())
     }
 
     pub fn mode(&self) -> Result<RepMode> {

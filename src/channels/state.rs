@@ -10,6 +10,7 @@ use crate::package::{body_from, Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::protocol::object;
 use crate::value::Value;
+use crate::sync::{lock};
 
 pub(crate) struct StateExt {
     /// The current state; None until one was sent or received.
@@ -21,7 +22,7 @@ impl StateExt {
         StateExt { current: Mutex::new(None) }
     }
     fn current(&self) -> MutexGuard<'_, Option<PackageRef>> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.current)
     }
 }
 

@@ -4,9 +4,10 @@ use std::ffi::{c_char, c_int, c_void};
 
 use super::message::yoton_message;
 use super::events::yoton_callback;
-use super::util::{yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
+use crate::sync::{lock};
 
 
 /// A channel of any kind (publisher, subscriber, ...). Caller owns it; release with
@@ -25,7 +26,7 @@ impl yoton_channel {
 
 impl Drop for yoton_channel {
     fn drop(&mut self) {
-        for id in std::mem::take(&mut *self.bindings.lock().unwrap_or_else(|e| e.into_inner())) {
+        for id in std::mem::take(&mut *lock(&self.bindings)) {
             self.inner.received().unbind(id);
         }
     }
@@ -48,10 +49,8 @@ pub extern "C" fn yoton_channel_on_received(
         let ch = handle(ch, "channel")?;
         let callback = callback.ok_or_else(|| crate::Error::invalid("callback is NULL"))?;
         let bound = ch.inner.received().bind(std::sync::Arc::new(move |_: &()| callback(data.ptr())));
-        ch.bindings.lock().unwrap_or_else(|e| e.into_inner()).push(bound);
-        if !id.is_null() {
-            write_out(id, bound)?;
-        }
+        lock(&ch.bindings).push(bound);
+        write_opt(id, bound)?;
         Ok(())
     })
 }
@@ -61,7 +60,7 @@ pub extern "C" fn yoton_channel_on_received(
 pub extern "C" fn yoton_channel_unbind(ch: *const yoton_channel, id: u64) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
-        let mut bindings = ch.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bindings = lock(&ch.bindings);
         let Some(pos) = bindings.iter().position(|b| *b == id) else {
             return Err(crate::Error::invalid(format!("no binding {id} on this channel handle")));
         };

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
-use super::util::{check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{write_opt, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use crate::clientserver::{do_request, RequestServer};
 use crate::error::Error;
 
@@ -141,12 +141,8 @@ pub extern "C" fn yoton_request_server_stop(server: *const yoton_request_server)
 pub extern "C" fn yoton_request_server_stats(server: *const yoton_request_server, handled: *mut u64, dropped: *mut u64) -> c_int {
     guard(|| {
         let server = handle(server, "server")?;
-        if !handled.is_null() {
-            write_out(handled, server.inner.handled())?;
-        }
-        if !dropped.is_null() {
-            write_out(dropped, server.inner.dropped())?;
-        }
+        write_opt(handled, server.inner.handled())?;
+        write_opt(dropped, server.inner.dropped())?;
         Ok(())
     })
 }

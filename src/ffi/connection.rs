@@ -4,8 +4,9 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{write_opt, free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use crate::connection::Connection;
+use crate::sync::{lock};
 
 /// A connection between two contexts. Handles come from `yoton_context_bind`,
 /// `yoton_context_connect` or the `yoton_context_connection_*` lookups; release with
@@ -36,7 +37,7 @@ impl yoton_connection {
 
 impl Drop for yoton_connection {
     fn drop(&mut self) {
-        let bindings = std::mem::take(&mut *self.bindings.lock().unwrap_or_else(|e| e.into_inner()));
+        let bindings = std::mem::take(&mut *lock(&self.bindings));
         for (which, id) in bindings {
             self.unbind(which, id);
         }
@@ -68,10 +69,8 @@ pub extern "C" fn yoton_connection_on_closed(
             let text = CString::new(reason.replace('\0', "")).unwrap_or_default();
             handler(data.ptr(), text.as_ptr());
         }));
-        conn.bindings.lock().unwrap_or_else(|e| e.into_inner()).push((Which::Closed, bound));
-        if !id.is_null() {
-            write_out(id, bound)?;
-        }
+        lock(&conn.bindings).push((Which::Closed, bound));
+        write_opt(id, bound)?;
         Ok(())
     })
 }
@@ -92,10 +91,8 @@ pub extern "C" fn yoton_connection_on_timedout(
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
         let bound = conn.inner.timedout_signal().bind(Arc::new(move |t: &bool| handler(data.ptr(), *t)));
         // Closed and timedout ids come from different counters: keep them apart.
-        conn.bindings.lock().unwrap_or_else(|e| e.into_inner()).push((Which::Timedout, bound));
-        if !id.is_null() {
-            write_out(id, bound | TIMEDOUT_ID_FLAG)?;
-        }
+        lock(&conn.bindings).push((Which::Timedout, bound));
+        write_opt(id, bound | TIMEDOUT_ID_FLAG)?;
         Ok(())
     })
 }
@@ -109,7 +106,7 @@ pub extern "C" fn yoton_connection_unbind(conn: *const yoton_connection, id: u64
     guard(|| {
         let conn = handle(conn, "connection")?;
         let key = if id & TIMEDOUT_ID_FLAG != 0 { (Which::Timedout, id & !TIMEDOUT_ID_FLAG) } else { (Which::Closed, id) };
-        let mut bindings = conn.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bindings = lock(&conn.bindings);
         let Some(pos) = bindings.iter().position(|b| *b == key) else {
             return Err(crate::Error::invalid(format!("no binding {id} on this connection handle")));
         };

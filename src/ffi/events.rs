@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{check_out, free_handle, guard, handle, into_handle, write_out, yoton_free_fn, UserData};
+use super::util::{write_opt, check_out, free_handle, guard, handle, into_handle, write_out, yoton_free_fn, UserData};
 use super::value::{value_ref, yoton_value};
 use crate::error::Error;
 use crate::events::{self, Block, Signal, Timer};
@@ -49,11 +49,7 @@ fn block_arg(seconds: f64) -> crate::Result<Block> {
 pub extern "C" fn yoton_process_events(block: f64, count: *mut usize) -> c_int {
     guard(|| {
         let n = events::process_events(block_arg(block)?)?;
-        if count.is_null() {
-            Ok(())
-        } else {
-            write_out(count, n)
-        }
+        write_opt(count, n)
     })
 }
 
@@ -154,11 +150,7 @@ pub extern "C" fn yoton_signal_bind(
         let sig = handle(sig, "signal")?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
         let bound = sig.inner.bind(Arc::new(move |arg: &Value| handler(data.ptr(), (arg as *const Value).cast())));
-        if id.is_null() {
-            Ok(())
-        } else {
-            write_out(id, bound)
-        }
+        write_opt(id, bound)
     })
 }
 
@@ -275,11 +267,7 @@ pub extern "C" fn yoton_timer_bind(
         let t = handle(t, "timer")?;
         let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let bound = t.inner.signal().bind(Arc::new(move |_: &()| callback(data.ptr())));
-        if id.is_null() {
-            Ok(())
-        } else {
-            write_out(id, bound)
-        }
+        write_opt(id, bound)
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{write_opt, free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
 use crate::future::{Future, FutureStatus};
@@ -113,11 +113,7 @@ pub extern "C" fn yoton_future_cancelled(f: *const yoton_future, out: *mut bool)
 pub extern "C" fn yoton_future_cancel(f: *const yoton_future, out: *mut bool) -> c_int {
     guard(|| {
         let cancelled = handle(f, "future")?.inner.cancel();
-        if out.is_null() {
-            Ok(())
-        } else {
-            write_out(out, cancelled)
-        }
+        write_opt(out, cancelled)
     })
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::channel::yoton_channel;
 use super::context::yoton_context;
 use super::future::yoton_future;
-use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out, yoton_free_fn, UserData};
+use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_opt, yoton_free_fn, UserData};
 use super::value::{value_ref, yoton_value};
 use crate::channels::reqrep::RepMode;
 use crate::channels::ChannelKind;
@@ -162,11 +162,7 @@ pub extern "C" fn yoton_rep_set_mode(rep: *const yoton_channel, mode: c_int) -> 
 pub extern "C" fn yoton_rep_handle_pending(rep: *const yoton_channel, handled: *mut usize) -> c_int {
     guard(|| {
         let n = handle(rep, "replier")?.inner.handle_pending_requests()?;
-        if handled.is_null() {
-            Ok(())
-        } else {
-            write_out(handled, n)
-        }
+        write_opt(handled, n)
     })
 }
 

@@ -13,11 +13,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
         Ok(Ok(())) => 0,
         Ok(Err(err)) => set_last_error(&err),
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = crate::sync::panic_text(&*panic);
             set_last_error(&Error::new(ErrorKind::Internal, format!("panic inside yoton: {what}")))
         }
     }
@@ -194,5 +190,14 @@ pub(crate) fn free_cstring(text: *mut c_char) {
     if !text.is_null() {
         // SAFETY: made by CString::into_raw here; the caller frees each string once.
         guard_void(|| drop(unsafe { std::ffi::CString::from_raw(text) }));
+    }
+}
+
+/// Write through an optional out-pointer: NULL means the caller does not want the value.
+pub(crate) fn write_opt<T>(out: *mut T, value: T) -> Result<()> {
+    if out.is_null() {
+        Ok(())
+    } else {
+        write_out(out, value)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::util::{bytes_arg, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, write_out, write_str};
+use super::util::{write_opt, bytes_arg, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, write_out, write_str};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::object;
 use crate::value::Value;
@@ -323,9 +323,7 @@ fn encode(value: &Value) -> Result<Vec<u8>> {
 pub extern "C" fn yoton_value_encode(value: *const yoton_value, buf: *mut c_void, cap: usize, len: *mut usize) -> c_int {
     guard(|| {
         let bytes = encode(value_ref(value, "value")?)?;
-        if !len.is_null() {
-            write_out(len, bytes.len())?;
-        }
+        write_opt(len, bytes.len())?;
         if buf.is_null() || cap < bytes.len() {
             return Err(Error::new(ErrorKind::TooLarge, format!("buffer of {cap} bytes is too small for {} bytes", bytes.len())));
         }
