@@ -160,6 +160,11 @@ fn sync_mode_throttles_a_fast_publisher_without_loss() {
     let sub = Channel::subscriber(&b, "flow", MessageType::Text).unwrap();
     sub.set_sync_mode(true).unwrap();
     assert!(sub.sync_mode().unwrap());
+    // Start the burst once a's routing has seen the subscriber's "ok": a marker sent after it on
+    // the same connection is routed after it.
+    let mark_sub = Channel::subscriber(&a, "flow-mark", MessageType::Text).unwrap();
+    Channel::publisher(&b, "flow-mark", MessageType::Text).unwrap().send(b"synced").unwrap();
+    assert_eq!(mark_sub.recv(T).unwrap().text().unwrap(), "synced");
     let n = 20000;
     let sender = std::thread::spawn(move || {
         for i in 0..n {

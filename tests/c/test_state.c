@@ -254,6 +254,16 @@ static void test_state_object(void) {
     yoton_value_free(got);
     got = NULL;
     CHECK(yt_link(a, b, NULL, NULL));
+    {
+        /* Let a handle b's NEW_CONNECTION (which makes a re-send its state) before a has a
+         * state: a marker b sends after it on the same connection arrives after it. */
+        yoton_channel *back_pub = yt_make_pub(b, "mark-back", NULL);
+        yoton_channel *back_sub = yt_make_sub(a, "mark-back", NULL);
+        CHECK_OK(yt_send_text(back_pub, "linked"));
+        CHECK_RECV(back_sub, "linked");
+        yoton_channel_free(back_pub);
+        yoton_channel_free(back_sub);
+    }
     /* None before any state equals the initial state: a no-op. */
     CHECK_OK(yoton_state_send_value(oa, none));
     CHECK_OK(yt_send_text(mark_pub, "m1"));
@@ -414,7 +424,18 @@ static struct burst_result run_burst(int sync_mode, const char *base, size_t sub
     sub = yt_make_sub(b, base, NULL);
     CHECK(yt_link(a, b, NULL, NULL));
     if (sync_mode) {
+        char mark[64];
+        yoton_channel *mark_pub, *mark_sub;
         CHECK_OK(yoton_sub_set_sync_mode(sub, true));
+        /* Start the burst only once the publisher's context has seen the subscriber's "ok":
+         * a marker sent after it on the same connection is routed after it. */
+        snprintf(mark, sizeof mark, "%s-mark", base);
+        mark_sub = yt_make_sub(a, mark, NULL);
+        mark_pub = yt_make_pub(b, mark, NULL);
+        CHECK_OK(yt_send_text(mark_pub, "synced"));
+        yt_recv_text(mark_sub, "synced", YT_WAIT, __FILE__, __LINE__);
+        yoton_channel_free(mark_pub);
+        yoton_channel_free(mark_sub);
     }
     job.pub = pub;
     job.n = BURST;
