@@ -228,7 +228,22 @@ impl ContextInner {
     }
 
     /// Route packages that arrived on `from` (§6.5): deduplicate, forward, deliver.
-    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, batch: Vec<Package>) {
+    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<Package>) {
+        // A context message (NEW_CONNECTION: state channels re-send) is handled before anything
+        // that arrived after it is delivered, so a message sent after it is seen after its effect.
+        while let Some(at) = batch.iter().position(|p| p.slot == SLOT_CONTEXT) {
+            if at + 1 == batch.len() {
+                break;
+            }
+            let rest = batch.split_off(at + 1);
+            self.route_in_order(from, batch);
+            batch = rest;
+        }
+        self.route_in_order(from, batch);
+    }
+
+    /// `route_batch` for a batch whose context messages (if any) are all at its end.
+    fn route_in_order(&self, from: &Arc<ConnShared>, batch: Vec<Package>) {
         let mut context_messages = Vec::new();
         // Deliveries grouped by channel, handed over under one inbox lock per channel. Channel
         // handles upgraded here are dropped only after the locks are released: the last

@@ -231,8 +231,10 @@ impl ChannelShared {
     /// Subscriber sync check (§9.2.3): tell publishers "full" above the high-water mark, "ok"
     /// below the low-water mark, and repeat the current word every 4 s.
     pub(crate) fn sub_sync_check(&self) {
+        // The word is sent under the sync lock: the receiving thread and a reader both check,
+        // and a "full" overtaken by an older "ok" would leave the publisher running unthrottled.
+        let mut sync = self.sub_ext().sync();
         let word = {
-            let mut sync = self.sub_ext().sync();
             let Some(state) = sync.as_mut() else { return };
             let pending = self.inbox().queue.len();
             let now = Instant::now();
@@ -259,6 +261,7 @@ impl ChannelShared {
             }
         };
         let _ = self.context.send(self.slot_out.hash, 0, 0, body_from(word.as_bytes()));
+        drop(sync);
     }
 }
 
@@ -268,16 +271,15 @@ impl Channel {
     /// implementation.
     pub fn set_sync_mode(&self, on: bool) -> Result<()> {
         self.expect_kind(&[ChannelKind::Sub], "set_sync_mode")?;
-        let was_full = {
-            let mut sync = self.shared.sub_ext().sync();
-            let was_full = sync.as_ref().is_some_and(|s| s.full);
-            *sync = if on { Some(SyncState { full: false, resend_at: Instant::now() }) } else { None };
-            was_full
-        };
+        let mut sync = self.shared.sub_ext().sync();
+        let was_full = sync.as_ref().is_some_and(|s| s.full);
+        *sync = if on { Some(SyncState { full: false, resend_at: Instant::now() }) } else { None };
         if on {
+            drop(sync);
             self.shared.context.ensure_ticker();
             self.shared.sub_sync_check();
         } else if was_full {
+            // Under the sync lock, like every control word (see `sub_sync_check`).
             self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(b"ok"))?;
         }
         Ok(())

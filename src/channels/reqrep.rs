@@ -77,6 +77,8 @@ fn pre_request_body(action: &str) -> Vec<u8> {
 pub(crate) fn broadcast_cancel(future: &FutureShared) {
     let Some(channel) = future.channel.as_ref().and_then(Weak::upgrade) else { return };
     let id = future.state().request_id;
+    // Under the requester lock, like every pre-request word (see `req_tick`).
+    let _req = channel.req().state();
     let _ = channel.send_raw(0, id + REQREP_SEQ_REF, pre_request_body("req-"));
 }
 
@@ -145,8 +147,9 @@ impl ChannelShared {
                     }
                 }
             }
+            // Sent under the requester lock (see `req_tick`).
+            self.send_all(outgoing);
         }
-        self.send_all(outgoing);
         for (future, outcome) in finished {
             future.finish(outcome);
         }
@@ -179,11 +182,15 @@ impl ChannelShared {
                     _ => false,
                 }
             });
+            // Sent under the requester lock, so pre-request words leave in the order they were
+            // decided: a `req?` resend that went out after the `req-` of the same request (the
+            // ack arrived in between) would leave a Python replier holding a stale
+            // acknowledgement for 10 s, deaf to every other request.
+            self.send_all(outgoing);
         }
         for future in cancelled {
             future.cancel_local();
         }
-        self.send_all(outgoing);
         self.req_process_inbox();
     }
 

@@ -119,6 +119,16 @@ static void test_state_basics(void) {
     CHECK_STATE_NOW(sa, "");
 
     CHECK(yt_link(a, b, NULL, NULL));
+    /* b announced itself (NEW_CONNECTION, on which a would re-send its state); a marker b sends
+     * after it reaches a only once that was handled, so the state below goes out only once. */
+    {
+        yoton_channel *joined_pub = yt_make_pub(b, "joined", NULL);
+        yoton_channel *joined_sub = yt_make_sub(a, "joined", NULL);
+        CHECK_OK(yt_send_text(joined_pub, "joined"));
+        CHECK_RECV(joined_sub, "joined");
+        yoton_channel_free(joined_pub);
+        yoton_channel_free(joined_sub);
+    }
     CHECK_OK(state_text(sa, "ready"));
     CHECK_STATE_NOW(sa, "ready"); /* our own state at once */
     CHECK(wait_state(sb, "ready"));
@@ -373,13 +383,21 @@ struct burst_job {
     int done; /* guarded by g_lock */
 };
 
+/* Burst messages are "m<index>" padded with dots to BURST_MSG bytes: what is already in the
+ * socket buffers (about 1 MiB both ways) when "full" reaches the publisher is beyond sync-mode
+ * back-pressure, and at this size it is about a thousand messages, well below the burst. */
+#define BURST_MSG 1000
+
 static void *burst_thread(void *arg) {
     struct burst_job *job = (struct burst_job *)arg;
-    char text[32];
+    char text[BURST_MSG];
     int i;
+    memset(text, '.', sizeof text);
     for (i = 0; i < job->n; i++) {
-        int len = snprintf(text, sizeof text, "m%d", i);
-        if (yoton_pub_send(job->pub, text, (size_t)len) != YOTON_OK) {
+        char index[16];
+        int len = snprintf(index, sizeof index, "m%d", i);
+        memcpy(text, index, (size_t)len);
+        if (yoton_pub_send(job->pub, text, sizeof text) != YOTON_OK) {
             job->failures++;
         }
     }
@@ -493,7 +511,7 @@ static void test_sync_mode_throttles(void) {
     /* Sync mode is a throttle (PROTOCOL.md §9.2.3), not a guarantee: what a fast publisher has
      * in flight before "full" reaches it (its out-queue and the socket buffers) still arrives.
      * So: with a queue that fits the burst nothing is lost, and the backlog stays far below
-     * the burst (the control run below shows ~the whole burst piling up without sync mode).
+     * the burst (peaks of 0.6-1.4k on the 2-core CI machine) (the control run below shows ~the whole burst piling up without sync mode).
      * The loss-free mechanism for small queues is YOTON_DISCARD_BLOCK. */
     r = run_burst(1, "flow", 2 * BURST);
     printf("   sync mode: peak pending %zu of %d, received %d, dropped %llu\n", r.peak, BURST,
@@ -501,7 +519,7 @@ static void test_sync_mode_throttles(void) {
     CHECK_EQ_INT(r.misordered, 0);
     CHECK_EQ_U64((uint64_t)r.received + r.discarded, BURST); /* nothing vanishes unnoticed */
     CHECK_EQ_U64(r.discarded, 0);
-    CHECK(r.peak < BURST * 3 / 4);
+    CHECK(r.peak < BURST / 4);
 
     /* Control: without sync mode (and a queue big enough for the burst) nearly the whole
      * burst piles up at the subscriber. */
