@@ -31,10 +31,61 @@ pub enum Status {
 /// Packages up to this size may be written directly by the sending caller (see `push`).
 const DIRECT_WRITE_LIMIT: usize = 16 * 1024;
 
-/// Minimum spacing of direct writes on one connection.
+/// Minimum spacing of direct writes from one context.
 const DIRECT_WRITE_SPACING_NS: u64 = 50_000;
-/// Time base of `last_direct_ns`.
+/// Packages going to more connections than this are never written directly.
+const DIRECT_WRITE_MAX_FANOUT: usize = 4;
+/// Time base of `DirectWriteGate`.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Nagle-like rate limit of direct writes, one per context: sporadic traffic (request/reply
+/// steps) is written at once by the sending caller; a stream falls back to batching by the
+/// sending threads, far cheaper per message. Per context, not per connection, and never for
+/// wide fan-out: a publisher with 16 subscribers otherwise made a write syscall per subscriber
+/// (each waking a peer) for most messages and spent its time in them.
+#[derive(Default)]
+pub(crate) struct DirectWriteGate {
+    last_ns: AtomicU64,
+}
+
+impl DirectWriteGate {
+    fn try_pass(&self) -> bool {
+        let now = EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64;
+        let last = self.last_ns.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < DIRECT_WRITE_SPACING_NS {
+            return false;
+        }
+        self.last_ns.store(now, Ordering::Relaxed);
+        true
+    }
+
+    /// The permission of one package, going to `fanout` connections, to be written directly.
+    /// Wide fan-out always goes through the sending threads: a write per connection in the
+    /// caller's thread costs more than the latency it saves.
+    pub(crate) fn ticket(&self, fanout: usize) -> DirectTicket<'_> {
+        if fanout > DIRECT_WRITE_MAX_FANOUT {
+            DirectTicket::Decided(false)
+        } else {
+            DirectTicket::Unasked(self)
+        }
+    }
+}
+
+/// Asks the gate at most once, on the first idle connection: one package goes directly to
+/// every idle connection or to none.
+pub(crate) enum DirectTicket<'a> {
+    Unasked(&'a DirectWriteGate),
+    Decided(bool),
+}
+
+impl DirectTicket<'_> {
+    fn granted(&mut self) -> bool {
+        if let DirectTicket::Unasked(gate) = *self {
+            *self = DirectTicket::Decided(gate.try_pass());
+        }
+        matches!(self, DirectTicket::Decided(true))
+    }
+}
 
 /// Outcome of a direct write attempt.
 pub(crate) enum DirectWrite {
@@ -142,8 +193,6 @@ pub(crate) struct ConnShared {
     pub(crate) stream: Mutex<Option<Arc<TcpStream>>>,
     /// The stream, for direct writes by senders (set once when connected).
     pub(crate) direct: OnceLock<Arc<TcpStream>>,
-    /// When the last direct write started (nanoseconds since EPOCH).
-    last_direct_ns: AtomicU64,
     pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
     pub(crate) timedout: AtomicBool,
     /// Mirror of `state.status`, written under the state lock, read lock-free on hot paths.
@@ -190,7 +239,6 @@ impl ConnShared {
             soft_bytes: context.soft_limits().1,
             stream: Mutex::new(None),
             direct: OnceLock::new(),
-            last_direct_ns: AtomicU64::new(0),
             listener: Mutex::new(None),
             timedout: AtomicBool::new(false),
             status_mirror: AtomicU8::new(Status::Waiting as u8),
@@ -199,19 +247,6 @@ impl ConnShared {
             timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
         })
-    }
-
-    /// Nagle-like: a direct write only if the previous one was a while ago. Sporadic traffic
-    /// (request/reply steps) goes out at once; a stream falls back to batching by the sending
-    /// thread, which is far cheaper per message.
-    fn direct_write_due(&self) -> bool {
-        let now = EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64;
-        let last = self.last_direct_ns.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < DIRECT_WRITE_SPACING_NS {
-            return false;
-        }
-        self.last_direct_ns.store(now, Ordering::Relaxed);
-        true
     }
 
     fn me(&self) -> Arc<ConnShared> {
@@ -246,12 +281,12 @@ impl ConnShared {
 
     /// Queue a package for sending, applying the discard policy. Returns packages dropped.
     /// Never blocks (callers wait for space first, outside their locks: `wait_for_space`).
-    pub(crate) fn push(&self, pkg: PackageRef) -> usize {
+    pub(crate) fn push(&self, pkg: PackageRef, direct: &mut DirectTicket<'_>) -> usize {
         let mut out = self.out();
         if out.close_requested || out.stop {
             return 1;
         }
-        if out.queue.is_empty() && !out.writing && !out.sender_exited && pkg.cost() <= DIRECT_WRITE_LIMIT && self.direct_write_due() {
+        if out.queue.is_empty() && !out.writing && !out.sender_exited && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted() {
             if let Some(stream) = self.direct.get() {
                 // Idle connection: write in the caller's thread instead of waking the sending
                 // thread (a thread hop costs more than the write). Latency for RPC.
@@ -282,6 +317,7 @@ impl ConnShared {
                 // Wake the sending thread only if there is work for it (it also waits while
                 // merely idle: waking it for nothing costs a context switch per message).
                 let wake = out.sender_waiting && (!out.queue.is_empty() || out.partial.is_some());
+                out.sender_waiting &= !wake;
                 drop(out);
                 if wake {
                     self.out_ready.notify_one();
@@ -296,7 +332,9 @@ impl ConnShared {
         // Packages evicted from the front count as done for flush purposes.
         out.done += pushed.evicted as u64;
         self.update_congestion(&out);
-        let wake = out.sender_waiting;
+        // One wake per sleep: until the sending thread runs, later pushes need not notify (a
+        // notify is a futex syscall even when the thread is already woken).
+        let wake = std::mem::take(&mut out.sender_waiting);
         drop(out);
         if wake {
             self.out_ready.notify_one();

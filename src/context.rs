@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::channels::ChannelShared;
-use crate::connection::{reasons, ConnShared, Connection, Status};
+use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::package::{body_from, nul_terminated, Body, Package, PackageRef};
 use crate::protocol::address::parse_address;
@@ -129,6 +129,8 @@ pub(crate) struct ContextInner {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// A user handle still exists (the ticker stops once the last one is gone).
     owned: AtomicBool,
+    /// Rate limit of direct writes by sending callers (see `ConnShared::push`).
+    direct_gate: DirectWriteGate,
 }
 
 impl ContextInner {
@@ -215,8 +217,10 @@ impl ContextInner {
         let pkg = Arc::new(Package::with_body(&header, body));
         let mut dropped = 0;
         let mut sent = false;
+        let fanout = router.connections.iter().filter(|c| c.is_alive()).count();
+        let mut direct = self.direct_gate.ticket(fanout);
         for c in router.connections.iter().filter(|c| c.is_alive()) {
-            dropped += c.push(pkg.clone());
+            dropped += c.push(pkg.clone(), &mut direct);
             sent = true;
         }
         if !sent {
@@ -272,8 +276,9 @@ impl ContextInner {
                 }
                 let pkg = Arc::new(pkg);
                 if forward {
+                    let mut direct = self.direct_gate.ticket(targets.len());
                     for c in &targets {
-                        dropped += c.push(pkg.clone());
+                        dropped += c.push(pkg.clone(), &mut direct);
                     }
                 }
                 if !deliver {
@@ -494,6 +499,7 @@ impl Context {
             blocking: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             owned: AtomicBool::new(true),
+            direct_gate: DirectWriteGate::default(),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }
