@@ -31,11 +31,12 @@ pub enum Status {
 /// Packages up to this size may be written directly by the sending caller (see `push`).
 const DIRECT_WRITE_LIMIT: usize = 16 * 1024;
 
-/// Minimum spacing of direct writes from one context.
+/// Average spacing of direct writes from one context, and the burst allowed.
 const DIRECT_WRITE_SPACING_NS: u64 = 50_000;
+const DIRECT_WRITE_BURST: u64 = 3;
 /// Packages going to more connections than this are never written directly.
 const DIRECT_WRITE_MAX_FANOUT: usize = 4;
-/// Time base of `DirectWriteGate`.
+/// Time base of `now_ns`.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Nagle-like rate limit of direct writes, one per context: sporadic traffic (request/reply
@@ -43,20 +44,37 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 /// sending threads, far cheaper per message. Per context, not per connection, and never for
 /// wide fan-out: a publisher with 16 subscribers otherwise made a write syscall per subscriber
 /// (each waking a peer) for most messages and spent its time in them.
+///
+/// A token bucket (GCRA): one direct write per DIRECT_WRITE_SPACING_NS on average, bursts of
+/// DIRECT_WRITE_BURST, so an RPC step that sends two packages at once (a request and its
+/// `req-`) writes both without waking the sending thread.
 #[derive(Default)]
 pub(crate) struct DirectWriteGate {
-    last_ns: AtomicU64,
+    /// Theoretical arrival time of the next write at the average rate (ns since EPOCH).
+    next_ns: AtomicU64,
+}
+
+/// A monotonic clock in nanoseconds (for lock-free deadlines in atomics).
+pub(crate) fn now_ns() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 impl DirectWriteGate {
     fn try_pass(&self) -> bool {
-        let now = EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64;
-        let last = self.last_ns.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < DIRECT_WRITE_SPACING_NS {
-            return false;
+        let now = now_ns();
+        let slack = (DIRECT_WRITE_BURST - 1) * DIRECT_WRITE_SPACING_NS;
+        let mut next = self.next_ns.load(Ordering::Relaxed);
+        loop {
+            // A stream finds the bucket empty here, with a single load.
+            if next > now + slack {
+                return false;
+            }
+            let granted = next.max(now) + DIRECT_WRITE_SPACING_NS;
+            match self.next_ns.compare_exchange_weak(next, granted, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(current) => next = current,
+            }
         }
-        self.last_ns.store(now, Ordering::Relaxed);
-        true
     }
 
     /// The permission of one package, going to `fanout` connections, to be written directly.
@@ -94,7 +112,8 @@ pub(crate) enum DirectWrite {
     WouldBlock,
     /// Only this many bytes went out.
     Partial(usize),
-    Failed(std::io::Error),
+    /// The socket is broken (the sending thread finds out too, and closes the connection).
+    Failed,
 }
 
 /// Default and minimum of the `timedout` detection timeout (§7.3).
@@ -176,8 +195,6 @@ pub(crate) struct OutQueue {
 
 /// Shared state of one connection; `Connection` is the user's handle to it.
 pub(crate) struct ConnShared {
-    /// Ourselves (to close from `push`, which only has `&self`).
-    me: Weak<ConnShared>,
     pub(crate) context: Weak<ContextInner>,
     pub(crate) id1: u64,
     pub(crate) pid1: u64,
@@ -210,8 +227,7 @@ pub(crate) struct ConnShared {
 
 impl ConnShared {
     pub(crate) fn new(context: &Arc<ContextInner>, name: &str, params: QueueParams) -> Arc<ConnShared> {
-        Arc::new_cyclic(|me| ConnShared {
-            me: me.clone(),
+        Arc::new(ConnShared {
             context: Arc::downgrade(context),
             id1: context.id,
             pid1: std::process::id() as u64,
@@ -247,10 +263,6 @@ impl ConnShared {
             timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
         })
-    }
-
-    fn me(&self) -> Arc<ConnShared> {
-        self.me.upgrade().expect("a connection in use is alive")
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, ConnState> {
@@ -298,21 +310,14 @@ impl ConnShared {
                 out.writing = false;
                 match outcome {
                     DirectWrite::Written => out.done += 1,
-                    // The socket is full: let the sending thread do it, in order.
-                    DirectWrite::WouldBlock => {
+                    // The socket is full, or broken: let the sending thread do it, in order. A
+                    // broken socket fails its write too and the sending thread closes the
+                    // connection; closing here would take the routing lock our caller holds.
+                    DirectWrite::WouldBlock | DirectWrite::Failed => {
                         out.queue.push_unbounded(pkg);
                     }
                     // Never block the caller: the sending thread writes the rest first.
                     DirectWrite::Partial(sent) => out.partial = Some((pkg, sent)),
-                    DirectWrite::Failed(e) => {
-                        out.done += 1;
-                        drop(out);
-                        if self.status() >= Status::Hosting {
-                            let reason = crate::transport::tcp::write_error_reason(&e);
-                            Arc::clone(&self.me()).close_on_problem(&reason);
-                        }
-                        return 0;
-                    }
                 }
                 // Wake the sending thread only if there is work for it (it also waits while
                 // merely idle: waking it for nothing costs a context switch per message).

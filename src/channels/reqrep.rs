@@ -148,7 +148,10 @@ impl ChannelShared {
                 }
             }
             // Sent under the requester lock (see `req_tick`).
-            self.send_all(outgoing);
+            if !outgoing.is_empty() {
+                self.send_all(outgoing);
+                self.context.expect_answer();
+            }
         }
         for (future, outcome) in finished {
             future.finish(outcome);
@@ -383,6 +386,7 @@ impl ChannelShared {
             next
         };
         let _ = self.send_raw(ack.0, ack.1, pre_request_body("req!"));
+        self.context.expect_answer();
     }
 }
 
@@ -439,6 +443,7 @@ impl Channel {
         self.shared.context.ensure_ticker();
         let id = future.state().request_id;
         self.shared.send_raw(0, id + REQREP_SEQ_REF, pre_request_body("req?"))?;
+        self.shared.context.expect_answer();
         Ok(Future { shared: future })
     }
 

@@ -483,7 +483,7 @@ pub(crate) fn write_direct(stream: &TcpStream, pkg: &Package) -> DirectWrite {
         Ok(n) if n == total => DirectWrite::Written,
         Ok(n) => DirectWrite::Partial(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => DirectWrite::WouldBlock,
-        Err(e) => DirectWrite::Failed(e),
+        Err(_) => DirectWrite::Failed,
     }
 }
 
@@ -636,6 +636,34 @@ fn is_peer_gone(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted)
 }
 
+/// While the context expects an RPC answer (`ContextInner::expect_answer`), poll the socket
+/// without blocking until data comes or the window closes; None: nothing came, block as usual.
+/// Yielding between polls leaves the core to the threads producing the answer.
+fn busy_poll(rx: &Receiver<'_>, target: &mut [u8]) -> Option<io::Result<usize>> {
+    let until = rx.conn.context.upgrade()?.busy_poll_until()?;
+    let sock = SockRef::from(rx.stream);
+    let buf = as_uninit(target);
+    loop {
+        match sock.recv_with_flags(buf, libc::MSG_DONTWAIT) {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            other => return Some(other),
+        }
+        if crate::connection::now_ns() >= until {
+            return None;
+        }
+        thread::yield_now();
+    }
+}
+
+/// View initialised bytes as the `MaybeUninit` buffer socket2's `recv_with_flags` takes (std
+/// has no non-blocking read by flag; O_NONBLOCK would also affect the sending thread).
+#[allow(unsafe_code)]
+fn as_uninit(bytes: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+    // SAFETY: same layout; recv only ever writes initialised bytes into the slice, so it stays
+    // initialised for the `&mut [u8]` it came from.
+    unsafe { &mut *(bytes as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
+}
+
 /// One read into `target[at..]`, handling the `timedout` signal, EOF and errors.
 fn read_into(rx: &mut Receiver<'_>, target: &mut [u8], at: usize) -> Result<usize, Stop> {
     loop {
@@ -647,8 +675,14 @@ fn read_into(rx: &mut Receiver<'_>, target: &mut [u8], at: usize) -> Result<usiz
             let _ = rx.stream.set_read_timeout(Some(Duration::from_millis(timeout_ms)));
             rx.applied_timeout_ms = timeout_ms;
         }
-        let mut r = rx.stream;
-        match r.read(&mut target[at..]) {
+        let got = match busy_poll(rx, &mut target[at..]) {
+            Some(result) => result,
+            None => {
+                let mut r = rx.stream;
+                r.read(&mut target[at..])
+            }
+        };
+        match got {
             Ok(0) => {
                 return Err(if rx.conn.status() < Status::Hosting { Stop::Quiet } else { Stop::Problem(reasons::DROPPED.into()) })
             }
