@@ -265,8 +265,22 @@ impl ContextInner {
         self.route_in_order(from, batch);
     }
 
+    /// Remove what must not be routed: our own packages coming back round a loop (§13 #9) and
+    /// packages seen before (§6.5).
+    fn drop_duplicates(&self, seen: &mut HashMap<u64, SeenWindow>, batch: &mut Vec<Package>) {
+        batch.retain(|p| p.source_id != self.id && p.source_seq != 0);
+        let Some(first) = batch.first().map(|p| p.source_id) else { return };
+        if batch.iter().all(|p| p.source_id == first) {
+            // The usual batch (one peer streaming): one window lookup, not one per package.
+            let window = seen.entry(first).or_default();
+            batch.retain(|p| window.accept(p.source_seq));
+        } else {
+            batch.retain(|p| seen.entry(p.source_id).or_default().accept(p.source_seq));
+        }
+    }
+
     /// `route_batch` for a batch whose context messages (if any) are all at its end.
-    fn route_in_order(&self, from: &Arc<ConnShared>, batch: Vec<Package>) {
+    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<Package>) {
         let mut context_messages = Vec::new();
         // Deliveries grouped by channel, handed over under one inbox lock per channel. Channel
         // handles upgraded here are dropped only after the locks are released: the last
@@ -278,15 +292,8 @@ impl ContextInner {
             let registry = read(&self.registry);
             let targets: Vec<Arc<ConnShared>> =
                 router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
+            self.drop_duplicates(&mut router.seen, &mut batch);
             for mut pkg in batch {
-                // Our own packages coming back round a loop are never re-delivered (§13 #9).
-                if pkg.source_id == self.id || pkg.source_seq == 0 {
-                    continue;
-                }
-                let window = router.seen.entry(pkg.source_id).or_default();
-                if !window.accept(pkg.source_seq) {
-                    continue;
-                }
                 let forward = pkg.dest_id != self.id;
                 let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
                 if deliver {

@@ -141,6 +141,8 @@ impl PubExt {
 /// Subscriber side: sync state (None = off) and the `ref` of the last select.
 pub(crate) struct SubExt {
     sync: Mutex<Option<SyncState>>,
+    /// `sync` is Some (kept in step under its lock; read lock-free on every receive).
+    sync_on: AtomicBool,
     selected_ref: Mutex<u64>,
 }
 
@@ -151,7 +153,7 @@ struct SyncState {
 
 impl SubExt {
     pub(crate) fn new() -> SubExt {
-        SubExt { sync: Mutex::new(None), selected_ref: Mutex::new(0) }
+        SubExt { sync: Mutex::new(None), sync_on: AtomicBool::new(false), selected_ref: Mutex::new(0) }
     }
     fn sync(&self) -> MutexGuard<'_, Option<SyncState>> {
         lock(&self.sync)
@@ -233,6 +235,9 @@ impl ChannelShared {
     pub(crate) fn sub_sync_check(&self) {
         // The word is sent under the sync lock: the receiving thread and a reader both check,
         // and a "full" overtaken by an older "ok" would leave the publisher running unthrottled.
+        if !self.sub_ext().sync_on.load(Ordering::Relaxed) {
+            return;
+        }
         let mut sync = self.sub_ext().sync();
         let word = {
             let Some(state) = sync.as_mut() else { return };
@@ -274,6 +279,7 @@ impl Channel {
         let mut sync = self.shared.sub_ext().sync();
         let was_full = sync.as_ref().is_some_and(|s| s.full);
         *sync = if on { Some(SyncState { full: false, resend_at: Instant::now() }) } else { None };
+        self.shared.sub_ext().sync_on.store(on, Ordering::Relaxed);
         if on {
             drop(sync);
             self.shared.context.ensure_ticker();
