@@ -114,6 +114,12 @@ pub(crate) struct Registry {
     pub(crate) senders: HashMap<u64, Weak<ChannelShared>>,
 }
 
+/// The body of a package being sent: ready-made, or bytes to copy.
+pub(crate) enum Payload<'a> {
+    Body(Body),
+    Copy(&'a [u8]),
+}
+
 /// How long receiving threads busy-poll after an RPC step (see `expect_answer`).
 const BUSY_POLL_NS: u64 = 150_000;
 
@@ -202,14 +208,20 @@ impl ContextInner {
     /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
     /// the startup queue when there is none (§6.3), all under the routing lock.
     pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
-        self.send_body(slot, dest_id, dest_seq, Body::Owned(nul_terminated(body)))
+        self.send_body(slot, dest_id, dest_seq, Payload::Body(Body::Owned(nul_terminated(body))))
     }
 
-    /// `send` for any body (a zero-copy one included).
-    pub(crate) fn send_body(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Body) -> Result<()> {
-        let len = match &body {
-            Body::Owned(v) => v.len(),
-            Body::Shared(b) => (**b).as_ref().len(),
+    /// `send` of a copy of `data` (into a recycled package when it is small: `pool`).
+    pub(crate) fn send_copy(&self, slot: u64, dest_id: u64, dest_seq: u64, data: &[u8]) -> Result<()> {
+        self.send_body(slot, dest_id, dest_seq, Payload::Copy(data))
+    }
+
+    /// `send` for any payload (a zero-copy body included).
+    pub(crate) fn send_body(&self, slot: u64, dest_id: u64, dest_seq: u64, payload: Payload<'_>) -> Result<()> {
+        let len = match &payload {
+            Payload::Body(Body::Owned(v)) => v.len(),
+            Payload::Body(Body::Shared(b)) => (**b).as_ref().len(),
+            Payload::Copy(data) => data.len(),
         };
         if len == 0 {
             // An empty body would read as a heartbeat/close package (§2.2): never sent.
@@ -233,7 +245,10 @@ impl ContextInner {
         }
         router.send_seq += 1;
         let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
-        let pkg = Arc::new(Package::with_body(&header, body));
+        let pkg = match payload {
+            Payload::Body(body) => Arc::new(Package::with_body(&header, body)),
+            Payload::Copy(data) => crate::pool::package(&header, data),
+        };
         let mut dropped = 0;
         let mut sent = false;
         let fanout = router.connections.iter().filter(|c| c.is_alive()).count();
@@ -251,7 +266,7 @@ impl ContextInner {
     }
 
     /// Route packages that arrived on `from` (§6.5): deduplicate, forward, deliver.
-    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<Package>) {
+    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) {
         // A context message (NEW_CONNECTION: state channels re-send) is handled before anything
         // that arrived after it is delivered, so a message sent after it is seen after its effect.
         while let Some(at) = batch.iter().position(|p| p.slot == SLOT_CONTEXT) {
@@ -267,7 +282,7 @@ impl ContextInner {
 
     /// Remove what must not be routed: our own packages coming back round a loop (§13 #9) and
     /// packages seen before (§6.5).
-    fn drop_duplicates(&self, seen: &mut HashMap<u64, SeenWindow>, batch: &mut Vec<Package>) {
+    fn drop_duplicates(&self, seen: &mut HashMap<u64, SeenWindow>, batch: &mut Vec<PackageRef>) {
         batch.retain(|p| p.source_id != self.id && p.source_seq != 0);
         let Some(first) = batch.first().map(|p| p.source_id) else { return };
         if batch.iter().all(|p| p.source_id == first) {
@@ -280,7 +295,7 @@ impl ContextInner {
     }
 
     /// `route_batch` for a batch whose context messages (if any) are all at its end.
-    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<Package>) {
+    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) {
         let mut context_messages = Vec::new();
         // Deliveries grouped by channel, handed over under one inbox lock per channel. Channel
         // handles upgraded here are dropped only after the locks are released: the last
@@ -298,9 +313,11 @@ impl ContextInner {
                 let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
                 if deliver {
                     router.recv_seq += 1;
-                    pkg.recv_seq = router.recv_seq;
+                    // Fresh from the parser: nobody else holds it yet.
+                    if let Some(p) = Arc::get_mut(&mut pkg) {
+                        p.recv_seq = router.recv_seq;
+                    }
                 }
-                let pkg = Arc::new(pkg);
                 if forward {
                     let mut direct = self.direct_gate.ticket(targets.len());
                     for c in &targets {

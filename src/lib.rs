@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod future;
 pub mod package;
+mod pool;
 pub mod protocol;
 pub mod queue;
 mod sync;
@@ -39,8 +40,3 @@ pub use value::Value;
 
 /// The library version, `MAJOR.MINOR.PATCH`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Rust allocations of the engine (never memory a C caller frees: every handle has its own free
-/// function). See Cargo.toml for why.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

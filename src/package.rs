@@ -85,6 +85,33 @@ impl Package {
         }
     }
 
+    /// Reuse this package for another message (see `pool`): new header, a copy of `data`.
+    pub(crate) fn refill(&mut self, header: &Header, data: &[u8]) {
+        self.slot = header.slot;
+        self.source_id = header.source_id;
+        self.source_seq = header.source_seq;
+        self.dest_id = header.dest_id;
+        self.dest_seq = header.dest_seq;
+        self.recv_seq = 0;
+        let mut body = match std::mem::replace(&mut self.body, Body::Owned(Vec::new())) {
+            Body::Owned(mut v) => {
+                v.clear();
+                v
+            }
+            Body::Shared(_) => Vec::new(),
+        };
+        body.extend_from_slice(data);
+        self.body = Body::Owned(nul_terminated(body));
+    }
+
+    /// The capacity of our own body buffer (None for a caller's zero-copy buffer).
+    pub(crate) fn owned_capacity(&self) -> Option<usize> {
+        match &self.body {
+            Body::Owned(v) => Some(v.capacity()),
+            Body::Shared(_) => None,
+        }
+    }
+
     /// Bytes this package costs in a queue (for byte limits).
     pub fn cost(&self) -> usize {
         self.body().len() + crate::protocol::header::HEADER_SIZE

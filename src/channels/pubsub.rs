@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::context::Payload;
 use crate::package::{body_from, Body, PackageRef, SharedBytes};
 use crate::protocol::object;
 use crate::value::Value;
@@ -32,7 +33,7 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate(data)?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(data))
+        self.shared.context.send_copy(self.shared.slot_out.hash, 0, 0, data)
     }
 
     /// Publish bytes without copying them: `bytes` is released when every connection has
@@ -42,7 +43,7 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate((*bytes).as_ref())?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.send_body(self.shared.slot_out.hash, 0, 0, Body::Shared(bytes))
+        self.shared.context.send_body(self.shared.slot_out.hash, 0, 0, Payload::Body(Body::Shared(bytes)))
     }
 
     /// Publish an OBJECT value (OBJECT channels only).

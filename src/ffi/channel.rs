@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 use super::message::yoton_message;
 use super::events::yoton_callback;
-use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, free_handle_with, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
 use crate::sync::{lock};
@@ -303,7 +303,7 @@ pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count
     // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
     let boxed: Box<[*mut yoton_message]> = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
     for &msg in boxed.iter() {
-        free_handle(msg);
+        free_handle_with(msg, super::message::release_message);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::util::{check_out, free_handle, guard, handle, write_out};
+use super::util::{check_out, free_handle_with, guard, handle, write_out};
 use super::value::{value_out, yoton_value};
 use crate::channels::Message;
 
@@ -14,7 +14,12 @@ pub struct yoton_message {
 /// Release a message. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_message_free(msg: *mut yoton_message) {
-    free_handle(msg);
+    free_handle_with(msg, release_message);
+}
+
+/// A message the C caller is done with: its package goes back to the pool (see `pool`).
+pub(crate) fn release_message(msg: yoton_message) {
+    crate::pool::recycle(msg.inner.pkg);
 }
 
 /// The body: `*data` (borrowed until `yoton_message_free`) and `*len`. A NUL byte always

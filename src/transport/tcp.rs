@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::connection::{reasons, ConnShared, DirectWrite, Status, HEARTBEAT_INTERVAL};
 use crate::error::{Error, ErrorKind, Result};
-use crate::package::{body_from, Package, PackageRef};
+use crate::package::{Package, PackageRef};
 use crate::protocol::address::{bind_attempt_port, Address};
 use crate::protocol::handshake::{self, LineError, MAX_LINE};
 use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
@@ -381,10 +381,14 @@ fn sending_loop(conn: &Arc<ConnShared>, stream: &TcpStream) {
         let result = match next_work(conn) {
             Work::Batch(batch) => {
                 let result = write_batch(stream, &batch, &mut staging);
-                let mut out = conn.out();
-                out.writing = false;
-                out.done += batch.len() as u64;
-                conn.notify_progress(&out);
+                {
+                    let mut out = conn.out();
+                    out.writing = false;
+                    out.done += batch.len() as u64;
+                    conn.notify_progress(&out);
+                }
+                // Written: packages nobody else holds are reused for the next small messages.
+                batch.into_iter().for_each(crate::pool::recycle);
                 result
             }
             Work::Partial(pkg, sent) => {
@@ -560,7 +564,7 @@ impl Receiver<'_> {
 
     /// Parse every complete package in the buffer into `batch`. A big body that does not fit
     /// is read in place here (after routing what came before it, to keep the order).
-    fn parse_available(&mut self, batch: &mut Vec<Package>) -> Result<(), Stop> {
+    fn parse_available(&mut self, batch: &mut Vec<PackageRef>) -> Result<(), Stop> {
         let max = self.conn.context.upgrade().map(|c| c.max_message_size()).unwrap_or(0);
         while self.end - self.start >= HEADER_SIZE {
             let raw: &[u8; HEADER_SIZE] = self.buf[self.start..self.start + HEADER_SIZE].try_into().expect("56 bytes");
@@ -582,7 +586,7 @@ impl Receiver<'_> {
             let have = self.end - self.start - HEADER_SIZE;
             let body_at = self.start + HEADER_SIZE;
             if have >= len {
-                batch.push(Package::new(&header, body_from(&self.buf[body_at..body_at + len])));
+                batch.push(crate::pool::package(&header, &self.buf[body_at..body_at + len]));
                 self.start = body_at + len;
             } else if HEADER_SIZE + len > self.buf.len() / 2 {
                 let mut body = Vec::with_capacity(len.min(BODY_CHUNK.max(have)) + 1);
@@ -592,7 +596,7 @@ impl Receiver<'_> {
                     self.route(std::mem::take(batch));
                 }
                 self.read_body(&mut body, len)?;
-                batch.push(Package::new(&header, body));
+                batch.push(Arc::new(Package::new(&header, body)));
             } else {
                 break;
             }
@@ -600,7 +604,7 @@ impl Receiver<'_> {
         Ok(())
     }
 
-    fn route(&self, batch: Vec<Package>) {
+    fn route(&self, batch: Vec<PackageRef>) {
         if let Some(ctx) = self.conn.context.upgrade() {
             ctx.route_batch(self.conn, batch);
         }
