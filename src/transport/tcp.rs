@@ -8,6 +8,7 @@
 //! its final buffer, grown as bytes arrive (never sized up front by the peer's length field).
 
 use std::io::{self, IoSlice, Read};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -612,15 +613,15 @@ impl Receiver<'_> {
 
     /// Read a big body straight into `body`, growing it as bytes arrive.
     fn read_body(&mut self, body: &mut Vec<u8>, len: usize) -> Result<(), Stop> {
-        let mut filled = body.len();
-        while filled < len {
-            if filled == body.len() {
-                let grow = (len - filled).min(filled.max(BODY_CHUNK));
+        while body.len() < len {
+            if body.len() == body.capacity() {
+                let grow = (len - body.len()).min(body.len().max(BODY_CHUNK));
                 body.reserve_exact(grow + 1);
-                body.resize(filled + grow, 0);
             }
-            let n = read_into(self, &mut body[..], filled)?;
-            filled += n;
+            // Straight into the spare capacity: no zero-filling of bytes about to be overwritten.
+            let want = (len - body.len()).min(body.capacity() - body.len());
+            let n = read_into(self, &mut body.spare_capacity_mut()[..want])?;
+            commit_received(body, n);
         }
         Ok(())
     }
@@ -628,7 +629,7 @@ impl Receiver<'_> {
     /// Read into `self.buf[at..]`.
     fn read_some(&mut self, at: usize) -> Result<usize, Stop> {
         let mut buf = std::mem::take(&mut self.buf);
-        let result = read_into(self, &mut buf, at);
+        let result = read_into(self, as_uninit(&mut buf[at..]));
         self.buf = buf;
         result
     }
@@ -643,12 +644,11 @@ fn is_peer_gone(e: &io::Error) -> bool {
 /// While the context expects an RPC answer (`ContextInner::expect_answer`), poll the socket
 /// without blocking until data comes or the window closes; None: nothing came, block as usual.
 /// Yielding between polls leaves the core to the threads producing the answer.
-fn busy_poll(rx: &Receiver<'_>, target: &mut [u8]) -> Option<io::Result<usize>> {
+fn busy_poll(rx: &Receiver<'_>, target: &mut [MaybeUninit<u8>]) -> Option<io::Result<usize>> {
     let until = rx.conn.context.upgrade()?.busy_poll_until()?;
     let sock = SockRef::from(rx.stream);
-    let buf = as_uninit(target);
     loop {
-        match sock.recv_with_flags(buf, libc::MSG_DONTWAIT) {
+        match sock.recv_with_flags(target, libc::MSG_DONTWAIT) {
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
             other => return Some(other),
         }
@@ -659,17 +659,28 @@ fn busy_poll(rx: &Receiver<'_>, target: &mut [u8]) -> Option<io::Result<usize>> 
     }
 }
 
-/// View initialised bytes as the `MaybeUninit` buffer socket2's `recv_with_flags` takes (std
-/// has no non-blocking read by flag; O_NONBLOCK would also affect the sending thread).
+/// View initialised bytes as the `MaybeUninit` buffer socket2's `recv` takes (std has no
+/// non-blocking read by flag, nor reads into spare capacity).
 #[allow(unsafe_code)]
-fn as_uninit(bytes: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+fn as_uninit(bytes: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: same layout; recv only ever writes initialised bytes into the slice, so it stays
     // initialised for the `&mut [u8]` it came from.
     unsafe { &mut *(bytes as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
 }
 
-/// One read into `target[at..]`, handling the `timedout` signal, EOF and errors.
-fn read_into(rx: &mut Receiver<'_>, target: &mut [u8], at: usize) -> Result<usize, Stop> {
+/// `recv` wrote `n` bytes at the start of `body`'s spare capacity: make them part of it.
+#[allow(unsafe_code)]
+fn commit_received(body: &mut Vec<u8>, n: usize) {
+    assert!(n <= body.capacity() - body.len(), "recv reported more bytes than it was given room for");
+    // SAFETY: within capacity (checked), and those bytes were initialised by recv.
+    unsafe { body.set_len(body.len() + n) }
+}
+
+/// Reads smaller than this are acknowledged at once (see `read_into`).
+const QUICKACK_BELOW: usize = 64 * 1024;
+
+/// One read into `target`, handling the `timedout` signal, EOF and errors.
+fn read_into(rx: &mut Receiver<'_>, target: &mut [MaybeUninit<u8>]) -> Result<usize, Stop> {
     loop {
         if rx.conn.status() < Status::Hosting {
             return Err(Stop::Quiet);
@@ -679,21 +690,23 @@ fn read_into(rx: &mut Receiver<'_>, target: &mut [u8], at: usize) -> Result<usiz
             let _ = rx.stream.set_read_timeout(Some(Duration::from_millis(timeout_ms)));
             rx.applied_timeout_ms = timeout_ms;
         }
-        let got = match busy_poll(rx, &mut target[at..]) {
+        let got = match busy_poll(rx, target) {
             Some(result) => result,
-            None => {
-                let mut r = rx.stream;
-                r.read(&mut target[at..])
-            }
+            // Blocking, bounded by SO_RCVTIMEO (the `timedout` timeout).
+            None => SockRef::from(rx.stream).recv(target),
         };
         match got {
             Ok(0) => {
                 return Err(if rx.conn.status() < Status::Hosting { Stop::Quiet } else { Stop::Problem(reasons::DROPPED.into()) })
             }
             Ok(n) => {
-                // Acknowledge at once: a sender with a tiny send buffer (the original uses
-                // 10 KiB) otherwise stalls ~40 ms on our delayed ACK for every segment.
-                let _ = SockRef::from(rx.stream).set_quickack(true);
+                // Acknowledge small reads at once: a sender with a tiny send buffer (the
+                // original uses 10 KiB) otherwise stalls ~40 ms on our delayed ACK for every
+                // segment. Bulk reads need no help (Linux acks every second full segment), and
+                // the forced ACK costs a syscall plus the sender's transmit work in our thread.
+                if n < QUICKACK_BELOW {
+                    let _ = SockRef::from(rx.stream).set_quickack(true);
+                }
                 if rx.conn.timedout.swap(false, Ordering::SeqCst) {
                     rx.conn.timedout_changed(false);
                 }
