@@ -737,8 +737,8 @@ int yoton_context_bind(const struct yoton_context *ctx,
                        struct yoton_connection **out);
 
 /**
- * Connect to a context hosting at `address`, retrying for up to `timeout` seconds (then the
- * handshake takes at most 2 s more). `name` may be NULL.
+ * Connect to a context hosting at `address`, retrying for up to `timeout` seconds (negative:
+ * 1 s, the original's default; then the handshake takes at most 2 s more). `name` may be NULL.
  * Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
  */
 int yoton_context_connect(const struct yoton_context *ctx,
@@ -802,6 +802,15 @@ int yoton_context_set_queue_params(const struct yoton_context *ctx,
                                    int discard);
 
 /**
+ * The current queue limits (see `yoton_context_set_queue_params`). Each out-pointer may be
+ * NULL; `*discard` gets one of `yoton_discard`.
+ */
+int yoton_context_queue_params(const struct yoton_context *ctx,
+                               size_t *max_packages,
+                               size_t *max_bytes,
+                               int *discard);
+
+/**
  * Number of packages dropped so far by any queue of this context (discard policy).
  */
 int yoton_context_discarded(const struct yoton_context *ctx, uint64_t *out);
@@ -812,6 +821,11 @@ int yoton_context_discarded(const struct yoton_context *ctx, uint64_t *out);
  * anything for it.
  */
 int yoton_context_set_max_message_size(const struct yoton_context *ctx, uint64_t bytes);
+
+/**
+ * The largest message size accepted and sent (see `yoton_context_set_max_message_size`).
+ */
+int yoton_context_max_message_size(const struct yoton_context *ctx, uint64_t *out);
 
 /**
  * Number of packages waiting in the startup queue (sent while no connection existed).
@@ -846,6 +860,11 @@ int yoton_process_events(double block, size_t *count);
  * Process events until `yoton_stop_event_loop` is called. A nested call returns at once.
  */
 int yoton_start_event_loop(void);
+
+/**
+ * Whether `yoton_start_event_loop` is running (in any thread).
+ */
+int yoton_event_loop_running(bool *out);
 
 /**
  * Make `yoton_start_event_loop` return. Safe from any thread and from callbacks.
@@ -1041,8 +1060,9 @@ int yoton_future_exception(const struct yoton_future *f,
                            size_t *len);
 
 /**
- * The result if it comes within `timeout` seconds; otherwise cancel the request and return
- * YOTON_ERR_CANCELLED. Caller owns `*out` (`yoton_value_free`).
+ * The result if it comes within `timeout` seconds (negative: 1 s, the original's default);
+ * otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
+ * (`yoton_value_free`).
  */
 int yoton_future_result_or_cancel(const struct yoton_future *f,
                                   double timeout,
@@ -1149,6 +1169,11 @@ int yoton_rep_unregister(const struct yoton_channel *rep, const char *method);
  * Choose how requests are processed, one of `yoton_rep_mode`.
  */
 int yoton_rep_set_mode(const struct yoton_channel *rep, int mode);
+
+/**
+ * The replier's mode: `*out` gets one of `yoton_rep_mode`.
+ */
+int yoton_rep_get_mode(const struct yoton_channel *rep, int *out);
 
 /**
  * Handle every queued request now, in the calling thread, whatever the mode. `*handled` (may

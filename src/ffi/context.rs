@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
 use super::connection::yoton_connection;
-use super::util::{guard, handle, into_handle, free_handle, opt_str_arg, str_arg, timeout_arg, write_out};
+use super::util::{guard, handle, into_handle, free_handle, opt_str_arg, str_arg, timeout_arg, write_opt, write_out};
 use crate::context::{Context, Discard, QueueParams};
 use crate::error::Error;
 
@@ -69,8 +69,8 @@ pub extern "C" fn yoton_context_bind(
     })
 }
 
-/// Connect to a context hosting at `address`, retrying for up to `timeout` seconds (then the
-/// handshake takes at most 2 s more). `name` may be NULL.
+/// Connect to a context hosting at `address`, retrying for up to `timeout` seconds (negative:
+/// 1 s, the original's default; then the handshake takes at most 2 s more). `name` may be NULL.
 /// Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
 #[no_mangle]
 pub extern "C" fn yoton_context_connect(
@@ -193,6 +193,28 @@ pub extern "C" fn yoton_context_set_queue_params(
     })
 }
 
+/// The current queue limits (see `yoton_context_set_queue_params`). Each out-pointer may be
+/// NULL; `*discard` gets one of `yoton_discard`.
+#[no_mangle]
+pub extern "C" fn yoton_context_queue_params(
+    ctx: *const yoton_context,
+    max_packages: *mut usize,
+    max_bytes: *mut usize,
+    discard: *mut c_int,
+) -> c_int {
+    guard(|| {
+        let params = handle(ctx, "context")?.inner.queue_params();
+        write_opt(max_packages, params.max_packages)?;
+        write_opt(max_bytes, params.max_bytes)?;
+        let mode = match params.discard {
+            Discard::Old => 0,
+            Discard::New => 1,
+            Discard::Block => 2,
+        };
+        write_opt(discard, mode)
+    })
+}
+
 /// Number of packages dropped so far by any queue of this context (discard policy).
 #[no_mangle]
 pub extern "C" fn yoton_context_discarded(ctx: *const yoton_context, out: *mut u64) -> c_int {
@@ -205,6 +227,12 @@ pub extern "C" fn yoton_context_discarded(ctx: *const yoton_context, out: *mut u
 #[no_mangle]
 pub extern "C" fn yoton_context_set_max_message_size(ctx: *const yoton_context, bytes: u64) -> c_int {
     guard(|| handle(ctx, "context")?.inner.set_max_message_size(bytes))
+}
+
+/// The largest message size accepted and sent (see `yoton_context_set_max_message_size`).
+#[no_mangle]
+pub extern "C" fn yoton_context_max_message_size(ctx: *const yoton_context, out: *mut u64) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.max_message_size()))
 }
 
 /// Number of packages waiting in the startup queue (sent while no connection existed).

@@ -59,6 +59,12 @@ pub extern "C" fn yoton_start_event_loop() -> c_int {
     guard(events::start_event_loop)
 }
 
+/// Whether `yoton_start_event_loop` is running (in any thread).
+#[no_mangle]
+pub extern "C" fn yoton_event_loop_running(out: *mut bool) -> c_int {
+    guard(|| write_out(out, events::event_loop_running()))
+}
+
 /// Make `yoton_start_event_loop` return. Safe from any thread and from callbacks.
 #[no_mangle]
 pub extern "C" fn yoton_stop_event_loop() -> c_int {

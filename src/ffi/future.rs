@@ -146,8 +146,9 @@ pub extern "C" fn yoton_future_exception(f: *const yoton_future, timeout: f64, b
     })
 }
 
-/// The result if it comes within `timeout` seconds; otherwise cancel the request and return
-/// YOTON_ERR_CANCELLED. Caller owns `*out` (`yoton_value_free`).
+/// The result if it comes within `timeout` seconds (negative: 1 s, the original's default);
+/// otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
+/// (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_future_result_or_cancel(f: *const yoton_future, timeout: f64, out: *mut *mut yoton_value) -> c_int {
     guard(|| {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::channel::yoton_channel;
 use super::context::yoton_context;
 use super::future::yoton_future;
-use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_opt, yoton_free_fn, UserData};
+use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_opt, write_out, yoton_free_fn, UserData};
 use super::value::{value_ref, yoton_value};
 use crate::channels::reqrep::RepMode;
 use crate::channels::ChannelKind;
@@ -153,6 +153,19 @@ pub extern "C" fn yoton_rep_set_mode(rep: *const yoton_channel, mode: c_int) -> 
             other => return Err(Error::invalid(format!("unknown replier mode {other}"))),
         };
         handle(rep, "replier")?.inner.set_mode(mode)
+    })
+}
+
+/// The replier's mode: `*out` gets one of `yoton_rep_mode`.
+#[no_mangle]
+pub extern "C" fn yoton_rep_get_mode(rep: *const yoton_channel, out: *mut c_int) -> c_int {
+    guard(|| {
+        let mode = match handle(rep, "replier")?.inner.mode()? {
+            RepMode::Off => 0,
+            RepMode::Event => 1,
+            RepMode::Thread => 2,
+        };
+        write_out(out, mode)
     })
 }
 

@@ -313,12 +313,17 @@ struct loop_probe {
     int process_block_rc;
     int after_stop;
     int stop_rc;
+    int running_rc;      /* yoton_event_loop_running inside the loop */
+    bool running_inside;
     pthread_t thread;
 };
 
 static void stop_cb(void *user_data) {
     struct loop_probe *p = (struct loop_probe *)user_data;
+    bool running = false;
     p->thread = pthread_self();
+    p->running_rc = yoton_event_loop_running(&running);
+    p->running_inside = running;
     yt_ev_inc(&p->ran);
     p->stop_rc = yoton_stop_event_loop();
 }
@@ -378,6 +383,12 @@ static void test_start_stop(void) {
     YT_SECTION("start/stop: stop from a callback, from a thread; nested start; re-entrancy");
     /* A stop while no loop runs does nothing and is not remembered by the next start. */
     CHECK_OK(yoton_stop_event_loop());
+    {
+        bool running = true;
+        CHECK_OK(yoton_event_loop_running(&running));
+        CHECK(!running);
+        CHECK_RC(yoton_event_loop_running(NULL), YOTON_ERR_INVALID_ARGUMENT);
+    }
     memset(&p, 0, sizeof p);
     CHECK_OK(yoton_call_later(0.05, count_cb, &hits, NULL));
     CHECK_OK(yoton_call_later(0.10, stop_cb, &p, NULL));
@@ -387,6 +398,13 @@ static void test_start_stop(void) {
     CHECK_EQ_INT(p.ran, 1);
     CHECK_EQ_INT(hits, 1);
     CHECK_OK(p.stop_rc);
+    CHECK_OK(p.running_rc);
+    CHECK(p.running_inside); /* seen from a callback of the running loop */
+    {
+        bool running = true;
+        CHECK_OK(yoton_event_loop_running(&running));
+        CHECK(!running); /* and not any more once it returned */
+    }
     CHECK(pthread_equal(p.thread, pthread_self()));
 
     /* Nested start returns at once; re-entrant process_events is refused. */

@@ -423,6 +423,17 @@ static void check_discard_mode(int mode, int first) {
     int i;
 
     CHECK_OK(yoton_context_set_queue_params(a, 5, 0, mode));
+    {
+        /* Read back: 0 bytes kept the default byte limit; every out-pointer may be NULL. */
+        size_t packages = 0, bytes = 0;
+        int got_mode = -1;
+        CHECK_OK(yoton_context_queue_params(a, &packages, &bytes, &got_mode));
+        CHECK_EQ_U64(packages, 5);
+        CHECK_EQ_U64(bytes, (uint64_t)256 << 20);
+        CHECK_EQ_INT(got_mode, mode);
+        CHECK_OK(yoton_context_queue_params(a, NULL, NULL, NULL));
+        CHECK_RC(yoton_context_queue_params(NULL, &packages, NULL, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    }
     pub = yt_make_pub(a, "dq", NULL);
     for (i = 0; i < 8; i++) {
         char text[8];
@@ -510,8 +521,19 @@ static void test_max_message_size(void) {
     memset(payload, 'p', sizeof payload);
     CHECK(yt_link(a, b, &ca, &cb));
     /* Sending: above the limit is refused. */
-    CHECK_RC(yoton_context_set_max_message_size(a, 1023), YOTON_ERR_INVALID_ARGUMENT); /* floor */
-    CHECK_OK(yoton_context_set_max_message_size(a, 1100));
+    {
+        uint64_t max = 0;
+        CHECK_OK(yoton_context_max_message_size(a, &max));
+        CHECK_EQ_U64(max, (uint64_t)256 << 20); /* the default */
+        CHECK_RC(yoton_context_set_max_message_size(a, 1023), YOTON_ERR_INVALID_ARGUMENT); /* floor */
+        CHECK_OK(yoton_context_max_message_size(a, &max));
+        CHECK_EQ_U64(max, (uint64_t)256 << 20); /* a refused value changes nothing */
+        CHECK_OK(yoton_context_set_max_message_size(a, 1100));
+        CHECK_OK(yoton_context_max_message_size(a, &max));
+        CHECK_EQ_U64(max, 1100);
+        CHECK_RC(yoton_context_max_message_size(a, NULL), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_context_max_message_size(NULL, &max), YOTON_ERR_INVALID_ARGUMENT);
+    }
     CHECK_RC(yoton_pub_send(pub, payload, 1101), YOTON_ERR_TOO_LARGE);
     CHECK_OK(yoton_pub_send(pub, payload, 1100));
     {

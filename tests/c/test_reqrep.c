@@ -779,6 +779,16 @@ static void test_modes(void) {
 
     /* Event mode: nothing happens until events are processed (then on this thread). */
     CHECK_OK(yoton_rep_set_mode(p.rep, YOTON_REP_EVENT));
+    {
+        int mode = -1;
+        CHECK_OK(yoton_rep_get_mode(p.rep, &mode));
+        CHECK_EQ_INT(mode, YOTON_REP_EVENT);
+        CHECK_RC(yoton_rep_set_mode(p.rep, 7), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_OK(yoton_rep_get_mode(p.rep, &mode));
+        CHECK_EQ_INT(mode, YOTON_REP_EVENT); /* unchanged by a refused mode */
+        CHECK_RC(yoton_rep_get_mode(p.rep, NULL), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_rep_get_mode(p.req, &mode), YOTON_ERR_INVALID_ARGUMENT); /* not a replier */
+    }
     f = call_take(p.req, "whoami", NULL, NULL);
     CHECK(yt_wait_pending(p.rep, 1, YT_WAIT));
     yt_sleep(0.3); /* the replier must not act on its own meanwhile */
@@ -799,6 +809,11 @@ static void test_modes(void) {
     CHECK(!pthread_equal(h.thread, main_thread));
 
     /* Off again: requests wait; thread mode can be started again afterwards. */
+    {
+        int mode = -1;
+        CHECK_OK(yoton_rep_get_mode(p.rep, &mode));
+        CHECK_EQ_INT(mode, YOTON_REP_THREAD);
+    }
     CHECK_OK(yoton_rep_set_mode(p.rep, YOTON_REP_OFF));
     yt_sleep(0.05);
     f = call_take(p.req, "whoami", NULL, NULL);
