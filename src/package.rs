@@ -133,3 +133,30 @@ pub(crate) fn body_from(data: &[u8]) -> Vec<u8> {
     body.extend_from_slice(data);
     body
 }
+
+/// Ask the CPU to start loading `package`'s memory (its `Arc` block and, when `with_body`, the
+/// start of its body) into the cache: the reader of a queue touches each package right after
+/// another thread wrote it, and without a hint every one costs a few serial cache misses.
+pub(crate) fn prefetch(package: &PackageRef, with_body: bool) {
+    let block = Arc::as_ptr(package).cast::<u8>();
+    // The Arc's counters sit just before the value, within the same allocation.
+    prefetch_line(block.wrapping_sub(16));
+    prefetch_line(block.wrapping_add(48));
+    if with_body {
+        if let Body::Owned(v) = &package.body {
+            prefetch_line(v.as_ptr());
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn prefetch_line(p: *const u8) {
+    // SAFETY: a prefetch never faults and has no effect on program state, whatever the
+    // address; SSE is part of the x86_64 baseline.
+    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast()) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_line(_p: *const u8) {}
+

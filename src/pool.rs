@@ -81,7 +81,12 @@ fn take() -> Option<PackageRef> {
                 let at = global.len().saturating_sub(LOCAL_MAX / 2);
                 local.extend(global.drain(at..));
             }
-            local.pop()
+            let pkg = local.pop();
+            // The next one is refilled right after this one: start loading it.
+            if let Some(next) = local.last() {
+                crate::package::prefetch(next, true);
+            }
+            pkg
         })
         .ok()
         .flatten()

@@ -116,6 +116,11 @@ impl PackageQueue {
         Some(pkg)
     }
 
+    /// The `i`-th oldest package.
+    pub fn get(&self, i: usize) -> Option<&PackageRef> {
+        self.items.get(i)
+    }
+
     pub fn front(&self) -> Option<&PackageRef> {
         self.items.front()
     }

@@ -245,6 +245,14 @@ impl ChannelShared {
     /// Pop one package, waking a receiving thread that waits for room.
     pub(crate) fn take(&self, inbox: &mut InQueue) -> Option<PackageRef> {
         let pkg = inbox.queue.pop()?;
+        // The next reads: the next package (its Arc block, loaded by the previous take) and
+        // its body, and the one after it.
+        if let Some(next) = inbox.queue.get(0) {
+            crate::package::prefetch(next, true);
+        }
+        if let Some(after) = inbox.queue.get(1) {
+            crate::package::prefetch(after, false);
+        }
         if inbox.room_waiters > 0 {
             self.drained.notify_all();
         }

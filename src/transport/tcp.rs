@@ -430,6 +430,10 @@ fn write_batch(stream: &TcpStream, batch: &[PackageRef], staging: &mut Vec<u8>) 
     let mut segs: Vec<Seg> = Vec::with_capacity(batch.len() + 1);
     let mut staged_from = 0;
     for (i, pkg) in batch.iter().enumerate() {
+        // Packages were filled on the sender's core: start loading the ones coming up.
+        if let Some(ahead) = batch.get(i + 2) {
+            crate::package::prefetch(ahead, true);
+        }
         staging.extend_from_slice(&pkg.header().encode());
         let body = pkg.body();
         if body.len() <= STAGE_LIMIT {
