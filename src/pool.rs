@@ -82,9 +82,15 @@ fn take() -> Option<PackageRef> {
                 local.extend(global.drain(at..));
             }
             let pkg = local.pop();
-            // The next one is refilled right after this one: start loading it.
-            if let Some(next) = local.last() {
-                crate::package::prefetch(next, true);
+            // The next ones are refilled right after this one, and were last touched on
+            // another core: start loading them (the body only for the next one, whose block the
+            // previous call already asked for; reading it would otherwise stall).
+            let n = local.len();
+            if n >= 1 {
+                crate::package::prefetch(&local[n - 1], true);
+            }
+            if n >= 2 {
+                crate::package::prefetch(&local[n - 2], false);
             }
             pkg
         })
