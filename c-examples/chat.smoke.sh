@@ -1,7 +1,7 @@
 #!/bin/sh
 # Smoke test (ctest example_chat): two chat nodes, each hears the other.
 set -eu
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free_port.py")
 out_a=$(mktemp)
 out_b=$(mktemp)
 (sleep 1; echo "hi from alice") | timeout 30 "$1/chat" alice "127.0.0.1:$port" --seconds 2 >"$out_a" 2>&1 &

@@ -2,7 +2,7 @@
 # Smoke test (ctest example_event_chat): two event-driven chat nodes, each hears the other,
 # and both leave their event loop by themselves (linger timer after end of input).
 set -eu
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free_port.py")
 out_a=$(mktemp)
 out_b=$(mktemp)
 (sleep 1; echo "hi from alice") | timeout 30 "$1/event_chat" alice "127.0.0.1:$port" --seconds 2 >"$out_a" 2>&1 &

@@ -13,7 +13,7 @@ grep -q "client: server said \"add(3, 4) = 7\"" "$out"
 grep -q "client: done" "$out"
 grep -q "server: done" "$out"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free_port.py")
 srv=$(mktemp)
 timeout 30 "$1/simple_client_server" server "127.0.0.1:$port" >"$srv" 2>&1 &
 server=$!
