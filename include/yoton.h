@@ -240,7 +240,8 @@ typedef struct yoton_context yoton_context;
 typedef struct yoton_future yoton_future;
 
 /**
- * A received message. Caller owns it; release with `yoton_message_free`.
+ * A received message. Caller owns it; release with `yoton_message_free`. (Opaque: the
+ * pointer is an `Arc<Package>`'s; this type is never constructed.)
  */
 typedef struct yoton_message yoton_message;
 

@@ -82,7 +82,12 @@ impl Message {
 
     /// The body decoded as an OBJECT value.
     pub fn value(&self) -> Result<Value> {
-        object::decode(self.data()).map_err(|e| Error::encoding(format!("invalid OBJECT value: {}", e.0)))
+        Message::decode_value(self.data())
+    }
+
+    /// Decode an OBJECT body.
+    pub(crate) fn decode_value(body: &[u8]) -> Result<Value> {
+        object::decode(body).map_err(|e| Error::encoding(format!("invalid OBJECT value: {}", e.0)))
     }
 
     /// Id of the context that sent it.

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 use super::message::yoton_message;
 use super::events::yoton_callback;
-use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, free_handle_with, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
 use crate::sync::{lock};
@@ -263,7 +263,7 @@ pub extern "C" fn yoton_sub_recv(ch: *const yoton_channel, timeout: f64, out: *m
         let timeout = timeout_arg(timeout)?;
         check_out(out)?;
         let msg = ch.inner.recv(timeout)?;
-        into_handle(out, yoton_message { inner: msg })
+        super::message::message_out(out, msg)
     })
 }
 
@@ -287,7 +287,7 @@ fn write_message_array(messages: Vec<crate::Message>, out: *mut *mut *mut yoton_
         std::ptr::null_mut()
     } else {
         let boxed: Box<[*mut yoton_message]> =
-            messages.into_iter().map(|m| Box::into_raw(Box::new(yoton_message { inner: m }))).collect();
+            messages.into_iter().map(super::message::message_handle).collect();
         Box::into_raw(boxed).cast()
     };
     write_out(count, n)?;
@@ -303,7 +303,7 @@ pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count
     // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
     let boxed: Box<[*mut yoton_message]> = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
     for &msg in boxed.iter() {
-        free_handle_with(msg, super::message::release_message);
+        super::message::release_message(msg);
     }
 }
 

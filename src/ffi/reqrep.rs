@@ -234,7 +234,7 @@ pub extern "C" fn yoton_state_recv(ch: *const yoton_channel, out: *mut *mut supe
     guard(|| {
         let ch = handle(ch, "channel")?;
         check_out(out)?;
-        into_handle(out, super::message::yoton_message { inner: ch.inner.recv_state()? })
+        super::message::message_out(out, ch.inner.recv_state()?)
     })
 }
 

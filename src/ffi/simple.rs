@@ -53,6 +53,6 @@ pub extern "C" fn yoton_simple_socket_recv(s: *const yoton_simple_socket, timeou
         let s = handle(s, "simple socket")?;
         let timeout = timeout_arg(timeout)?;
         check_out(out)?;
-        into_handle(out, yoton_message { inner: s.inner.recv(timeout)? })
+        super::message::message_out(out, s.inner.recv(timeout)?)
     })
 }

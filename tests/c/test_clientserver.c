@@ -100,7 +100,14 @@ static void test_background_server(void) {
     EXPECT_REPLY(address, "upper with crlf\r\n", "WITH CRLF\r\n"); /* no second CRLF */
     EXPECT_REPLY(address, "sleep 0.01", "slept\r\n");
     EXPECT_REPLY(address, "silent", "\r\n"); /* nothing set: an empty line */
-    CHECK_OK(yoton_request_server_stats(server, &handled, &dropped));
+    /* The server counts a request once its reply is written, so the client may read the reply
+     * first: wait (bounded) for the count. */
+    {
+        double deadline = yt_now() + YT_WAIT;
+        do {
+            CHECK_OK(yoton_request_server_stats(server, &handled, &dropped));
+        } while (handled < 4 && yt_now() < deadline && (yt_sleep(0.005), 1));
+    }
     CHECK_EQ_U64(handled, 4);
     CHECK_EQ_U64(dropped, 0);
     CHECK_OK(yoton_request_server_stats(server, NULL, NULL)); /* both optional */
