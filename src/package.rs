@@ -104,6 +104,14 @@ impl Package {
         self.body = Body::Owned(nul_terminated(body));
     }
 
+    /// Take our own body buffer out (leaving an empty one); None for a zero-copy body.
+    pub(crate) fn take_owned_body(&mut self) -> Option<Vec<u8>> {
+        match &mut self.body {
+            Body::Owned(v) => Some(std::mem::take(v)),
+            Body::Shared(_) => None,
+        }
+    }
+
     /// The capacity of our own body buffer (None for a caller's zero-copy buffer).
     pub(crate) fn owned_capacity(&self) -> Option<usize> {
         match &self.body {

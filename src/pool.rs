@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
-use crate::package::{body_from, Package, PackageRef};
+use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::sync::lock;
 
@@ -27,6 +27,35 @@ const LOCAL_MAX: usize = 64;
 const GLOBAL_MAX: usize = 4096;
 
 static GLOBAL: Mutex<Vec<PackageRef>> = Mutex::new(Vec::new());
+
+/// Big body buffers (capacity `BIG_MIN..=BIG_MAX`) are kept too, a few of them, for the
+/// receiving threads: a fresh big allocation is fresh pages (page faults, zeroing by the
+/// kernel) on every message once glibc has returned the freed ones to the system.
+const BIG_MIN: usize = 16 * 1024;
+const BIG_MAX: usize = (2 << 20) + 1;
+/// At most this many (so at most 8 MiB) are kept.
+const BIG_KEPT: usize = 4;
+static BIG: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// An empty buffer with room for at least `capacity` bytes, reused when one is kept.
+pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
+    if (BIG_MIN..=BIG_MAX).contains(&capacity) {
+        let mut kept = lock(&BIG);
+        if let Some(i) = kept.iter().position(|b| b.capacity() >= capacity) {
+            return kept.swap_remove(i);
+        }
+    }
+    Vec::with_capacity(capacity)
+}
+
+/// Keep a big body buffer for `big_buffer` if there is room; otherwise free it.
+fn keep_big(mut buffer: Vec<u8>) {
+    buffer.clear();
+    let mut kept = lock(&BIG);
+    if kept.len() < BIG_KEPT {
+        kept.push(buffer);
+    }
+}
 
 thread_local! {
     static LOCAL: RefCell<Vec<PackageRef>> = const { RefCell::new(Vec::new()) };
@@ -42,14 +71,23 @@ pub(crate) fn package(header: &Header, data: &[u8]) -> PackageRef {
             }
         }
     }
-    Arc::new(Package::new(header, body_from(data)))
+    let mut body = big_buffer(data.len() + 1);
+    body.extend_from_slice(data);
+    Arc::new(Package::new(header, body))
 }
 
 /// Let go of a package: kept for reuse if this was its last reference and its body is small
 /// and ours; otherwise just dropped.
 pub(crate) fn recycle(mut pkg: PackageRef) {
-    match Arc::get_mut(&mut pkg) {
-        Some(p) if p.owned_capacity().is_some_and(|c| c <= BODY_CAPACITY_MAX) => {}
+    let Some(p) = Arc::get_mut(&mut pkg) else { return };
+    match p.owned_capacity() {
+        Some(c) if c <= BODY_CAPACITY_MAX => {}
+        Some(c) if (BIG_MIN..=BIG_MAX).contains(&c) => {
+            if let Some(body) = p.take_owned_body() {
+                keep_big(body);
+            }
+            return;
+        }
         _ => return,
     }
     // (During thread exit the local cache is gone: the package is simply freed.)
@@ -134,6 +172,26 @@ mod tests {
         let before = cached();
         recycle(pkg);
         assert_eq!(cached(), before, "a big body is freed, not kept");
+    }
+
+    #[test]
+    fn big_bodies_are_kept_for_big_buffer() {
+        let data = vec![7u8; BIG_MIN * 2];
+        let mut body = big_buffer(data.len() + 1);
+        body.extend_from_slice(&data);
+        let address = body.as_ptr();
+        recycle(Arc::new(Package::new(&header(1, data.len()), body)));
+        let again = big_buffer(data.len() + 1);
+        assert!(again.is_empty());
+        assert!(again.capacity() > data.len());
+        // (Another test may have taken it first; when it is ours, it is the same memory.)
+        if again.as_ptr() == address {
+            assert!(lock(&BIG).len() < BIG_KEPT);
+        }
+        for _ in 0..BIG_KEPT * 2 {
+            keep_big(Vec::with_capacity(BIG_MIN));
+        }
+        assert!(lock(&BIG).len() <= BIG_KEPT, "bounded");
     }
 
     #[test]
