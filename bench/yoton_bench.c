@@ -43,29 +43,53 @@ static int block_mode; /* mode=block: both contexts use YOTON_DISCARD_BLOCK (los
 
 /* Zero-copy sends for big messages (>= ZC_MIN bytes): a ring of ZC_RING buffers, each handed to
  * yoton with yoton_pub_send_zc and given back by its free callback (from a yoton thread) once
- * written; the publisher waits for a free one. Only the sequence number changes per message. */
+ * written; the publisher waits on a condition variable for a free one (polling with sleeps
+ * added up to 100 us of idle time per wait). Only the sequence number changes per message. */
 #define ZC_MIN (64 * 1024)
 #define ZC_RING 16
 static unsigned char *zc_buf[ZC_RING];
-static atomic_int zc_busy[ZC_RING];
+static int zc_busy[ZC_RING]; /* guarded by zc_lock */
+static pthread_mutex_t zc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t zc_freed = PTHREAD_COND_INITIALIZER;
 
 static void zc_release(void *user_data) {
-    atomic_store(&zc_busy[(intptr_t)user_data], 0);
+    pthread_mutex_lock(&zc_lock);
+    zc_busy[(intptr_t)user_data] = 0;
+    pthread_cond_signal(&zc_freed);
+    pthread_mutex_unlock(&zc_lock);
 }
 
 /* Send message `seq` from a free ring buffer; the pattern bytes are already in place. */
 static int zc_send(const yoton_channel *pub, uint64_t seq) {
-    for (;;) {
-        for (intptr_t i = 0; i < ZC_RING; i++) {
-            int idle = 0;
-            if (atomic_compare_exchange_strong(&zc_busy[i], &idle, 1)) {
-                bench_put_seq(zc_buf[i], seq);
-                return yoton_pub_send_zc(pub, zc_buf[i], A.size, zc_release, (void *)i);
+    intptr_t i = -1;
+    pthread_mutex_lock(&zc_lock);
+    while (i < 0) {
+        for (intptr_t k = 0; k < ZC_RING; k++) {
+            if (!zc_busy[k]) {
+                zc_busy[k] = 1;
+                i = k;
+                break;
             }
         }
-        if (bench_left() < 0) return YOTON_ERR_TIMEOUT;
-        bench_sleep(0.0001);
+        if (i < 0) {
+            struct timespec until;
+            if (bench_left() < 0) {
+                pthread_mutex_unlock(&zc_lock);
+                return YOTON_ERR_TIMEOUT;
+            }
+            clock_gettime(CLOCK_REALTIME, &until); /* bounded: re-check the deadline every 100 ms */
+            until.tv_nsec += 100 * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&zc_freed, &zc_lock, &until);
+        }
     }
+    pthread_mutex_unlock(&zc_lock);
+    bench_put_seq(zc_buf[i], seq);
+    /* (On failure yoton calls zc_release at once: the buffer is free again either way.) */
+    return yoton_pub_send_zc(pub, zc_buf[i], A.size, zc_release, (void *)i);
 }
 
 static void set_queue_params(const yoton_context *ctx) {
