@@ -516,7 +516,9 @@ int yoton_request_server_new(const char *address,
 int yoton_text_reply_set(struct yoton_text_reply *reply, const char *text);
 
 /**
- * Stop the server, wait for its thread and release it. NULL is a no-op.
+ * Stop the server, wait for its thread (and up to 5 s for handlers still running on
+ * connection threads) and release it; `free_user_data` runs before this returns unless a
+ * handler outlasts that wait. NULL is a no-op.
  */
 void yoton_request_server_free(struct yoton_request_server *server);
 

@@ -26,6 +26,13 @@ pub const MAX_REPLY: usize = 16 << 20;
 pub const REQUEST_BUDGET: Duration = Duration::from_secs(1);
 /// Connections handled at once in thread-per-connection mode; more are refused.
 const MAX_CONCURRENT: usize = 64;
+thread_local! {
+    /// This thread is a connection thread of some server.
+    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// How long `stop` waits for connection threads still running a handler.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Turns a request line (including its CRLF, as the original passes it) into a reply.
 pub type RequestHandler = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -138,7 +145,9 @@ struct ServerShared {
     thread_per_connection: bool,
     stop: AtomicBool,
     running: AtomicBool,
-    active: AtomicUsize,
+    /// Connection threads running (its own `Arc`: a worker lets go of the server before it
+    /// counts itself out, so `stop` knows when no worker holds the handler any more).
+    active: Arc<AtomicUsize>,
     handled: AtomicU64,
     dropped: AtomicU64,
     last_drop: Mutex<String>,
@@ -164,7 +173,7 @@ impl RequestServer {
                 thread_per_connection,
                 stop: AtomicBool::new(false),
                 running: AtomicBool::new(false),
-                active: AtomicUsize::new(0),
+                active: Arc::new(AtomicUsize::new(0)),
                 handled: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 last_drop: Mutex::new(String::new()),
@@ -205,7 +214,9 @@ impl RequestServer {
         Ok(())
     }
 
-    /// Stop serving (the listening socket closes; a running `run` returns). Final.
+    /// Stop serving (the listening socket closes; a running `run` returns). Final. Waits for
+    /// the serving thread and, up to STOP_WAIT, for connection threads still in a handler, so
+    /// that no handler runs after the server is released (unless one takes longer than that).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.shared.listener.shutdown(Shutdown::Both);
@@ -214,6 +225,11 @@ impl RequestServer {
             if handle.thread().id() != thread::current().id() {
                 let _ = handle.join();
             }
+        }
+        // (From a handler on a connection thread: it would wait for itself.)
+        let deadline = Instant::now() + STOP_WAIT;
+        while !IN_WORKER.with(|w| w.get()) && self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -259,9 +275,12 @@ fn serve(shared: &Arc<ServerShared>) {
             continue;
         }
         let worker = shared.clone();
+        let active = shared.active.clone();
         let spawned = thread::Builder::new().name("yoton-request".into()).spawn(move || {
+            IN_WORKER.with(|w| w.set(true));
             handle_connection(&worker, stream);
-            worker.active.fetch_sub(1, Ordering::SeqCst);
+            drop(worker);
+            active.fetch_sub(1, Ordering::SeqCst);
         });
         if spawned.is_err() {
             shared.active.fetch_sub(1, Ordering::SeqCst);

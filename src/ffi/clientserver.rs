@@ -101,7 +101,9 @@ pub extern "C" fn yoton_text_reply_set(reply: *mut yoton_text_reply, text: *cons
     })
 }
 
-/// Stop the server, wait for its thread and release it. NULL is a no-op.
+/// Stop the server, wait for its thread (and up to 5 s for handlers still running on
+/// connection threads) and release it; `free_user_data` runs before this returns unless a
+/// handler outlasts that wait. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_request_server_free(server: *mut yoton_request_server) {
     free_handle(server);

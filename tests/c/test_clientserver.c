@@ -214,6 +214,15 @@ static void test_thread_per_connection(void) {
     }
     CHECK_EQ_INT(yt_ev_load(&p.calls), 3);
     CHECK(yt_ev_load(&p.max_parallel) >= 2); /* the inline server would show 1 */
+    /* A handler on a connection thread may stop its server: no waiting for itself (stop waits
+     * up to 5 s for running handlers; the reply must come well before that). */
+    {
+        char *reply = NULL;
+        CHECK_OK(yoton_do_request(address, "stop", 2.0, &reply));
+        CHECK_STREQ(reply, "stopping\r\n");
+        yoton_string_free(reply);
+        CHECK_OK(p.stop_rc);
+    }
     yoton_request_server_free(server);
     CHECK_EQ_INT(yt_ev_load(&p.freed), 1);
 }
