@@ -316,9 +316,11 @@ fn handle_connection(shared: &ServerShared, stream: TcpStream) {
         }
     };
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    if send_all(&stream, with_crlf(&reply).as_bytes()).is_ok() {
-        shared.handled.fetch_add(1, Ordering::SeqCst);
-    } else {
+    // Counted before the write, so a client holding its reply sees it counted; taken back if
+    // the write fails.
+    shared.handled.fetch_add(1, Ordering::SeqCst);
+    if send_all(&stream, with_crlf(&reply).as_bytes()).is_err() {
+        shared.handled.fetch_sub(1, Ordering::SeqCst);
         note_drop(shared, "the client went away before the reply was sent");
     }
     let _ = stream.shutdown(Shutdown::Write);

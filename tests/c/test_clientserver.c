@@ -100,8 +100,8 @@ static void test_background_server(void) {
     EXPECT_REPLY(address, "upper with crlf\r\n", "WITH CRLF\r\n"); /* no second CRLF */
     EXPECT_REPLY(address, "sleep 0.01", "slept\r\n");
     EXPECT_REPLY(address, "silent", "\r\n"); /* nothing set: an empty line */
-    /* The server counts a request once its reply is written, so the client may read the reply
-     * first: wait (bounded) for the count. */
+    /* The server counts a request just before writing its reply (taken back if the write
+     * fails); the loop only guards against a slow counter, bounded. */
     {
         double deadline = yt_now() + YT_WAIT;
         do {
