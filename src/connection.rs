@@ -108,12 +108,11 @@ impl DirectTicket<'_> {
 /// Outcome of a direct write attempt.
 pub(crate) enum DirectWrite {
     Written,
-    /// Not a byte went out: the socket buffer is full.
-    WouldBlock,
+    /// Not a byte went out: the socket buffer is full, or the socket is broken (the sending
+    /// thread's write then fails the same way and closes the connection).
+    NotWritten,
     /// Only this many bytes went out.
     Partial(usize),
-    /// The socket is broken (the sending thread finds out too, and closes the connection).
-    Failed,
 }
 
 /// Default and minimum of the `timedout` detection timeout (§7.3).
@@ -313,9 +312,7 @@ impl ConnShared {
                     // The socket is full, or broken: let the sending thread do it, in order. A
                     // broken socket fails its write too and the sending thread closes the
                     // connection; closing here would take the routing lock our caller holds.
-                    DirectWrite::WouldBlock | DirectWrite::Failed => {
-                        out.queue.push_unbounded(pkg);
-                    }
+                    DirectWrite::NotWritten => out.queue.push_unbounded(pkg),
                     // Never block the caller: the sending thread writes the rest first.
                     DirectWrite::Partial(sent) => out.partial = Some((pkg, sent)),
                 }

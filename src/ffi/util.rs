@@ -64,14 +64,9 @@ pub(crate) fn into_handle<T>(out: *mut *mut T, value: T) -> Result<()> {
 
 /// Release a handle made by `into_handle`; NULL is a no-op.
 pub(crate) fn free_handle<T>(ptr: *mut T) {
-    free_handle_with(ptr, drop);
-}
-
-/// `free_handle`, giving the handle's value to `release` instead of dropping it.
-pub(crate) fn free_handle_with<T>(ptr: *mut T, release: impl FnOnce(T)) {
     if !ptr.is_null() {
         // SAFETY: made by Box::into_raw in `into_handle`; the caller frees each handle once.
-        guard_void(|| release(*unsafe { Box::from_raw(ptr) }));
+        guard_void(|| drop(unsafe { Box::from_raw(ptr) }));
     }
 }
 

@@ -496,8 +496,7 @@ pub(crate) fn write_direct(stream: &TcpStream, pkg: &Package) -> DirectWrite {
     match first {
         Ok(n) if n == total => DirectWrite::Written,
         Ok(n) => DirectWrite::Partial(n),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => DirectWrite::WouldBlock,
-        Err(_) => DirectWrite::Failed,
+        Err(_) => DirectWrite::NotWritten,
     }
 }
 
