@@ -7,7 +7,8 @@
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc};
+use parking_lot::{Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,6 @@ use socket2::Socket;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::address::parse_address;
 use crate::transport::tcp::{listen, resolve, send_all};
-use crate::sync::{lock};
 
 /// Longest request line a server accepts (the original has no limit).
 pub const MAX_REQUEST: usize = 1 << 20;
@@ -210,7 +210,7 @@ impl RequestServer {
                 shared.running.store(false, Ordering::SeqCst);
             })
             .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start the server thread: {e}")))?;
-        *lock(&self.thread) = Some(handle);
+        *self.thread.lock() = Some(handle);
         Ok(())
     }
 
@@ -220,7 +220,7 @@ impl RequestServer {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.shared.listener.shutdown(Shutdown::Both);
-        let handle = lock(&self.thread).take();
+        let handle = self.thread.lock().take();
         if let Some(handle) = handle {
             if handle.thread().id() != thread::current().id() {
                 let _ = handle.join();
@@ -245,7 +245,7 @@ impl RequestServer {
 
     /// Why the last connection was dropped ("" if none was).
     pub fn last_drop_reason(&self) -> String {
-        lock(&self.shared.last_drop).clone()
+        self.shared.last_drop.lock().clone()
     }
 }
 
@@ -291,7 +291,7 @@ fn serve(shared: &Arc<ServerShared>) {
 
 fn note_drop(shared: &ServerShared, reason: &str) {
     shared.dropped.fetch_add(1, Ordering::SeqCst);
-    *lock(&shared.last_drop) = reason.to_string();
+    *shared.last_drop.lock() = reason.to_string();
 }
 
 fn handle_connection(shared: &ServerShared, stream: TcpStream) {

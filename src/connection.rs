@@ -3,7 +3,8 @@
 
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::context::ContextInner;
@@ -12,7 +13,6 @@ use crate::events::Signal;
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::queue::{PackageQueue, QueueParams};
-use crate::sync::{lock, wait_timeout};
 
 /// Connection status, ordered as in the original (§7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -265,11 +265,11 @@ impl ConnShared {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, ConnState> {
-        lock(&self.state)
+        self.state.lock()
     }
 
     pub(crate) fn out(&self) -> MutexGuard<'_, OutQueue> {
-        lock(&self.out)
+        self.out.lock()
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -379,7 +379,7 @@ impl ConnShared {
                 return (out, false);
             }
             out.progress_waiters += 1;
-            out = wait_timeout(&self.out_progress, out, deadline - now);
+            self.out_progress.wait_for(&mut out, deadline - now);
             out.progress_waiters -= 1;
         }
     }
@@ -446,10 +446,10 @@ impl ConnShared {
         }
         self.out_ready.notify_all();
         self.out_progress.notify_all();
-        if let Some(stream) = lock(&self.stream).as_ref() {
+        if let Some(stream) = self.stream.lock().as_ref() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        if let Some(listener) = lock(&self.listener).take() {
+        if let Some(listener) = self.listener.lock().take() {
             // Wakes a blocked accept() on Linux.
             let _ = listener.shutdown(Shutdown::Both);
         }

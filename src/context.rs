@@ -6,7 +6,8 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Weak};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::channels::ChannelShared;
@@ -18,7 +19,6 @@ use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
 pub use crate::queue::{Discard, QueueParams};
 use crate::transport::tcp;
-use crate::sync::{lock, read};
 
 /// Context message sent by the connecting side after a connect (§6.7).
 pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
@@ -44,7 +44,7 @@ fn new_context_id() -> u64 {
     static LAST_TIME: Mutex<u64> = Mutex::new(0);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0) & 0xFFFF_FFFF;
     let t = {
-        let mut last = lock(&LAST_TIME);
+        let mut last = LAST_TIME.lock();
         let t = if now > *last { now } else { (*last + 1) & 0xFFFF_FFFF };
         let t = t.max(1);
         *last = t;
@@ -147,11 +147,11 @@ pub(crate) struct ContextInner {
 
 impl ContextInner {
     fn router(&self) -> MutexGuard<'_, Router> {
-        lock(&self.router)
+        self.router.lock()
     }
 
     pub(crate) fn queue_params(&self) -> QueueParams {
-        *lock(&self.params)
+        *self.params.lock()
     }
 
     pub(crate) fn soft_limits(&self) -> (usize, usize) {
@@ -304,7 +304,7 @@ impl ContextInner {
         let mut dropped = 0;
         {
             let mut router = self.wait_for_space(self.router(), Some(from));
-            let registry = read(&self.registry);
+            let registry = self.registry.read();
             let targets: Vec<Arc<ConnShared>> =
                 router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
             self.drop_duplicates(&mut router.seen, &mut batch);
@@ -391,7 +391,7 @@ impl ContextInner {
 
     /// Every live channel (each once), collected so callers can act without the registry lock.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
-        let registry = read(&self.registry);
+        let registry = self.registry.read();
         registry.senders.values().filter_map(Weak::upgrade).collect()
     }
 
@@ -447,7 +447,7 @@ impl ContextInner {
     }
 
     pub(crate) fn track_thread(&self, handle: std::thread::JoinHandle<()>) {
-        let mut threads = lock(&self.threads);
+        let mut threads = self.threads.lock();
         // Forget threads that are done, so long-lived contexts do not accumulate handles.
         threads.retain(|t| !t.is_finished());
         threads.push(handle);
@@ -456,7 +456,7 @@ impl ContextInner {
     /// Wait up to `budget` for the tracked threads to end (they do within milliseconds of a
     /// close); any still running then are left detached rather than hanging the caller.
     fn join_threads(&self, budget: Duration) {
-        let threads = std::mem::take(&mut *lock(&self.threads));
+        let threads = std::mem::take(&mut *self.threads.lock());
         let me = std::thread::current().id();
         let deadline = Instant::now() + budget;
         for t in threads {
@@ -482,7 +482,7 @@ impl ContextInner {
 
     pub(crate) fn close_channels(&self) {
         let channels: Vec<Arc<ChannelShared>> = {
-            let registry = read(&self.registry);
+            let registry = self.registry.read();
             registry.receivers.values().chain(registry.senders.values()).filter_map(Weak::upgrade).collect()
         };
         for channel in channels {
@@ -576,7 +576,7 @@ impl Context {
             st.endpoints.hostname1 = host;
             st.endpoints.port1 = port;
         }
-        *lock(&conn.listener) = Some(listener.clone());
+        *conn.listener.lock() = Some(listener.clone());
         inner.adopt_connection(&conn);
         if let Err(e) = tcp::start_accepting(conn.clone(), listener) {
             conn.close_on_problem(e.message());
@@ -648,7 +648,7 @@ impl Context {
     /// from now on (the startup queue is updated at once).
     pub fn set_queue_params(&self, params: QueueParams) -> Result<()> {
         params.validate()?;
-        *lock(&self.inner().params) = params;
+        *self.inner().params.lock() = params;
         self.inner().blocking.store(params.discard == Discard::Block, Ordering::Relaxed);
         self.inner().router().startup.set_params(params);
         Ok(())

@@ -11,12 +11,12 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+use parking_lot::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::sync::{lock, wait, wait_timeout};
 
 /// A queued event: a closure run on the processing thread.
 pub type Event = Box<dyn FnOnce() + Send>;
@@ -68,7 +68,7 @@ fn event_loop() -> &'static EventLoop {
 pub fn post(event: Event, front: bool) {
     let el = event_loop();
     let notify = {
-        let mut q = lock(&el.queue);
+        let mut q = el.queue.lock();
         if q.events.is_empty() {
             // Level-triggered wakeup: the byte stays until the queue is drained.
             let _ = (&el.writer).write(&[1]);
@@ -82,7 +82,7 @@ pub fn post(event: Event, front: bool) {
     };
     el.ready.notify_all();
     if notify {
-        let callback = lock(&el.embed).clone();
+        let callback = el.embed.lock().clone();
         if let Some(callback) = callback {
             callback();
         }
@@ -91,7 +91,7 @@ pub fn post(event: Event, front: bool) {
 
 /// Take the next event; the wakeup byte is consumed when the queue becomes empty.
 fn pop(el: &EventLoop, until: Option<Instant>, block_forever: bool) -> Option<Event> {
-    let mut q = lock(&el.queue);
+    let mut q = el.queue.lock();
     loop {
         if let Some(event) = q.events.pop_front() {
             if q.events.is_empty() {
@@ -104,13 +104,13 @@ fn pop(el: &EventLoop, until: Option<Instant>, block_forever: bool) -> Option<Ev
             return None;
         }
         let now = Instant::now();
-        q = match (until, block_forever) {
-            (_, true) => wait(&el.ready, q),
+        match (until, block_forever) {
+            (_, true) => el.ready.wait(&mut q),
             (Some(deadline), false) if now < deadline => {
-                wait_timeout(&el.ready, q, deadline - now)
+                el.ready.wait_for(&mut q, deadline - now);
             }
             _ => return None,
-        };
+        }
         if block_forever && el.stop.load(Ordering::SeqCst) && q.events.is_empty() {
             return None;
         }
@@ -148,7 +148,7 @@ pub fn process_events(block: Block) -> Result<usize> {
         }
     }
     let _done = Done;
-    lock(&el.queue).notified = false;
+    el.queue.lock().notified = false;
     let (wait, forever) = match block {
         Block::No => (None, false),
         Block::Forever => (None, true),
@@ -210,15 +210,15 @@ pub fn event_loop_running() -> bool {
 /// `process_events` to run on the host's thread. None disables embedding.
 pub fn embed_event_loop(callback: Option<EmbedCallback>) {
     let el = event_loop();
-    *lock(&el.embed) = callback;
+    *el.embed.lock() = callback;
     let pending = {
-        let mut q = lock(&el.queue);
+        let mut q = el.queue.lock();
         q.notified = !q.events.is_empty();
         !q.events.is_empty()
     };
     // Events already waiting would otherwise never be announced.
     if pending {
-        if let Some(callback) = lock(&el.embed).clone() {
+        if let Some(callback) = el.embed.lock().clone() {
             callback();
         }
     }
@@ -232,7 +232,7 @@ pub fn wakeup_fd() -> RawFd {
 
 /// Number of events waiting.
 pub fn pending_events() -> usize {
-    lock(&event_loop().queue).events.len()
+    event_loop().queue.lock().events.len()
 }
 
 /// Run `event` on the processing thread after `delay`: zero queues it at the back, a negative
@@ -250,7 +250,7 @@ pub fn call_later(delay: f64, event: Event) -> Result<()> {
         schedule(
             Instant::now() + Duration::from_secs_f64(delay),
             Arc::new(move || {
-                if let Some(event) = lock(&once).take() {
+                if let Some(event) = once.lock().take() {
                     post(event, false);
                 }
             }),
@@ -308,7 +308,7 @@ struct TimerQueue {
 
 fn schedule(at: Instant, action: Due, live: Option<Live>) {
     let el = event_loop();
-    let mut timers = lock(&el.timers);
+    let mut timers = el.timers.lock();
     timers.seq += 1;
     let seq = timers.seq;
     timers.heap.push(Entry { at, seq, action, live });
@@ -322,7 +322,7 @@ fn schedule(at: Instant, action: Due, live: Option<Live>) {
 
 fn timer_thread() {
     let el = event_loop();
-    let mut timers = lock(&el.timers);
+    let mut timers = el.timers.lock();
     loop {
         let now = Instant::now();
         match timers.heap.peek().map(|e| e.at) {
@@ -332,14 +332,12 @@ fn timer_thread() {
                 if entry.is_live() {
                     (entry.action)();
                 }
-                timers = lock(&el.timers);
+                timers = el.timers.lock();
             }
             Some(at) => {
-                timers = wait_timeout(&el.timers_changed, timers, at - now);
+                el.timers_changed.wait_for(&mut timers, at - now);
             }
-            None => {
-                timers = wait(&el.timers_changed, timers);
-            }
+            None => el.timers_changed.wait(&mut timers),
         }
     }
 }
@@ -347,7 +345,7 @@ fn timer_thread() {
 /// Time until the next timer or delayed call is due (None if there is none; zero if overdue).
 /// A host loop without threads of its own can use it as its poll timeout.
 pub fn time_until_next_timer() -> Option<Duration> {
-    let timers = lock(&event_loop().timers);
+    let timers = event_loop().timers.lock();
     // Stopped timers leave their entry in the heap (it is skipped when due): ignore them.
     let next = timers.heap.iter().filter(|e| e.is_live()).map(|e| e.at).min()?;
     Some(next.saturating_duration_since(Instant::now()))
@@ -389,14 +387,14 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
     /// Bind a handler; returns its id for `unbind`.
     pub fn bind(&self, handler: SignalHandler<A>) -> u64 {
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
-        lock(&self.shared.handlers).push((id, handler));
+        self.shared.handlers.lock().push((id, handler));
         id
     }
 
     /// Unbind one handler (returns whether it was bound). A queued emission of it that has
     /// not run yet is skipped.
     pub fn unbind(&self, id: u64) -> bool {
-        let mut handlers = lock(&self.shared.handlers);
+        let mut handlers = self.shared.handlers.lock();
         let before = handlers.len();
         handlers.retain(|(i, _)| *i != id);
         handlers.len() != before
@@ -404,16 +402,16 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
 
     /// Unbind every handler.
     pub fn unbind_all(&self) {
-        lock(&self.shared.handlers).clear();
+        self.shared.handlers.lock().clear();
     }
 
     pub fn handler_count(&self) -> usize {
-        lock(&self.shared.handlers).len()
+        self.shared.handlers.lock().len()
     }
 
     /// Queue one event per bound handler (safe from any thread).
     pub fn emit(&self, arg: A) {
-        let ids: Vec<u64> = lock(&self.shared.handlers).iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self.shared.handlers.lock().iter().map(|(id, _)| *id).collect();
         for id in ids {
             let weak: Weak<SignalShared<A>> = Arc::downgrade(&self.shared);
             let arg = arg.clone();
@@ -421,7 +419,7 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
                 Box::new(move || {
                     // Look the handler up when the event runs: unbound (or dropped) means skip.
                     let Some(shared) = weak.upgrade() else { return };
-                    let handler = lock(&shared.handlers).iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+                    let handler = shared.handlers.lock().iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
                     if let Some(handler) = handler {
                         handler(&arg);
                     }
@@ -434,9 +432,9 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
     /// Call every bound handler now, on this thread. A handler unbound by an earlier one
     /// (during this emission) is not called.
     pub fn emit_now(&self, arg: A) {
-        let ids: Vec<u64> = lock(&self.shared.handlers).iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self.shared.handlers.lock().iter().map(|(id, _)| *id).collect();
         for id in ids {
-            let handler = lock(&self.shared.handlers).iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+            let handler = self.shared.handlers.lock().iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
             if let Some(handler) = handler {
                 handler(&arg);
             }
@@ -479,7 +477,7 @@ impl Timer {
     pub fn start(&self, interval: Option<f64>, oneshot: Option<bool>) -> Result<()> {
         let interval = interval.map(positive_interval).transpose()?;
         let (generation, at) = {
-            let mut st = lock(&self.state);
+            let mut st = self.state.lock();
             if let Some(i) = interval {
                 st.interval = i;
             }
@@ -495,17 +493,17 @@ impl Timer {
     }
 
     pub fn stop(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.generation += 1;
         st.running = false;
     }
 
     pub fn running(&self) -> bool {
-        lock(&self.state).running
+        self.state.lock().running
     }
 
     pub fn interval(&self) -> Duration {
-        lock(&self.state).interval
+        self.state.lock().interval
     }
 
     fn arm(&self, generation: u64, at: Instant) {
@@ -514,7 +512,7 @@ impl Timer {
         let live_state = Arc::downgrade(&self.state);
         let live: Live = Arc::new(move || {
             live_state.upgrade().is_some_and(|st| {
-                let st = lock(&st);
+                let st = st.lock();
                 st.running && st.generation == generation
             })
         });
@@ -522,7 +520,7 @@ impl Timer {
             let (Some(state), Some(shared)) = (weak_state.upgrade(), weak_signal.upgrade()) else { return };
             let timer = Timer { signal: Signal { shared }, state };
             let rearm = {
-                let mut st = lock(&timer.state);
+                let mut st = timer.state.lock();
                 if st.generation != generation || !st.running {
                     return;
                 }

@@ -1,13 +1,13 @@
 //! Futures: the pending result of a request (§9.3.3). The requester side fills them from
 //! replies; the executor-side methods (`set_result`, ...) let users complete their own.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::channels::ChannelShared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Value;
-use crate::sync::{lock, wait, wait_timeout};
 
 /// The original's future states, in its numbering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,7 +69,7 @@ impl FutureShared {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, FutureState> {
-        lock(&self.state)
+        self.state.lock()
     }
 
     /// Finish with a result or an error, if not done yet. Returns whether it did.
@@ -96,7 +96,7 @@ impl FutureShared {
 
     /// Queue the done-callbacks as events (each runs once).
     fn run_callbacks(&self) {
-        let callbacks = std::mem::take(&mut *lock(&self.callbacks));
+        let callbacks = std::mem::take(&mut *self.callbacks.lock());
         if callbacks.is_empty() {
             return;
         }
@@ -129,16 +129,16 @@ impl FutureShared {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.state();
         while st.status < FutureStatus::Cancelled {
-            st = match deadline {
-                None => wait(&self.done, st),
+            match deadline {
+                None => self.done.wait(&mut st),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         break;
                     }
-                    wait_timeout(&self.done, st, deadline - now)
+                    self.done.wait_for(&mut st, deadline - now);
                 }
-            };
+            }
         }
         st.status
     }
@@ -273,7 +273,7 @@ impl Future {
     /// Call `callback` with this future once it is done (cancelled, failed or succeeded),
     /// through the event loop; at once (queued) if it is done already.
     pub fn add_done_callback(&self, callback: DoneCallback) {
-        let mut callbacks = lock(&self.shared.callbacks);
+        let mut callbacks = self.shared.callbacks.lock();
         if self.done() {
             drop(callbacks);
             let future = self.clone();

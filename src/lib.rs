@@ -20,7 +20,6 @@ pub mod package;
 mod pool;
 pub mod protocol;
 pub mod queue;
-mod sync;
 pub mod transport;
 pub mod value;
 mod unprintable;

@@ -13,11 +13,11 @@
 //! at most `BODY_CAPACITY_MAX` bytes.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc};
+use parking_lot::{Mutex};
 
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
-use crate::sync::lock;
 
 /// Bodies up to this capacity (data plus the hidden NUL) are recycled.
 const BODY_CAPACITY_MAX: usize = 2048 + 1;
@@ -40,7 +40,7 @@ static BIG: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// An empty buffer with room for at least `capacity` bytes, reused when one is kept.
 pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
     if (BIG_MIN..=BIG_MAX).contains(&capacity) {
-        let mut kept = lock(&BIG);
+        let mut kept = BIG.lock();
         if let Some(i) = kept.iter().position(|b| b.capacity() >= capacity) {
             return kept.swap_remove(i);
         }
@@ -51,7 +51,7 @@ pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
 /// Keep a big body buffer for `big_buffer` if there is room; otherwise free it.
 fn keep_big(mut buffer: Vec<u8>) {
     buffer.clear();
-    let mut kept = lock(&BIG);
+    let mut kept = BIG.lock();
     if kept.len() < BIG_KEPT {
         kept.push(buffer);
     }
@@ -100,7 +100,7 @@ pub(crate) fn recycle(mut pkg: PackageRef) {
             }
             local.split_off(LOCAL_MAX / 2)
         };
-        let mut global = lock(&GLOBAL);
+        let mut global = GLOBAL.lock();
         let room = GLOBAL_MAX.saturating_sub(global.len());
         let mut spill = spill.into_iter();
         global.extend(spill.by_ref().take(room));
@@ -115,7 +115,7 @@ fn take() -> Option<PackageRef> {
         .try_with(|local| {
             let mut local = local.borrow_mut();
             if local.is_empty() {
-                let mut global = lock(&GLOBAL);
+                let mut global = GLOBAL.lock();
                 let at = global.len().saturating_sub(LOCAL_MAX / 2);
                 local.extend(global.drain(at..));
             }
@@ -186,12 +186,12 @@ mod tests {
         assert!(again.capacity() > data.len());
         // (Another test may have taken it first; when it is ours, it is the same memory.)
         if again.as_ptr() == address {
-            assert!(lock(&BIG).len() < BIG_KEPT);
+            assert!(BIG.lock().len() < BIG_KEPT);
         }
         for _ in 0..BIG_KEPT * 2 {
             keep_big(Vec::with_capacity(BIG_MIN));
         }
-        assert!(lock(&BIG).len() <= BIG_KEPT, "bounded");
+        assert!(BIG.lock().len() <= BIG_KEPT, "bounded");
     }
 
     #[test]
@@ -202,7 +202,7 @@ mod tests {
         }
         let local = LOCAL.with(|l| l.borrow().len());
         assert!(local <= LOCAL_MAX, "local cache bounded: {local}");
-        assert!(lock(&GLOBAL).len() <= GLOBAL_MAX);
+        assert!(GLOBAL.lock().len() <= GLOBAL_MAX);
         // Another thread gets packages from the global pool.
         let reused = std::thread::spawn(|| {
             let p = package(&header(9, 1), b"q");

@@ -10,7 +10,8 @@ pub mod simple;
 pub mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use message::{Message, MessageType};
@@ -21,7 +22,6 @@ use crate::events::{self, Signal};
 use crate::package::PackageRef;
 use crate::protocol::hash::slot_of;
 use crate::queue::{Discard, PackageQueue};
-use crate::sync::{lock, write, wait, wait_timeout};
 
 /// The messaging pattern of a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,7 +113,7 @@ pub(crate) struct ChannelShared {
 
 impl ChannelShared {
     pub(crate) fn inbox(&self) -> MutexGuard<'_, InQueue> {
-        lock(&self.inbox)
+        self.inbox.lock()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -210,7 +210,7 @@ impl ChannelShared {
         }
         let mut inbox = inbox;
         inbox.waiters += 1;
-        let mut inbox = wait_timeout(&self.arrived, inbox, timeout);
+        self.arrived.wait_for(&mut inbox, timeout);
         inbox.waiters -= 1;
         !inbox.queue.is_empty()
     }
@@ -233,7 +233,7 @@ impl ChannelShared {
 
     fn unregister(&self) {
         let me = self as *const ChannelShared;
-        let mut guard = write(&self.context.registry);
+        let mut guard = self.context.registry.write();
         let registry = &mut *guard;
         for (map, hash) in [(&mut registry.senders, self.slot_out.hash), (&mut registry.receivers, self.slot_in.hash)] {
             if map.get(&hash).is_some_and(|w| std::ptr::eq(w.as_ptr(), me)) {
@@ -266,7 +266,7 @@ impl ChannelShared {
         let mut inbox = self.inbox();
         while inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed && alive() {
             inbox.room_waiters += 1;
-            inbox = wait_timeout(&self.drained, inbox, Duration::from_millis(100));
+            self.drained.wait_for(&mut inbox, Duration::from_millis(100));
             inbox.room_waiters -= 1;
         }
     }
@@ -298,10 +298,12 @@ impl ChannelShared {
                 }
             };
             inbox.waiters += 1;
-            inbox = match limit {
-                None => wait(&self.arrived, inbox),
-                Some(limit) => wait_timeout(&self.arrived, inbox, limit),
-            };
+            match limit {
+                None => self.arrived.wait(&mut inbox),
+                Some(limit) => {
+                    self.arrived.wait_for(&mut inbox, limit);
+                }
+            }
             inbox.waiters -= 1;
         }
     }
@@ -359,7 +361,7 @@ impl Channel {
             context: inner,
         });
         let taken = {
-            let mut registry = write(&shared.context.registry);
+            let mut registry = shared.context.registry.write();
             let live = |map: &std::collections::HashMap<u64, Weak<ChannelShared>>, slot: &Slot| {
                 map.get(&slot.hash).is_some_and(|w| w.strong_count() > 0)
             };

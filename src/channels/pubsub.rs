@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
@@ -13,7 +13,6 @@ use crate::context::Payload;
 use crate::package::{body_from, Body, PackageRef, SharedBytes};
 use crate::protocol::object;
 use crate::value::Value;
-use crate::sync::{lock, wait_timeout};
 
 impl Channel {
     /// A publisher on slot base `base`.
@@ -134,8 +133,8 @@ impl PubExt {
             sync_seen: AtomicBool::new(false),
         }
     }
-    fn lock(&self) -> MutexGuard<'_, PubLock> {
-        lock(&self.lock)
+    fn guard(&self) -> MutexGuard<'_, PubLock> {
+        self.lock.lock()
     }
 }
 
@@ -157,7 +156,7 @@ impl SubExt {
         SubExt { sync: Mutex::new(None), sync_on: AtomicBool::new(false), selected_ref: Mutex::new(0) }
     }
     fn sync(&self) -> MutexGuard<'_, Option<SyncState>> {
-        lock(&self.sync)
+        self.sync.lock()
     }
 }
 
@@ -182,7 +181,7 @@ impl ChannelShared {
         let Ok(text) = std::str::from_utf8(pkg.body()) else { return };
         let ext = self.pub_ext();
         ext.sync_seen.store(true, Ordering::Relaxed);
-        let mut lock = ext.lock();
+        let mut lock = ext.guard();
         if text == "full" {
             lock.full.insert(pkg.source_id);
         } else {
@@ -209,7 +208,7 @@ impl ChannelShared {
         if !ext.maybe_locked.load(Ordering::Relaxed) {
             return;
         }
-        let mut lock = ext.lock();
+        let mut lock = ext.guard();
         let Some(until) = lock.locked_until else { return };
         let now = Instant::now();
         if now >= until {
@@ -223,7 +222,7 @@ impl ChannelShared {
             if now >= deadline {
                 break;
             }
-            lock = wait_timeout(&ext.unlocked, lock, deadline - now);
+            ext.unlocked.wait_for(&mut lock, deadline - now);
         }
         drop(lock);
         // While throttled, also keep what is already in flight small (the original's out-queues
@@ -320,7 +319,7 @@ impl Channel {
             }
         }
         Ok(chosen.map(|channel| {
-            *lock(&channel.shared.sub_ext().selected_ref) = reference;
+            *channel.shared.sub_ext().selected_ref.lock() = reference;
             (*channel).clone()
         }))
     }
@@ -329,7 +328,7 @@ impl Channel {
     /// pending in the other channels, in order.
     pub fn recv_selected(&self) -> Result<Vec<Message>> {
         self.expect_kind(&[ChannelKind::Sub], "recv_selected")?;
-        let reference = *lock(&self.shared.sub_ext().selected_ref);
+        let reference = *self.shared.sub_ext().selected_ref.lock();
         let mut out = Vec::new();
         {
             let mut inbox = self.shared.inbox();

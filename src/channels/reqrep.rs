@@ -5,7 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Weak};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,6 @@ use crate::package::{body_from, PackageRef};
 use crate::protocol::header::REQREP_SEQ_REF;
 use crate::protocol::object;
 use crate::value::Value;
-use crate::sync::{lock, read, write};
 
 /// Marker of an error reply: `("yoton_ERROR_HANDLING_REQUEST", text)` (§9.3.5).
 pub const ERROR_MARKER: &str = "yoton_ERROR_HANDLING_REQUEST";
@@ -62,7 +62,7 @@ impl ReqExt {
         ReqExt { state: Mutex::new(ReqState { next_id: 0, futures: HashMap::new(), default_auto_cancel: Some(DEFAULT_AUTO_CANCEL) }) }
     }
     fn state(&self) -> MutexGuard<'_, ReqState> {
-        lock(&self.state)
+        self.state.lock()
     }
 }
 
@@ -273,7 +273,7 @@ impl RepExt {
         }
     }
     fn state(&self) -> MutexGuard<'_, RepState> {
-        lock(&self.state)
+        self.state.lock()
     }
 }
 
@@ -281,7 +281,7 @@ impl ChannelShared {
     /// Replier: handle every queued package, acknowledging the next pre-request after each
     /// (§9.3.4). Returns the number of packages handled.
     pub(crate) fn rep_process_queue(self: &Arc<Self>) -> usize {
-        let _busy = lock(&self.rep().busy);
+        let _busy = self.rep().busy.lock();
         let mut handled = 0;
         loop {
             // (pop in its own statement: a `while let` would hold the inbox lock in the body)
@@ -310,7 +310,7 @@ impl ChannelShared {
         if self.rep_mode() != RepMode::Thread {
             return;
         }
-        let Ok(_busy) = self.rep().busy.try_lock() else { return };
+        let Some(_busy) = self.rep().busy.try_lock() else { return };
         loop {
             let next = {
                 let mut inbox = self.inbox();
@@ -362,10 +362,10 @@ impl ChannelShared {
             Ok(_) => return error_reply("Invalid request: expected (name, args tuple, kwargs dict)."),
             Err(e) => return error_reply(&format!("Invalid request: {e}")),
         };
-        let handler = read(&self.rep().handlers).get(&name).cloned();
+        let handler = self.rep().handlers.read().get(&name).cloned();
         let outcome = match handler {
             Some(handler) => catch_unwind(AssertUnwindSafe(|| handler(&args, &kwargs)))
-                .unwrap_or_else(|panic| Err(format!("the handler of '{name}' panicked: {}", crate::sync::panic_text(&*panic)))),
+                .unwrap_or_else(|panic| Err(format!("the handler of '{name}' panicked: {}", crate::error::panic_text(&*panic)))),
             None if name == "echo" => echo(self.context.id, &args, &kwargs),
             None => Err(format!("Method '{name}' not implemented.")),
         };
@@ -467,14 +467,14 @@ impl Channel {
         if method.is_empty() {
             return Err(Error::invalid("the method name is empty"));
         }
-        write(&self.shared.rep().handlers).insert(method.to_string(), handler);
+        self.shared.rep().handlers.write().insert(method.to_string(), handler);
         Ok(())
     }
 
     /// Remove the handler of `method`; returns whether there was one.
     pub fn unregister(&self, method: &str) -> Result<bool> {
         self.expect_kind(&[ChannelKind::Rep], "unregister")?;
-        Ok(write(&self.shared.rep().handlers).remove(method).is_some())
+        Ok(self.shared.rep().handlers.write().remove(method).is_some())
     }
 
     pub fn mode(&self) -> Result<RepMode> {

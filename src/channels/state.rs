@@ -1,7 +1,8 @@
 //! State channels (§9.4): one slot `B.T.state` both ways; the current state is the last one
 //! sent or received, and it is re-sent when a new context joins the network.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc};
+use parking_lot::{Mutex, MutexGuard};
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
@@ -10,7 +11,6 @@ use crate::package::{body_from, Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::protocol::object;
 use crate::value::Value;
-use crate::sync::{lock};
 
 pub(crate) struct StateExt {
     /// The current state; None until one was sent or received.
@@ -22,7 +22,7 @@ impl StateExt {
         StateExt { current: Mutex::new(None) }
     }
     fn current(&self) -> MutexGuard<'_, Option<PackageRef>> {
-        lock(&self.current)
+        self.current.lock()
     }
 }
 

@@ -7,7 +7,6 @@ use super::events::yoton_callback;
 use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
-use crate::sync::{lock};
 
 
 /// A channel of any kind (publisher, subscriber, ...). Caller owns it; release with
@@ -15,18 +14,18 @@ use crate::sync::{lock};
 pub struct yoton_channel {
     pub(crate) inner: Channel,
     /// `received` bindings made through this handle: unbound when it is freed.
-    bindings: std::sync::Mutex<Vec<u64>>,
+    bindings: parking_lot::Mutex<Vec<u64>>,
 }
 
 impl yoton_channel {
     pub(crate) fn new(inner: Channel) -> yoton_channel {
-        yoton_channel { inner, bindings: std::sync::Mutex::new(Vec::new()) }
+        yoton_channel { inner, bindings: parking_lot::Mutex::new(Vec::new()) }
     }
 }
 
 impl Drop for yoton_channel {
     fn drop(&mut self) {
-        for id in std::mem::take(&mut *lock(&self.bindings)) {
+        for id in std::mem::take(&mut *self.bindings.lock()) {
             self.inner.received().unbind(id);
         }
     }
@@ -49,7 +48,7 @@ pub extern "C" fn yoton_channel_on_received(
         let ch = handle(ch, "channel")?;
         let callback = callback.ok_or_else(|| crate::Error::invalid("callback is NULL"))?;
         let bound = ch.inner.received().bind(std::sync::Arc::new(move |_: &()| callback(data.ptr())));
-        lock(&ch.bindings).push(bound);
+        ch.bindings.lock().push(bound);
         write_opt(id, bound)?;
         Ok(())
     })
@@ -60,7 +59,7 @@ pub extern "C" fn yoton_channel_on_received(
 pub extern "C" fn yoton_channel_unbind(ch: *const yoton_channel, id: u64) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
-        let mut bindings = lock(&ch.bindings);
+        let mut bindings = ch.bindings.lock();
         let Some(pos) = bindings.iter().position(|b| *b == id) else {
             return Err(crate::Error::invalid(format!("no binding {id} on this channel handle")));
         };

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::util::{write_opt, free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
 use crate::connection::Connection;
-use crate::sync::{lock};
 
 /// A connection between two contexts. Handles come from `yoton_context_bind`,
 /// `yoton_context_connect` or the `yoton_context_connection_*` lookups; release with
@@ -14,7 +13,7 @@ use crate::sync::{lock};
 pub struct yoton_connection {
     pub(crate) inner: Connection,
     /// Callbacks bound through this handle: unbound when it is freed.
-    bindings: std::sync::Mutex<Vec<(Which, u64)>>,
+    bindings: parking_lot::Mutex<Vec<(Which, u64)>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -25,7 +24,7 @@ enum Which {
 
 impl yoton_connection {
     pub(crate) fn new(inner: Connection) -> yoton_connection {
-        yoton_connection { inner, bindings: std::sync::Mutex::new(Vec::new()) }
+        yoton_connection { inner, bindings: parking_lot::Mutex::new(Vec::new()) }
     }
     fn unbind(&self, which: Which, id: u64) -> bool {
         match which {
@@ -37,7 +36,7 @@ impl yoton_connection {
 
 impl Drop for yoton_connection {
     fn drop(&mut self) {
-        let bindings = std::mem::take(&mut *lock(&self.bindings));
+        let bindings = std::mem::take(&mut *self.bindings.lock());
         for (which, id) in bindings {
             self.unbind(which, id);
         }
@@ -69,7 +68,7 @@ pub extern "C" fn yoton_connection_on_closed(
             let text = CString::new(reason.replace('\0', "")).unwrap_or_default();
             handler(data.ptr(), text.as_ptr());
         }));
-        lock(&conn.bindings).push((Which::Closed, bound));
+        conn.bindings.lock().push((Which::Closed, bound));
         write_opt(id, bound)?;
         Ok(())
     })
@@ -91,7 +90,7 @@ pub extern "C" fn yoton_connection_on_timedout(
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
         let bound = conn.inner.timedout_signal().bind(Arc::new(move |t: &bool| handler(data.ptr(), *t)));
         // Closed and timedout ids come from different counters: keep them apart.
-        lock(&conn.bindings).push((Which::Timedout, bound));
+        conn.bindings.lock().push((Which::Timedout, bound));
         write_opt(id, bound | TIMEDOUT_ID_FLAG)?;
         Ok(())
     })
@@ -106,7 +105,7 @@ pub extern "C" fn yoton_connection_unbind(conn: *const yoton_connection, id: u64
     guard(|| {
         let conn = handle(conn, "connection")?;
         let key = if id & TIMEDOUT_ID_FLAG != 0 { (Which::Timedout, id & !TIMEDOUT_ID_FLAG) } else { (Which::Closed, id) };
-        let mut bindings = lock(&conn.bindings);
+        let mut bindings = conn.bindings.lock();
         let Some(pos) = bindings.iter().position(|b| *b == key) else {
             return Err(crate::Error::invalid(format!("no binding {id} on this connection handle")));
         };

@@ -13,7 +13,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
         Ok(Ok(())) => 0,
         Ok(Err(err)) => set_last_error(&err),
         Err(panic) => {
-            let what = crate::sync::panic_text(&*panic);
+            let what = crate::error::panic_text(&*panic);
             set_last_error(&Error::new(ErrorKind::Internal, format!("panic inside yoton: {what}")))
         }
     }

@@ -23,7 +23,6 @@ use crate::package::{Package, PackageRef};
 use crate::protocol::address::{bind_attempt_port, Address};
 use crate::protocol::handshake::{self, LineError, MAX_LINE};
 use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
-use crate::sync::{lock, wait_timeout};
 
 /// Budget for reading the peer's handshake line (§3.6).
 pub(crate) const HANDSHAKE_BUDGET: Duration = Duration::from_secs(2);
@@ -156,7 +155,7 @@ fn accept_loop(conn: Arc<ConnShared>, listener: Arc<Socket>) {
                 // `establish` accepts only the first success (it checks the status is still
                 // waiting); the listening socket closes: one peer per bind.
                 Ok((id2, pid2)) => {
-                    if let Some(listener) = lock(&conn.listener).take() {
+                    if let Some(listener) = conn.listener.lock().take() {
                         let _ = listener.shutdown(Shutdown::Both);
                     }
                     establish(&conn, stream, id2, pid2, Status::Hosting);
@@ -294,7 +293,7 @@ pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid
         }
         st.set_status(status, conn.status_mirror());
     }
-    *lock(&conn.stream) = Some(stream.clone());
+    *conn.stream.lock() = Some(stream.clone());
     let _ = conn.direct.set(stream.clone());
     conn.out().sender_exited = false;
     let (c1, s1) = (conn.clone(), stream.clone());
@@ -318,7 +317,7 @@ pub(crate) fn establish(conn: &Arc<ConnShared>, stream: TcpStream, id2: u64, pid
 /// Run an IO thread body; a panic closes the connection with a reason instead of vanishing.
 fn guarded(conn: &Arc<ConnShared>, who: &str, body: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        conn.close_on_problem(&format!("{who}, Error in io thread.{}", crate::sync::panic_text(&*panic)));
+        conn.close_on_problem(&format!("{who}, Error in io thread.{}", crate::error::panic_text(&*panic)));
     }
     if who.contains("Sending") {
         conn.out().sender_exited = true;
@@ -346,7 +345,7 @@ fn next_work(conn: &ConnShared) -> Work {
         if out.writing {
             // A sender is writing directly: wait for it (it wakes us if work remains).
             out.sender_waiting = true;
-            out = wait_timeout(&conn.out_ready, out, HEARTBEAT_INTERVAL);
+            conn.out_ready.wait_for(&mut out, HEARTBEAT_INTERVAL);
             out.sender_waiting = false;
             continue;
         }
@@ -376,7 +375,7 @@ fn next_work(conn: &ConnShared) -> Work {
             return Work::Heartbeat;
         }
         out.sender_waiting = true;
-        out = wait_timeout(&conn.out_ready, out, deadline - now);
+        conn.out_ready.wait_for(&mut out, deadline - now);
         out.sender_waiting = false;
     }
 }

@@ -8,8 +8,35 @@ use yoton::{Connection, Context};
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Start (once per test binary) a thread that asks parking_lot for lock cycles every 100 ms
+/// (its `deadlock_detection` feature is on in test builds) and ends the process with the
+/// threads' backtraces if it finds one: a deadlock fails the run instead of hanging it.
+pub fn deadlock_watch() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::Builder::new()
+            .name("test-deadlock-watch".into())
+            .spawn(|| loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let cycles = parking_lot::deadlock::check_deadlock();
+                if cycles.is_empty() {
+                    continue;
+                }
+                eprintln!("DEADLOCK: {} lock cycle(s) found by parking_lot", cycles.len());
+                for (i, threads) in cycles.iter().enumerate() {
+                    for t in threads {
+                        eprintln!("cycle {i}, thread {:?}:\n{:?}", t.thread_id(), t.backtrace());
+                    }
+                }
+                std::process::exit(101);
+            })
+            .expect("spawn the deadlock watch");
+    });
+}
+
 /// Wait until `cond` holds, at most `WAIT`; panics with `what` otherwise.
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    deadlock_watch();
     let deadline = Instant::now() + WAIT;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -19,6 +46,7 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// Bind `host` on a free port; returns the waiting connection and "127.0.0.1:<port>".
 pub fn bind_any(host: &Context) -> (Connection, String) {
+    deadlock_watch();
     let conn = host.bind("localhost:0", 1, None).expect("bind");
     let addr = format!("127.0.0.1:{}", conn.port1());
     (conn, addr)
