@@ -4,7 +4,8 @@
 //! readable exactly while events are pending, and the time until the next timer.
 //!
 //! Signals queue one event per bound handler (`emit`) or call them at once (`emit_now`);
-//! timers are signals emitted by one shared timer thread.
+//! timers are signals emitted by one shared timer thread, which runs only while something is
+//! pending (plus a short grace).
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{Read, Write};
@@ -303,7 +304,27 @@ impl Ord for Entry {
 struct TimerQueue {
     heap: BinaryHeap<Entry>,
     seq: u64,
-    thread_started: bool,
+    /// A timer thread serves the queue and has not decided to exit (both under this lock).
+    thread_running: bool,
+}
+
+/// How long the timer thread lingers with nothing pending before it ends. It must end on its
+/// own: a host may unload the library once its handles are freed, and no thread of ours may
+/// be left running then. The grace spares a respawn per call in a burst of `call_later`s.
+const IDLE_GRACE: Duration = Duration::from_secs(1);
+
+#[cfg(not(test))]
+fn idle_grace() -> Duration {
+    IDLE_GRACE
+}
+
+#[cfg(test)]
+static TEST_IDLE_GRACE: Mutex<Duration> = Mutex::new(IDLE_GRACE);
+
+/// Unit tests shorten the grace to make the exit race frequent.
+#[cfg(test)]
+fn idle_grace() -> Duration {
+    *TEST_IDLE_GRACE.lock()
 }
 
 fn schedule(at: Instant, action: Due, live: Option<Live>) {
@@ -312,9 +333,11 @@ fn schedule(at: Instant, action: Due, live: Option<Live>) {
     timers.seq += 1;
     let seq = timers.seq;
     timers.heap.push(Entry { at, seq, action, live });
-    if !timers.thread_started {
-        timers.thread_started = true;
+    // The thread decides to exit under this lock, so either it sees the new entry or it has
+    // already cleared the flag and we start a new one.
+    if !timers.thread_running {
         thread::Builder::new().name("yoton-timers".into()).spawn(timer_thread).expect("cannot spawn the yoton timer thread");
+        timers.thread_running = true;
     }
     drop(timers);
     el.timers_changed.notify_all();
@@ -323,21 +346,34 @@ fn schedule(at: Instant, action: Due, live: Option<Live>) {
 fn timer_thread() {
     let el = event_loop();
     let mut timers = el.timers.lock();
+    let mut idle_since: Option<Instant> = None;
     loop {
+        // A stopped or dropped timer leaves its entry behind and does not tell us: discard such
+        // entries as they surface, so they neither run nor keep this thread alive.
+        while timers.heap.peek().is_some_and(|e| !e.is_live()) {
+            timers.heap.pop();
+        }
         let now = Instant::now();
-        match timers.heap.peek().map(|e| e.at) {
-            Some(at) if at <= now => {
-                let entry = timers.heap.pop().expect("peeked");
-                drop(timers);
-                if entry.is_live() {
-                    (entry.action)();
-                }
-                timers = el.timers.lock();
+        let Some(at) = timers.heap.peek().map(|e| e.at) else {
+            let idle = now - *idle_since.get_or_insert(now);
+            if idle >= idle_grace() {
+                // Under the lock `schedule` takes: an entry pushed after this starts a new thread.
+                timers.thread_running = false;
+                return;
             }
-            Some(at) => {
-                el.timers_changed.wait_for(&mut timers, at - now);
-            }
-            None => el.timers_changed.wait(&mut timers),
+            el.timers_changed.wait_for(&mut timers, idle_grace() - idle);
+            continue;
+        };
+        idle_since = None;
+        if at <= now {
+            let entry = timers.heap.pop().expect("peeked");
+            drop(timers);
+            (entry.action)();
+            drop(entry); // what it owns is dropped outside the lock
+            timers = el.timers.lock();
+        } else {
+            // Wake at least once per grace to notice a timer that was stopped meanwhile.
+            el.timers_changed.wait_for(&mut timers, (at - now).min(idle_grace()));
         }
     }
 }
@@ -544,5 +580,38 @@ fn positive_interval(seconds: f64) -> Result<Duration> {
         Ok(Duration::from_secs_f64(seconds))
     } else {
         Err(Error::invalid(format!("a timer interval must be positive and finite, not {seconds}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn timer_thread_running() -> bool {
+        event_loop().timers.lock().thread_running
+    }
+
+    /// Entries scheduled while the timer thread is deciding to exit (or has just exited) still
+    /// run: with a 1 ms grace nearly every round below races the exit.
+    #[test]
+    fn events_timer_thread_exit_races_with_schedule() {
+        *TEST_IDLE_GRACE.lock() = Duration::from_millis(1);
+        let (tx, rx) = mpsc::channel();
+        for round in 0..300u64 {
+            let tx = Mutex::new(tx.clone());
+            let delay = Duration::from_micros(round % 4 * 300);
+            schedule(Instant::now() + delay, Arc::new(move || { let _ = tx.lock().send(round); }), None);
+            assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(round), "round {round} never ran");
+            // Vary the pause around the grace so the next schedule lands before, during and
+            // after the thread's exit decision.
+            thread::sleep(Duration::from_micros(round % 7 * 250));
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while timer_thread_running() {
+            assert!(Instant::now() < deadline, "the timer thread did not end");
+            thread::sleep(Duration::from_millis(1));
+        }
+        *TEST_IDLE_GRACE.lock() = IDLE_GRACE;
     }
 }
