@@ -165,7 +165,9 @@ impl RequestServer {
     /// slow handler does not hold up the others.
     pub fn bind(address: &str, handler: RequestHandler, thread_per_connection: bool) -> Result<RequestServer> {
         let addr = parse_address(address)?;
-        let listener = listen(&addr, 1)?;
+        // The request server serves its sockets with blocking calls in its own threads.
+        let listener = Socket::from(listen(&addr, 1)?);
+        listener.set_nonblocking(false).map_err(|e| Error::io("cannot configure the listening socket", &e))?;
         Ok(RequestServer {
             shared: Arc::new(ServerShared {
                 listener,

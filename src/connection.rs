@@ -1,20 +1,24 @@
-//! A connection between two contexts: its status, properties, outgoing queue and closing
-//! logic. The socket work (handshake, sending and receiving threads) lives in `transport`.
+//! A connection between two contexts: its status and properties, its two outgoing lanes, and
+//! the user-side half of closing and flushing. The socket itself belongs to the context's
+//! reactor (`transport::reactor`), which drains the lanes; user threads only queue packages
+//! (or, for an idle connection, write a small one directly) and hand commands to the reactor.
 
-use std::net::{Shutdown, TcpStream};
+use std::collections::VecDeque;
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::context::ContextInner;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
 use crate::error::{Error, Result};
 use crate::events::Signal;
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
 use crate::queue::{PackageQueue, QueueParams};
+use crate::transport::reactor::{Command, ReactorHandle};
 
-/// Connection status, ordered as in the original (§7.1).
+/// Connection status, ordered as in the original.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Status {
@@ -28,35 +32,49 @@ pub enum Status {
     Connected = 4,
 }
 
+/// Which outgoing lane a package travels in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Context messages, request/reply traffic, sync-mode words, states: never discarded,
+    /// written ahead of bulk data, never makes a sender wait.
+    Control,
+    /// Pub/sub data: bounded by the queue parameters, discarded by policy, back-pressured.
+    Bulk,
+}
+
 /// Packages up to this size may be written directly by the sending caller (see `push`).
 const DIRECT_WRITE_LIMIT: usize = 16 * 1024;
-
 /// Average spacing of direct writes from one context, and the burst allowed.
 const DIRECT_WRITE_SPACING_NS: u64 = 50_000;
 const DIRECT_WRITE_BURST: u64 = 3;
 /// Packages going to more connections than this are never written directly.
 const DIRECT_WRITE_MAX_FANOUT: usize = 4;
+/// A peer that leaves this much control traffic unread is not a peer any more: the
+/// connection closes (the control lane is never discarded, so it needs an outer bound).
+pub(crate) const CONTROL_LANE_MAX_BYTES: usize = 64 << 20;
+/// Soft bulk-lane limits: above them senders wait (back-pressure), below them they never do.
+pub(crate) const SOFT_PACKAGES: usize = 4096;
+pub(crate) const SOFT_BYTES: usize = 8 << 20;
 /// Time base of `now_ns`.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-/// Nagle-like rate limit of direct writes, one per context: sporadic traffic (request/reply
-/// steps) is written at once by the sending caller; a stream falls back to batching by the
-/// sending threads, far cheaper per message. Per context, not per connection, and never for
-/// wide fan-out: a publisher with 16 subscribers otherwise made a write syscall per subscriber
-/// (each waking a peer) for most messages and spent its time in them.
-///
-/// A token bucket (GCRA): one direct write per DIRECT_WRITE_SPACING_NS on average, bursts of
-/// DIRECT_WRITE_BURST, so an RPC step that sends two packages at once (a request and its
-/// `req-`) writes both without waking the sending thread.
-#[derive(Default)]
-pub(crate) struct DirectWriteGate {
-    /// Theoretical arrival time of the next write at the average rate (ns since EPOCH).
-    next_ns: AtomicU64,
-}
 
 /// A monotonic clock in nanoseconds (for lock-free deadlines in atomics).
 pub(crate) fn now_ns() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Nagle-like rate limit of direct writes, one per context: sporadic traffic (request/reply
+/// steps) is written at once by the sending caller; a stream falls back to batching by the
+/// reactor, far cheaper per message. Never for wide fan-out: a write syscall per subscriber
+/// in the caller's thread costs more than the latency it saves.
+///
+/// A token bucket (GCRA): one direct write per DIRECT_WRITE_SPACING_NS on average, bursts of
+/// DIRECT_WRITE_BURST, so an RPC step that sends two packages at once (a request and its
+/// `req-`) writes both directly.
+#[derive(Default)]
+pub(crate) struct DirectWriteGate {
+    /// Theoretical arrival time of the next write at the average rate (ns since EPOCH).
+    next_ns: AtomicU64,
 }
 
 impl DirectWriteGate {
@@ -65,7 +83,6 @@ impl DirectWriteGate {
         let slack = (DIRECT_WRITE_BURST - 1) * DIRECT_WRITE_SPACING_NS;
         let mut next = self.next_ns.load(Ordering::Relaxed);
         loop {
-            // A stream finds the bucket empty here, with a single load.
             if next > now + slack {
                 return false;
             }
@@ -78,8 +95,6 @@ impl DirectWriteGate {
     }
 
     /// The permission of one package, going to `fanout` connections, to be written directly.
-    /// Wide fan-out always goes through the sending threads: a write per connection in the
-    /// caller's thread costs more than the latency it saves.
     pub(crate) fn ticket(&self, fanout: usize) -> DirectTicket<'_> {
         if fanout > DIRECT_WRITE_MAX_FANOUT {
             DirectTicket::Decided(false)
@@ -105,24 +120,12 @@ impl DirectTicket<'_> {
     }
 }
 
-/// Outcome of a direct write attempt.
-pub(crate) enum DirectWrite {
-    Written,
-    /// Not a byte went out: the socket buffer is full, or the socket is broken (the sending
-    /// thread's write then fails the same way and closes the connection).
-    NotWritten,
-    /// Only this many bytes went out.
-    Partial(usize),
-}
-
-/// Default and minimum of the `timedout` detection timeout (§7.3).
+/// Default and minimum of the `timedout` detection timeout.
 pub const MIN_TIMEOUT: f64 = 0.5;
-/// How long an outgoing side may stay idle before a heartbeat goes out (well under 0.5 s).
-pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
-/// How long `close()` waits for the close package to be written.
-const CLOSE_WRITE_BUDGET: Duration = Duration::from_secs(1);
+/// How long `close()` waits for the reactor to write the close package and drop the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// The close reasons of the original (§7.4), plus ours.
+/// The close reasons of the original, plus ours.
 pub mod reasons {
     pub const ON_COMMAND: &str = "Closed on command.";
     pub const BY_CONTEXT: &str = "Closed by the context.";
@@ -131,6 +134,7 @@ pub mod reasons {
     pub const DROPPED: &str = "Other end dropped the connection.";
     pub const LOST_TRACK: &str = "Lost track of the stream.";
     pub const TIMED_OUT: &str = "Connection timed out.";
+    pub const NOT_READING: &str = "The other end does not read: its unread control traffic exceeded the limit.";
 }
 
 /// Peer-side properties, known once the handshake is done.
@@ -153,13 +157,6 @@ pub(crate) struct ConnState {
     pub name: String,
 }
 
-impl OutQueue {
-    /// The sending side is closing or gone: nothing more will be written.
-    pub(crate) fn stopped(&self) -> bool {
-        self.close_requested || self.stop || self.sender_exited
-    }
-}
-
 impl ConnState {
     pub(crate) fn set_status(&mut self, status: Status, mirror: &AtomicU8) {
         self.status = status;
@@ -167,68 +164,103 @@ impl ConnState {
     }
 }
 
-/// The outgoing side: the queue the sending thread drains, and flush bookkeeping.
+/// Who may write to the socket right now. One writer at a time keeps packages whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// Nobody: a sender may write directly, or hand the connection to the reactor.
+    Idle,
+    /// A sending thread is writing one package directly.
+    Direct,
+    /// The reactor owns the writing side: it has a flush command pending or bytes in flight,
+    /// and looks at the lanes again before it lets go.
+    Reactor,
+}
+
+/// The outgoing side of a connection: two lanes and the bookkeeping of flushes.
 pub(crate) struct OutQueue {
-    pub queue: PackageQueue,
-    /// Packages ever accepted into the queue.
+    pub control: VecDeque<PackageRef>,
+    pub control_bytes: usize,
+    pub bulk: PackageQueue,
+    /// Packages ever accepted into a lane.
     pub pushed: u64,
-    /// Packages that left the queue for good (written, or discarded by policy).
+    /// Packages that left the lanes for good (written, or discarded by policy).
     pub done: u64,
-    /// `close()` asked the sending thread to write a close package and stop.
-    pub close_requested: bool,
-    /// The connection is closed: the sending thread stops without writing anything.
-    pub stop: bool,
-    /// The sending thread is gone (or never started).
-    pub sender_exited: bool,
-    /// The sending thread is waiting for work: only then does a push need to wake it (a
-    /// condvar notify is a syscall even with nobody waiting).
-    pub sender_waiting: bool,
-    /// Threads waiting in `wait_for_space` or `flush`.
-    pub progress_waiters: usize,
-    /// Someone (the sending thread, or a sender writing directly) is writing to the socket.
-    pub writing: bool,
-    /// A package a direct write only partly sent, and how many bytes went out: the sending
-    /// thread finishes it before anything else.
+    /// Closing: nothing more is queued or written (but the close package).
+    pub stopped: bool,
+    pub writer: Writer,
+    /// A package a direct write only partly sent, and how many bytes went out: the reactor
+    /// finishes it before anything else.
     pub partial: Option<(PackageRef, usize)>,
+    /// The socket, for direct writes (None until connected and again once closed, so a
+    /// closed connection releases its descriptor even while user handles remain).
+    pub stream: Option<Arc<TcpStream>>,
+}
+
+impl OutQueue {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.control.is_empty() && self.bulk.is_empty() && self.partial.is_none()
+    }
+
+    /// The bulk lane is above its soft limits: senders of bulk data wait.
+    pub(crate) fn congested(&self) -> bool {
+        self.bulk.len() > SOFT_PACKAGES || self.bulk.bytes() > SOFT_BYTES
+    }
+
+    /// Drop everything queued (closing); the dropped packages count as done.
+    fn clear(&mut self) {
+        let n = self.control.len() + self.bulk.clear();
+        self.control.clear();
+        self.control_bytes = 0;
+        self.done += n as u64;
+    }
+
+    /// Take the next write batch: control traffic first, then bulk, within the limits.
+    pub(crate) fn take_batch(&mut self, max_packages: usize, max_bytes: usize, batch: &mut Vec<PackageRef>) {
+        let mut bytes = 0;
+        while batch.len() < max_packages && bytes < max_bytes {
+            let Some(pkg) = self.control.pop_front() else { break };
+            self.control_bytes -= pkg.cost();
+            bytes += pkg.cost();
+            batch.push(pkg);
+        }
+        while batch.len() < max_packages && bytes < max_bytes {
+            let Some(pkg) = self.bulk.pop() else { break };
+            bytes += pkg.cost();
+            batch.push(pkg);
+        }
+    }
 }
 
 /// Shared state of one connection; `Connection` is the user's handle to it.
 pub(crate) struct ConnShared {
-    pub(crate) context: Weak<ContextInner>,
     pub(crate) id1: u64,
     pub(crate) pid1: u64,
     pub(crate) state: Mutex<ConnState>,
     pub(crate) out: Mutex<OutQueue>,
-    /// Wakes the sending thread (new package, close).
-    pub(crate) out_ready: Condvar,
-    /// Wakes pushers waiting for space and flushers waiting for `done`.
-    pub(crate) out_progress: Condvar,
-    /// Soft limits of the out-queue: above them, senders wait (back-pressure) before pushing.
-    pub(crate) soft_packages: usize,
-    pub(crate) soft_bytes: usize,
-    pub(crate) stream: Mutex<Option<Arc<TcpStream>>>,
-    /// The stream, for direct writes by senders (set once when connected).
-    pub(crate) direct: OnceLock<Arc<TcpStream>>,
-    pub(crate) listener: Mutex<Option<Arc<socket2::Socket>>>,
+    /// Wakes threads waiting for room in the bulk lane, for a flush, or for the close.
+    pub(crate) progress: Condvar,
+    /// The context's reactor, which owns the socket.
+    pub(crate) reactor: Arc<ReactorHandle>,
     pub(crate) timedout: AtomicBool,
     /// Mirror of `state.status`, written under the state lock, read lock-free on hot paths.
     status_mirror: AtomicU8,
-    /// The out-queue is above its soft limits (kept in step under the out lock; read
-    /// lock-free by senders deciding whether to wait).
-    pub(crate) congested: AtomicBool,
+    /// Mirror of `out.congested()`, kept in step under the out lock, read lock-free by
+    /// senders deciding whether to wait.
+    congested: AtomicBool,
+    /// When a byte was last written (ns, `now_ns`): the reactor sends heartbeats when idle.
+    pub(crate) last_write_ns: AtomicU64,
     /// Emitted through the event loop when the connection closes, with the reason.
     pub(crate) closed_signal: Signal<String>,
     /// Emitted through the event loop when the `timedout` state changes.
     pub(crate) timedout_signal: Signal<bool>,
-    /// Timeout in milliseconds (atomic so the receiving thread can read it without a lock).
+    /// Timeout in milliseconds (atomic so the reactor reads it without a lock).
     pub(crate) timeout_ms: AtomicU64,
 }
 
 impl ConnShared {
-    pub(crate) fn new(context: &Arc<ContextInner>, name: &str, params: QueueParams) -> Arc<ConnShared> {
+    pub(crate) fn new(id1: u64, reactor: Arc<ReactorHandle>, name: &str, params: QueueParams) -> Arc<ConnShared> {
         Arc::new(ConnShared {
-            context: Arc::downgrade(context),
-            id1: context.id,
+            id1,
             pid1: std::process::id() as u64,
             state: Mutex::new(ConnState {
                 status: Status::Waiting,
@@ -237,27 +269,22 @@ impl ConnShared {
                 name: name.to_string(),
             }),
             out: Mutex::new(OutQueue {
-                queue: PackageQueue::new(params),
+                control: VecDeque::new(),
+                control_bytes: 0,
+                bulk: PackageQueue::new(params),
                 pushed: 0,
                 done: 0,
-                close_requested: false,
-                stop: false,
-                sender_exited: true,
-                sender_waiting: false,
-                progress_waiters: 0,
-                writing: false,
+                stopped: false,
+                writer: Writer::Idle,
                 partial: None,
+                stream: None,
             }),
-            out_ready: Condvar::new(),
-            out_progress: Condvar::new(),
-            soft_packages: context.soft_limits().0,
-            soft_bytes: context.soft_limits().1,
-            stream: Mutex::new(None),
-            direct: OnceLock::new(),
-            listener: Mutex::new(None),
+            progress: Condvar::new(),
+            reactor,
             timedout: AtomicBool::new(false),
             status_mirror: AtomicU8::new(Status::Waiting as u8),
             congested: AtomicBool::new(false),
+            last_write_ns: AtomicU64::new(now_ns()),
             closed_signal: Signal::new(),
             timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
@@ -282,216 +309,245 @@ impl ConnShared {
         }
     }
 
-    pub(crate) fn status_mirror(&self) -> &AtomicU8 {
-        &self.status_mirror
-    }
-
     pub(crate) fn is_alive(&self) -> bool {
         self.status() >= Status::Waiting
     }
 
-    /// Queue a package for sending, applying the discard policy. Returns packages dropped.
-    /// Never blocks (callers wait for space first, outside their locks: `wait_for_space`).
-    pub(crate) fn push(&self, pkg: PackageRef, direct: &mut DirectTicket<'_>) -> usize {
-        let mut out = self.out();
-        if out.close_requested || out.stop {
-            return 1;
-        }
-        if out.queue.is_empty() && !out.writing && !out.sender_exited && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted() {
-            if let Some(stream) = self.direct.get() {
-                // Idle connection: write in the caller's thread instead of waking the sending
-                // thread (a thread hop costs more than the write). Latency for RPC.
-                out.writing = true;
-                out.pushed += 1;
-                drop(out);
-                let outcome = crate::transport::tcp::write_direct(stream, &pkg);
-                let mut out = self.out();
-                out.writing = false;
-                match outcome {
-                    DirectWrite::Written => out.done += 1,
-                    // The socket is full, or broken: let the sending thread do it, in order. A
-                    // broken socket fails its write too and the sending thread closes the
-                    // connection; closing here would take the routing lock our caller holds.
-                    DirectWrite::NotWritten => out.queue.push_unbounded(pkg),
-                    // Never block the caller: the sending thread writes the rest first.
-                    DirectWrite::Partial(sent) => out.partial = Some((pkg, sent)),
-                }
-                // Wake the sending thread only if there is work for it (it also waits while
-                // merely idle: waking it for nothing costs a context switch per message).
-                let wake = out.sender_waiting && (!out.queue.is_empty() || out.partial.is_some());
-                out.sender_waiting &= !wake;
-                drop(out);
-                if wake {
-                    self.out_ready.notify_one();
-                }
-                return 0;
-            }
-        }
-        let pushed = out.queue.push(pkg);
-        if pushed.accepted {
-            out.pushed += 1;
-        }
-        // Packages evicted from the front count as done for flush purposes.
-        out.done += pushed.evicted as u64;
-        self.update_congestion(&out);
-        // One wake per sleep: until the sending thread runs, later pushes need not notify (a
-        // notify is a futex syscall even when the thread is already woken).
-        let wake = std::mem::take(&mut out.sender_waiting);
-        drop(out);
-        if wake {
-            self.out_ready.notify_one();
-        }
-        pushed.dropped()
-    }
-
-    /// Recompute the congestion flag (call with the out lock held, after the queue changed).
-    pub(crate) fn update_congestion(&self, out: &OutQueue) {
-        let congested = out.queue.len() > self.soft_packages || out.queue.bytes() > self.soft_bytes;
-        self.congested.store(congested, Ordering::Relaxed);
-    }
-
-    /// True while the out-queue is above its soft limits (lock-free).
+    /// The bulk lane is above its soft limits (lock-free).
     pub(crate) fn is_congested(&self) -> bool {
         self.congested.load(Ordering::Relaxed)
     }
 
-    /// Wake threads waiting for space or for a flush, if there are any.
-    pub(crate) fn notify_progress(&self, out: &OutQueue) {
-        if out.progress_waiters > 0 {
-            self.out_progress.notify_all();
+    /// Call with the out lock held after a lane changed: keeps the congestion mirror in step
+    /// and wakes waiters when there is something for them to see.
+    pub(crate) fn lanes_changed(&self, out: &OutQueue) {
+        let was = self.congested.swap(out.congested(), Ordering::Relaxed);
+        if was && !out.congested() {
+            self.progress.notify_all();
         }
     }
 
-    /// Wait for the sending thread's progress until `done(out)` holds or `deadline` passes;
-    /// returns the guard and whether `done` held.
-    fn wait_progress<'a>(
-        &self,
-        mut out: MutexGuard<'a, OutQueue>,
-        deadline: Instant,
-        done: impl Fn(&OutQueue) -> bool,
-    ) -> (MutexGuard<'a, OutQueue>, bool) {
-        loop {
-            if done(&out) {
-                return (out, true);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return (out, false);
-            }
-            out.progress_waiters += 1;
-            self.out_progress.wait_for(&mut out, deadline - now);
-            out.progress_waiters -= 1;
+    /// Queue a package in `lane`, applying the bulk discard policy. Returns packages dropped.
+    /// Never blocks (bulk senders wait for room first, outside every lock: `wait_for_room`).
+    /// An idle connection gets a small package written at once by the caller when `direct`
+    /// allows it: a hop to the reactor costs more than the write.
+    pub(crate) fn push(self: &Arc<Self>, pkg: PackageRef, lane: Lane, direct: &mut DirectTicket<'_>) -> usize {
+        let mut out = self.out();
+        if out.stopped {
+            return 1;
         }
+        if out.writer == Writer::Idle && out.is_empty() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted() {
+            if let Some(stream) = out.stream.clone() {
+                out.writer = Writer::Direct;
+                out.pushed += 1;
+                drop(out);
+                let sent = crate::transport::wire::write_now(&stream, &pkg);
+                drop(stream);
+                let mut out = self.out();
+                match sent {
+                    Some(n) if n == pkg.cost() => {
+                        out.done += 1;
+                        self.last_write_ns.store(now_ns(), Ordering::Relaxed);
+                    }
+                    // The socket is full (or broken: the reactor's write fails the same way
+                    // and closes the connection). The reactor finishes it, in order.
+                    Some(n) => out.partial = Some((pkg, n)),
+                    None => out.partial = Some((pkg, 0)),
+                }
+                self.release_writer(out);
+                return 0;
+            }
+        }
+        let dropped = match lane {
+            Lane::Control => {
+                out.control_bytes += pkg.cost();
+                out.control.push_back(pkg);
+                out.pushed += 1;
+                0
+            }
+            Lane::Bulk => {
+                let pushed = out.bulk.push(pkg);
+                out.pushed += u64::from(pushed.accepted);
+                // Packages evicted from the front count as done for flush purposes.
+                out.done += pushed.evicted as u64;
+                self.lanes_changed(&out);
+                pushed.dropped()
+            }
+        };
+        if out.writer == Writer::Idle {
+            out.writer = Writer::Reactor;
+            drop(out);
+            self.reactor.send(Command::Flush(self.clone()));
+        }
+        dropped
     }
 
-    /// Wait (at most until `deadline`) until the out-queue is below its soft limits.
-    pub(crate) fn wait_for_space(&self, deadline: Instant) {
-        let _ = self.wait_progress(self.out(), deadline, |out| {
-            out.stopped() || (out.queue.len() <= self.soft_packages && out.queue.bytes() <= self.soft_bytes)
-        });
+    /// A direct write finished: hand what is queued meanwhile to the reactor, or go idle.
+    fn release_writer(self: &Arc<Self>, mut out: MutexGuard<'_, OutQueue>) {
+        if out.is_empty() || out.stopped {
+            out.writer = Writer::Idle;
+            if out.stopped {
+                // A close is waiting for the socket to be free.
+                self.progress.notify_all();
+            }
+            return;
+        }
+        out.writer = Writer::Reactor;
+        drop(out);
+        self.reactor.send(Command::Flush(self.clone()));
     }
 
-    /// Wait (at most until `deadline`) until the out-queue holds at most `packages`.
-    pub(crate) fn wait_until_below(&self, packages: usize, deadline: Instant) {
-        let _ = self.wait_progress(self.out(), deadline, |out| out.stopped() || out.queue.len() <= packages);
-    }
-
-    /// `close()`: tell the peer (close package) and stop. No-op if already closing or closed.
-    pub(crate) fn close(self: &Arc<Self>, reason: &str) {
-        let previous = {
-            let mut st = self.state();
-            if st.status <= Status::Closing {
+    /// Wait (at most until `deadline`) until the bulk lane is below its soft limits.
+    pub(crate) fn wait_for_room(&self, deadline: Instant) {
+        let mut out = self.out();
+        while out.congested() && !out.stopped {
+            if self.progress.wait_until(&mut out, deadline).timed_out() {
                 return;
             }
-            let previous = st.status;
-            st.set_status(Status::Closing, &self.status_mirror);
-            st.reason = Some(reason.to_string());
-            previous
-        };
-        if previous >= Status::Hosting {
-            // Pending packages are dropped (as in the original); the close package goes out
-            // through the sending thread so it never interleaves with a half-written package.
-            let deadline = Instant::now() + CLOSE_WRITE_BUDGET;
-            let mut out = self.out();
-            let cleared = out.queue.clear() as u64;
-            out.done += cleared;
-            out.close_requested = true;
-            self.out_ready.notify_all();
-            let _ = self.wait_progress(out, deadline, |out| out.sender_exited);
         }
-        self.finish_close(reason);
     }
 
-    /// `close_on_problem()`: close without telling the peer. Used by the IO threads.
+    /// Wait (at most until `deadline`) until at most `packages` are queued in the lanes.
+    pub(crate) fn wait_until_below(&self, packages: usize, deadline: Instant) {
+        let mut out = self.out();
+        while out.control.len() + out.bulk.len() > packages && !out.stopped {
+            if self.progress.wait_until(&mut out, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+
+    /// `close()`: tell the peer (close package) and stop. Queued packages are dropped, as in
+    /// the original; the reactor writes the close package after any package it is in the
+    /// middle of, and releases the socket. Waits for that at most CLOSE_WAIT.
+    pub(crate) fn close(self: &Arc<Self>, reason: &str) {
+        if self.begin_close(reason) {
+            self.reactor.send(Command::Close { conn: self.clone(), tell_peer: true });
+            self.wait_closed(Instant::now() + CLOSE_WAIT);
+        }
+    }
+
+    /// `close_on_problem()`: close without telling the peer.
     pub(crate) fn close_on_problem(self: &Arc<Self>, reason: &str) {
+        if self.begin_close(reason) {
+            self.reactor.send(Command::Close { conn: self.clone(), tell_peer: false });
+            self.wait_closed(Instant::now() + CLOSE_WAIT);
+        }
+    }
+
+    /// Move to Closing with `reason` and drop what is queued; false if already closing.
+    pub(crate) fn begin_close(&self, reason: &str) -> bool {
         {
             let mut st = self.state();
-            match st.status {
-                Status::Closed => return,
-                // A close() is under way; it owns the reason and finishes the job.
-                Status::Closing => return,
-                _ => st.set_status(Status::Closing, &self.status_mirror),
+            if st.status <= Status::Closing {
+                return false;
             }
+            st.set_status(Status::Closing, &self.status_mirror);
             st.reason = Some(reason.to_string());
         }
-        self.finish_close(reason);
+        let mut out = self.out();
+        out.clear();
+        out.stopped = true;
+        self.lanes_changed(&out);
+        self.progress.notify_all();
+        true
     }
 
-    fn finish_close(self: &Arc<Self>, reason: &str) {
+    /// The handshake is done: record the peer and the socket and set `status`. False if the
+    /// connection closed meanwhile (or has a peer already).
+    pub(crate) fn attach(&self, stream: Arc<TcpStream>, id2: u64, pid2: u64, status: Status) -> bool {
         {
-            let mut out = self.out();
-            let cleared = out.queue.clear() as u64;
-            out.done += cleared;
-            out.stop = true;
+            let mut st = self.state();
+            if st.status != Status::Waiting {
+                return false;
+            }
+            let (h1, p1) = crate::transport::tcp::socket_name(stream.local_addr().ok());
+            let (h2, p2) = crate::transport::tcp::socket_name(stream.peer_addr().ok());
+            st.endpoints = Endpoints { hostname1: h1, port1: p1, hostname2: h2, port2: p2, id2, pid2 };
+            st.set_status(status, &self.status_mirror);
         }
-        self.out_ready.notify_all();
-        self.out_progress.notify_all();
-        if let Some(stream) = self.stream.lock().as_ref() {
-            let _ = stream.shutdown(Shutdown::Both);
+        self.out().stream = Some(stream);
+        true
+    }
+
+    /// Wait until the reactor finished the close (bounded; the reactor enforces its own
+    /// deadline too). Never waits on the reactor's own thread.
+    pub(crate) fn wait_closed(&self, deadline: Instant) {
+        if self.reactor.is_current_thread() {
+            return;
         }
-        if let Some(listener) = self.listener.lock().take() {
-            // Wakes a blocked accept() on Linux.
-            let _ = listener.shutdown(Shutdown::Both);
+        let mut out = self.out();
+        while self.status() != Status::Closed {
+            if self.progress.wait_until(&mut out, deadline).timed_out() {
+                return;
+            }
         }
+    }
+
+    /// The socket is gone (the reactor dropped it): status Closed, waiters woken. Returns
+    /// the peer's context id. The caller tells the context and emits `closed_signal`.
+    pub(crate) fn finish_close(&self, reason: &str) -> u64 {
         let peer_id = {
             let mut st = self.state();
             st.set_status(Status::Closed, &self.status_mirror);
-            st.reason = Some(reason.to_string());
+            if st.reason.is_none() {
+                st.reason = Some(reason.to_string());
+            }
             st.endpoints.id2
         };
-        if let Some(ctx) = self.context.upgrade() {
-            ctx.forget_connection(self, peer_id, reason);
-        }
-        self.closed_signal.emit(reason.to_string());
+        let mut out = self.out();
+        out.clear();
+        out.stopped = true;
+        out.stream = None;
+        out.partial = None;
+        self.lanes_changed(&out);
+        drop(out);
+        self.progress.notify_all();
+        peer_id
     }
 
-    /// The `timedout` state changed (the receiving thread calls this once per change).
+    /// The reason the connection is closing or closed with.
+    pub(crate) fn reason(&self) -> String {
+        self.state().reason.clone().unwrap_or_else(|| reasons::UNSPECIFIED.to_string())
+    }
+
+    /// The `timedout` state changed (the reactor calls this once per change).
     pub(crate) fn timedout_changed(&self, timedout: bool) {
         self.timedout_signal.emit(timedout);
     }
 
-    /// Wait until every package queued so far has been written (`flush`, §7.5): pushes a
-    /// heartbeat like the original, then waits for the sending thread to get past it.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
+    /// Wait until every package queued so far has been written: pushes a heartbeat like the
+    /// original (in the control lane, so it waits for control traffic only... and for the
+    /// bulk packages queued before it, counted by `done`), then waits for the reactor to get
+    /// past everything queued now.
+    pub(crate) fn flush(self: &Arc<Self>, timeout: Duration) -> Result<()> {
         if self.status() < Status::Hosting {
             return Err(Error::closed("cannot flush: the connection is not connected"));
         }
-        let target = {
-            let mut out = self.out();
-            out.queue.push_unbounded(Arc::new(Package::signal(Header::HEARTBEAT)));
-            out.pushed += 1;
-            out.pushed
-        };
-        self.out_ready.notify_all();
+        // Behind everything queued so far (control goes first anyway); `done` counts every
+        // package that left the lanes, so reaching `pushed` as of now means all went out.
+        self.push(Arc::new(Package::signal(Header::HEARTBEAT)), Lane::Bulk, &mut DirectTicket::Decided(false));
+        let target = self.out().pushed;
         let deadline = Instant::now() + timeout;
-        let (out, _) = self.wait_progress(self.out(), deadline, |out| out.done >= target || out.stopped());
-        if out.done >= target {
-            Ok(())
-        } else if out.stopped() {
-            Err(Error::closed("the connection closed before the flush completed"))
-        } else {
-            Err(Error::timeout("Sending the packages timed out."))
+        let mut out = self.out();
+        loop {
+            if out.done >= target {
+                return Ok(());
+            }
+            if out.stopped {
+                return Err(Error::closed("the connection closed before the flush completed"));
+            }
+            if self.progress.wait_until(&mut out, deadline).timed_out() {
+                return Err(Error::timeout("Sending the packages timed out."));
+            }
         }
+    }
+}
+
+/// A paused reader (loss-free mode) waits while this connection's bulk lane is congested.
+impl crate::transport::reactor::Blocker for ConnShared {
+    fn blocks(&self) -> bool {
+        self.is_alive() && self.is_congested()
     }
 }
 
@@ -530,7 +586,7 @@ impl Connection {
     pub fn is_waiting(&self) -> bool {
         self.status() == Status::Waiting
     }
-    /// True while nothing has arrived from the peer for longer than `timeout` (§7.3).
+    /// True while nothing has arrived from the peer for longer than `timeout`.
     pub fn is_timedout(&self) -> bool {
         self.shared.timedout.load(Ordering::SeqCst)
     }
@@ -600,9 +656,10 @@ impl Connection {
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.shared.flush(timeout)
     }
-    /// Packages waiting in the outgoing queue.
+    /// Packages waiting in the outgoing lanes.
     pub fn queued(&self) -> usize {
-        self.shared.out().queue.len()
+        let out = self.shared.out();
+        out.control.len() + out.bulk.len()
     }
     /// Emitted (through the event loop) when the connection closes, with the reason.
     pub fn closed_signal(&self) -> &Signal<String> {

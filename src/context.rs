@@ -10,14 +10,15 @@ use std::sync::{Arc, Weak};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::channels::ChannelShared;
-use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Status};
+use crate::channels::{ChannelKind, ChannelShared};
+use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Lane, Status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::package::{body_from, nul_terminated, Body, Package, PackageRef};
 use crate::protocol::address::parse_address;
 use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
 pub use crate::queue::{Discard, QueueParams};
+use crate::transport::reactor::{Blocker, Command, ReactorHandle, Upcalls};
 use crate::transport::tcp;
 
 /// Context message sent by the connecting side after a connect (§6.7).
@@ -31,11 +32,6 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
 pub const MIN_MAX_MESSAGE_SIZE: u64 = 1024;
 /// How long a send, or a forward, waits for a congested connection before queueing anyway.
 const SEND_WAIT: Duration = Duration::from_secs(1);
-/// Soft out-queue limits: above them senders wait (back-pressure), below them they never do.
-const DEFAULT_SOFT_PACKAGES: usize = 4096;
-const DEFAULT_SOFT_BYTES: usize = 8 << 20;
-/// Period of the housekeeping thread.
-const TICK: Duration = Duration::from_millis(100);
 /// Sliding deduplication window (§13 #8): late packages within it are still accepted once.
 const DEDUPE_WINDOW: u64 = 1024;
 
@@ -59,13 +55,18 @@ fn new_context_id() -> u64 {
 
 /// Per-source record of seen sequence numbers: the highest one plus a ring bitmap of the
 /// DEDUPE_WINDOW below it. Anything older than the window counts as seen.
-#[derive(Default)]
 struct SeenWindow {
     max: u64,
     bits: [u64; (DEDUPE_WINDOW / 64) as usize],
+    /// When a package of this source last arrived (the window expires after SEEN_EXPIRY).
+    last_seen: Instant,
 }
 
 impl SeenWindow {
+    fn new(now: Instant) -> SeenWindow {
+        SeenWindow { max: 0, bits: [0; (DEDUPE_WINDOW / 64) as usize], last_seen: now }
+    }
+
     fn bit(seq: u64) -> (usize, u64) {
         let i = seq % DEDUPE_WINDOW;
         ((i / 64) as usize, 1u64 << (i % 64))
@@ -98,13 +99,17 @@ impl SeenWindow {
 }
 
 /// Routing state, guarded by one lock so sequence numbers are assigned and packages enqueued
-/// atomically (§13 #7, #20).
+/// atomically (no reordering or loss between concurrent senders).
 struct Router {
     send_seq: u64,
     recv_seq: u64,
     connections: Vec<Arc<ConnShared>>,
-    startup: PackageQueue,
+    /// Packages sent while no connection exists, per lane; the first connection takes them.
+    startup_control: PackageQueue,
+    startup_bulk: PackageQueue,
     seen: HashMap<u64, SeenWindow>,
+    /// When `seen` was last swept of sources gone quiet.
+    seen_swept: Instant,
 }
 
 /// Channels by slot hash: receivers get deliveries; senders are kept for collision checks.
@@ -120,8 +125,19 @@ pub(crate) enum Payload<'a> {
     Copy(&'a [u8]),
 }
 
-/// How long receiving threads busy-poll after an RPC step (see `expect_answer`).
-const BUSY_POLL_NS: u64 = 150_000;
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Body(Body::Owned(v)) => v.len(),
+            Payload::Body(Body::Shared(b)) => (**b).as_ref().len(),
+            Payload::Copy(data) => data.len(),
+        }
+    }
+}
+
+/// A dedupe window is dropped once its source has been silent this long: a source that comes
+/// back later just starts a new window, and the map does not grow with every peer ever seen.
+const SEEN_EXPIRY: Duration = Duration::from_secs(120);
 
 pub(crate) struct ContextInner {
     pub(crate) id: u64,
@@ -130,19 +146,16 @@ pub(crate) struct ContextInner {
     params: Mutex<QueueParams>,
     max_message_size: AtomicU64,
     discarded: AtomicU64,
-    ticker_started: AtomicBool,
     /// The discard mode is `Block` (read on every send without the params lock).
     blocking: AtomicBool,
-    /// IO and accept threads, joined (bounded) when the last user handle goes away, so no
-    /// thread of ours outlives the context (a host may unload the library right after).
+    /// The I/O thread serving every socket of this context.
+    pub(crate) reactor: Arc<ReactorHandle>,
+    /// Replier threads (thread mode), joined (bounded) when the context goes.
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    /// A user handle still exists (the ticker stops once the last one is gone).
-    owned: AtomicBool,
     /// Rate limit of direct writes by sending callers (see `ConnShared::push`).
     direct_gate: DirectWriteGate,
-    /// Until when (ns, `crate::connection::now_ns`) receiving threads busy-poll before they
-    /// block: a request/reply step was just sent and its answer is due within a round trip.
-    busy_poll_until_ns: AtomicU64,
+    /// Ourselves, for the reactor's upcalls.
+    me: Weak<ContextInner>,
 }
 
 impl ContextInner {
@@ -154,25 +167,14 @@ impl ContextInner {
         *self.params.lock()
     }
 
-    pub(crate) fn soft_limits(&self) -> (usize, usize) {
-        (DEFAULT_SOFT_PACKAGES, DEFAULT_SOFT_BYTES)
-    }
-
     pub(crate) fn max_message_size(&self) -> u64 {
         self.max_message_size.load(Ordering::Relaxed)
     }
 
-    /// An RPC step went out (`req?`, `req!`, a request): its answer usually arrives within a
-    /// round trip, so the receiving threads poll for it a little before they sleep. A wake-up
-    /// on this machine costs 10-30 µs; each RPC call has three such waits.
+    /// An RPC step went out (`req?`, `req!`, a request): the reactor polls for the answer a
+    /// little before it sleeps.
     pub(crate) fn expect_answer(&self) {
-        self.busy_poll_until_ns.fetch_max(crate::connection::now_ns() + BUSY_POLL_NS, Ordering::Relaxed);
-    }
-
-    /// Deadline of the current busy-poll window (ns), if one is open.
-    pub(crate) fn busy_poll_until(&self) -> Option<u64> {
-        let until = self.busy_poll_until_ns.load(Ordering::Relaxed);
-        (until > crate::connection::now_ns()).then_some(until)
+        self.reactor.expect_answer();
     }
 
     pub(crate) fn count_discarded(&self, n: usize) {
@@ -181,50 +183,55 @@ impl ContextInner {
         }
     }
 
-    /// Wait (bounded) until the out-queues we are about to push to are below their soft limits.
-    /// The check itself is lock-free per connection; only congested ones are waited on.
-    fn wait_for_space<'a>(&'a self, router: MutexGuard<'a, Router>, except: Option<&Arc<ConnShared>>) -> MutexGuard<'a, Router> {
-        let congested = |c: &&Arc<ConnShared>| except.map_or(true, |e| !Arc::ptr_eq(c, e)) && c.is_congested();
-        if !router.connections.iter().any(|c| congested(&c)) {
-            return router;
+    fn start_reactor(&self) -> Result<()> {
+        let node: Weak<dyn Upcalls> = self.me.clone();
+        self.reactor.ensure_started(node)
+    }
+
+    /// Wait (bounded, outside every lock) until the bulk lanes a publication is about to go
+    /// to are below their soft limits. Never on the reactor's thread: it must not wait for
+    /// itself.
+    fn wait_for_room(&self) {
+        if self.reactor.is_current_thread() {
+            return;
         }
-        let waiting: Vec<Arc<ConnShared>> = router.connections.iter().filter(congested).cloned().collect();
-        drop(router);
+        let congested: Vec<Arc<ConnShared>> =
+            self.router().connections.iter().filter(|c| c.is_alive() && c.is_congested()).cloned().collect();
         let deadline = Instant::now() + SEND_WAIT;
-        for c in waiting {
-            c.wait_for_space(deadline);
+        for c in congested {
+            c.wait_for_room(deadline);
         }
-        self.router()
     }
 
     /// Wait (at most until `deadline`) until every out-queue holds at most `packages`.
     pub(crate) fn drain_out_queues(&self, packages: usize, deadline: Instant) {
+        if self.reactor.is_current_thread() {
+            return;
+        }
         let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
         for c in conns {
             c.wait_until_below(packages, deadline);
         }
     }
 
-    /// Originate a package: assign the next seq and enqueue it on every alive connection, or on
-    /// the startup queue when there is none (§6.3), all under the routing lock.
+    /// Originate a control package (context messages, request/reply, states, sync-mode
+    /// words): never discarded, never waits.
     pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
-        self.send_body(slot, dest_id, dest_seq, Payload::Body(Body::Owned(nul_terminated(body))))
+        self.originate(slot, dest_id, dest_seq, Payload::Body(Body::Owned(nul_terminated(body))), Lane::Control)
     }
 
-    /// `send` of a copy of `data` (into a recycled package when it is small: `pool`).
-    pub(crate) fn send_copy(&self, slot: u64, dest_id: u64, dest_seq: u64, data: &[u8]) -> Result<()> {
-        self.send_body(slot, dest_id, dest_seq, Payload::Copy(data))
+    /// Originate a publication (bulk lane): waits for room first, bounded; in loss-free mode
+    /// a lane still full after the wait refuses it.
+    pub(crate) fn publish(&self, slot: u64, payload: Payload<'_>) -> Result<()> {
+        self.originate(slot, 0, 0, payload, Lane::Bulk)
     }
 
-    /// `send` for any payload (a zero-copy body included).
-    pub(crate) fn send_body(&self, slot: u64, dest_id: u64, dest_seq: u64, payload: Payload<'_>) -> Result<()> {
-        let len = match &payload {
-            Payload::Body(Body::Owned(v)) => v.len(),
-            Payload::Body(Body::Shared(b)) => (**b).as_ref().len(),
-            Payload::Copy(data) => data.len(),
-        };
+    /// Assign the next seq and queue the package on every alive connection, or on the
+    /// startup queue when there is none, all under the routing lock.
+    fn originate(&self, slot: u64, dest_id: u64, dest_seq: u64, payload: Payload<'_>, lane: Lane) -> Result<()> {
+        let len = payload.len();
         if len == 0 {
-            // An empty body would read as a heartbeat/close package (§2.2): never sent.
+            // An empty body would read as a heartbeat/close package: never sent.
             return Ok(());
         }
         let max = self.max_message_size();
@@ -234,11 +241,15 @@ impl ContextInner {
                 format!("message of {len} bytes is above the maximum message size of {max} bytes"),
             ));
         }
-        let mut router = self.wait_for_space(self.router(), None);
-        if self.blocking.load(Ordering::Relaxed) {
-            // Loss-free mode: a queue that is still full after the wait refuses the package.
+        if lane == Lane::Bulk {
+            self.wait_for_room();
+        }
+        let mut router = self.router();
+        if lane == Lane::Bulk && self.blocking.load(Ordering::Relaxed) {
+            // Loss-free mode: a lane that is still full after the wait refuses the package
+            // (the same condition the wait waited for).
             let stuck = router.connections.iter().any(|c| c.is_alive() && c.is_congested());
-            let startup_full = router.connections.is_empty() && router.startup.is_full();
+            let startup_full = router.connections.is_empty() && router.startup_bulk.is_full();
             if stuck || startup_full {
                 return Err(Error::timeout("the message could not be queued within the send timeout (a peer is not reading)"));
             }
@@ -250,78 +261,116 @@ impl ContextInner {
             Payload::Copy(data) => crate::pool::package(&header, data),
         };
         let mut dropped = 0;
-        let mut sent = false;
-        let fanout = router.connections.iter().filter(|c| c.is_alive()).count();
-        let mut direct = self.direct_gate.ticket(fanout);
-        for c in router.connections.iter().filter(|c| c.is_alive()) {
-            dropped += c.push(pkg.clone(), &mut direct);
-            sent = true;
-        }
-        if !sent {
-            dropped += router.startup.push(pkg).dropped();
+        let alive = router.connections.iter().filter(|c| c.is_alive()).count();
+        if alive == 0 {
+            let startup = match lane {
+                Lane::Control => &mut router.startup_control,
+                Lane::Bulk => &mut router.startup_bulk,
+            };
+            dropped += startup.push(pkg).dropped();
+        } else {
+            let mut direct = self.direct_gate.ticket(alive);
+            for c in router.connections.iter().filter(|c| c.is_alive()) {
+                dropped += c.push(pkg.clone(), lane, &mut direct);
+            }
         }
         drop(router);
         self.count_discarded(dropped);
         Ok(())
     }
 
-    /// Route packages that arrived on `from` (§6.5): deduplicate, forward, deliver.
-    pub(crate) fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) {
+    /// The lane a package that arrived is forwarded in: what is addressed to one context
+    /// (requests, replies, acknowledgements) and what our own control channels use travels
+    /// as control; unknown broadcasts as bulk.
+    fn forward_lane(&self, registry: &Registry, pkg: &Package) -> Lane {
+        if pkg.dest_id != 0 || pkg.slot == SLOT_CONTEXT {
+            return Lane::Control;
+        }
+        let control_channel = |map: &HashMap<u64, Weak<ChannelShared>>| {
+            map.get(&pkg.slot).and_then(Weak::upgrade).is_some_and(|c| c.kind != ChannelKind::Pub && c.kind != ChannelKind::Sub)
+        };
+        if control_channel(&registry.receivers) || control_channel(&registry.senders) {
+            Lane::Control
+        } else {
+            Lane::Bulk
+        }
+    }
+
+    /// Route packages that arrived on `from`: deduplicate, forward, deliver. Returns what
+    /// must drain before more is read from `from` (loss-free mode).
+    fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) -> Vec<Arc<dyn Blocker>> {
         // A context message (NEW_CONNECTION: state channels re-send) is handled before anything
         // that arrived after it is delivered, so a message sent after it is seen after its effect.
+        let mut blockers = Vec::new();
         while let Some(at) = batch.iter().position(|p| p.slot == SLOT_CONTEXT) {
             if at + 1 == batch.len() {
                 break;
             }
             let rest = batch.split_off(at + 1);
-            self.route_in_order(from, batch);
+            blockers.extend(self.route_in_order(from, batch));
             batch = rest;
         }
-        self.route_in_order(from, batch);
+        blockers.extend(self.route_in_order(from, batch));
+        blockers
     }
 
-    /// Remove what must not be routed: our own packages coming back round a loop (§13 #9) and
-    /// packages seen before (§6.5).
-    fn drop_duplicates(&self, seen: &mut HashMap<u64, SeenWindow>, batch: &mut Vec<PackageRef>) {
+    /// Remove what must not be routed: our own packages coming back round a loop and
+    /// packages seen before.
+    fn drop_duplicates(&self, router: &mut Router, batch: &mut Vec<PackageRef>) {
         batch.retain(|p| p.source_id != self.id && p.source_seq != 0);
+        let now = Instant::now();
+        if now.duration_since(router.seen_swept) > SEEN_EXPIRY / 4 {
+            router.seen.retain(|_, w| now.duration_since(w.last_seen) < SEEN_EXPIRY);
+            router.seen_swept = now;
+        }
         let Some(first) = batch.first().map(|p| p.source_id) else { return };
+        let seen = &mut router.seen;
         if batch.iter().all(|p| p.source_id == first) {
             // The usual batch (one peer streaming): one window lookup, not one per package.
-            let window = seen.entry(first).or_default();
+            let window = seen.entry(first).or_insert_with(|| SeenWindow::new(now));
+            window.last_seen = now;
             batch.retain(|p| window.accept(p.source_seq));
         } else {
-            batch.retain(|p| seen.entry(p.source_id).or_default().accept(p.source_seq));
+            batch.retain(|p| {
+                let window = seen.entry(p.source_id).or_insert_with(|| SeenWindow::new(now));
+                window.last_seen = now;
+                window.accept(p.source_seq)
+            });
         }
     }
 
-    /// `route_batch` for a batch whose context messages (if any) are all at its end.
-    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) {
+    /// `route_batch` for a batch whose context messages (if any) are all at its end. The
+    /// routing lock covers dedupe, sequence numbers and forwarding; deliveries to channels
+    /// happen after it is released (a channel may send while it takes a delivery), in order,
+    /// since one reactor thread routes everything of this context.
+    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) -> Vec<Arc<dyn Blocker>> {
         let mut context_messages = Vec::new();
-        // Deliveries grouped by channel, handed over under one inbox lock per channel. Channel
-        // handles upgraded here are dropped only after the locks are released: the last
-        // handle's drop unregisters the channel, which takes the registry lock.
         let mut deliveries: Vec<(Arc<ChannelShared>, Vec<PackageRef>)> = Vec::new();
+        let mut blockers: Vec<Arc<dyn Blocker>> = Vec::new();
         let mut dropped = 0;
+        let mut forwarded_bulk = false;
         {
-            let mut router = self.wait_for_space(self.router(), Some(from));
             let registry = self.registry.read();
+            let mut router = self.router();
             let targets: Vec<Arc<ConnShared>> =
                 router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
-            self.drop_duplicates(&mut router.seen, &mut batch);
+            self.drop_duplicates(&mut router, &mut batch);
             for mut pkg in batch {
                 let forward = pkg.dest_id != self.id;
                 let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
                 if deliver {
                     router.recv_seq += 1;
-                    // Fresh from the parser: nobody else holds it yet.
+                    // Fresh from the decoder: nobody else holds it yet.
                     if let Some(p) = Arc::get_mut(&mut pkg) {
                         p.recv_seq = router.recv_seq;
                     }
                 }
-                if forward {
+                if forward && !targets.is_empty() {
+                    let lane = self.forward_lane(&registry, &pkg);
+                    forwarded_bulk |= lane == Lane::Bulk;
                     let mut direct = self.direct_gate.ticket(targets.len());
                     for c in &targets {
-                        dropped += c.push(pkg.clone(), &mut direct);
+                        dropped += c.push(pkg.clone(), lane, &mut direct);
                     }
                 }
                 if !deliver {
@@ -340,23 +389,33 @@ impl ContextInner {
                     deliveries.push((channel, vec![pkg]));
                 }
             }
-            // Still under the routing lock, so recv_seq order holds within every channel.
-            for (channel, packages) in &mut deliveries {
-                dropped += channel.deliver_all(std::mem::take(packages));
+            // Loss-free mode: forwarding bulk data into a congested lane pauses reading from
+            // `from` (control traffic never congests a lane).
+            if forwarded_bulk && self.blocking.load(Ordering::Relaxed) {
+                for c in targets.iter().filter(|c| c.is_congested()) {
+                    blockers.push(c.clone());
+                }
             }
         }
+        for (channel, packages) in &mut deliveries {
+            dropped += channel.deliver_all(std::mem::take(packages));
+        }
         self.count_discarded(dropped);
-        // Let each channel that got something react, once per batch, outside the locks; in
-        // discard mode Block, stop reading until a full channel has room again.
+        // Let each channel that got something react, once per batch; in loss-free mode a
+        // full channel pauses reading from `from` until it has room again.
         for (channel, _) in &deliveries {
             channel.after_delivery();
-            channel.wait_for_room(|| from.is_alive());
+            if channel.pause_reader_if_full() {
+                blockers.push(channel.clone());
+            }
         }
+        // Channel handles upgraded here are dropped only now, with no lock held: the last
+        // handle's drop unregisters the channel, which takes the registry lock.
         drop(deliveries);
-        // Handled outside the locks: they may send.
         for pkg in context_messages {
             self.handle_context_message(from, &pkg);
         }
+        blockers
     }
 
     fn handle_context_message(&self, from: &Arc<ConnShared>, pkg: &Package) {
@@ -378,17 +437,6 @@ impl ContextInner {
         }
     }
 
-    /// A connection closed: drop it from the routing list and tell the channels that its peer
-    /// is gone (requests it was running cannot be answered any more).
-    pub(crate) fn forget_connection(&self, conn: &Arc<ConnShared>, peer_id: u64, reason: &str) {
-        self.router().connections.retain(|c| !Arc::ptr_eq(c, conn));
-        if peer_id != 0 {
-            for channel in self.channels() {
-                channel.on_peer_lost(peer_id, reason);
-            }
-        }
-    }
-
     /// Every live channel (each once), collected so callers can act without the registry lock.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
         let registry = self.registry.read();
@@ -400,39 +448,31 @@ impl ContextInner {
         self.router().connections.iter().filter(|c| c.status() >= Status::Hosting).count()
     }
 
-    /// Start the housekeeping thread (req/rep resends and auto-cancel, sync-mode resends) if it
-    /// is not running. It holds only a weak reference and ends with the context.
-    pub(crate) fn ensure_ticker(self: &Arc<Self>) {
-        if self.ticker_started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new().name("yoton-ticker".into()).spawn(move || loop {
-            std::thread::sleep(TICK);
-            let Some(ctx) = weak.upgrade() else { return };
-            if !ctx.owned.load(Ordering::SeqCst) {
-                return;
-            }
-            for channel in ctx.channels() {
-                channel.tick();
-            }
-        });
-        match spawned {
-            Ok(handle) => self.track_thread(handle),
-            Err(_) => self.ticker_started.store(false, Ordering::SeqCst),
+    /// Start the channel housekeeping (req/rep resends and auto-cancel, sync-mode resends):
+    /// the reactor runs it every 100 ms from now on.
+    pub(crate) fn ensure_ticker(&self) {
+        if self.start_reactor().is_ok() {
+            self.reactor.send(Command::Tick);
         }
     }
 
-    /// Add a new connection; the startup queue moves into it if it is the first (§6.4).
+    /// A new connection; the startup queues move into it if it is the first.
     fn adopt_connection(&self, conn: &Arc<ConnShared>) {
         let mut router = self.router();
-        let queued = router.startup.drain_all();
-        if !queued.is_empty() {
+        let control = router.startup_control.drain_all();
+        let bulk = router.startup_bulk.drain_all();
+        if !control.is_empty() || !bulk.is_empty() {
             let mut out = conn.out();
-            for pkg in queued {
-                out.queue.push_unbounded(pkg);
+            for pkg in control {
+                out.control_bytes += pkg.cost();
+                out.control.push_back(pkg);
                 out.pushed += 1;
             }
+            for pkg in bulk {
+                out.bulk.push_unbounded(pkg);
+                out.pushed += 1;
+            }
+            conn.lanes_changed(&out);
         }
         router.connections.push(conn.clone());
     }
@@ -446,6 +486,7 @@ impl ContextInner {
             .collect()
     }
 
+    /// A replier thread of this context: joined (bounded) when the context goes.
     pub(crate) fn track_thread(&self, handle: std::thread::JoinHandle<()>) {
         let mut threads = self.threads.lock();
         // Forget threads that are done, so long-lived contexts do not accumulate handles.
@@ -453,12 +494,11 @@ impl ContextInner {
         threads.push(handle);
     }
 
-    /// Wait up to `budget` for the tracked threads to end (they do within milliseconds of a
-    /// close); any still running then are left detached rather than hanging the caller.
-    fn join_threads(&self, budget: Duration) {
+    /// Wait until `deadline` for the tracked threads to end; any still running then (a
+    /// handler that does not return) are left detached rather than hanging the caller.
+    fn join_threads(&self, deadline: Instant) {
         let threads = std::mem::take(&mut *self.threads.lock());
         let me = std::thread::current().id();
-        let deadline = Instant::now() + budget;
         for t in threads {
             if t.thread().id() == me {
                 continue;
@@ -472,10 +512,18 @@ impl ContextInner {
         }
     }
 
+    /// Close every connection against one shared deadline (not one after another).
     pub(crate) fn close_all(&self) {
         let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
-        for c in conns {
-            c.close(reasons::BY_CONTEXT);
+        let closing: Vec<Arc<ConnShared>> = conns.into_iter().filter(|c| c.begin_close(reasons::BY_CONTEXT)).collect();
+        for c in &closing {
+            if !self.reactor.send(Command::Close { conn: c.clone(), tell_peer: true }) {
+                self.forget(c, c.finish_close(reasons::BY_CONTEXT), reasons::BY_CONTEXT);
+            }
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        for c in &closing {
+            c.wait_closed(deadline);
         }
         self.close_channels();
     }
@@ -489,16 +537,61 @@ impl ContextInner {
             channel.close();
         }
     }
+
+    /// Drop a closed connection from the routing list and tell the channels that its peer
+    /// is gone (requests it was running cannot be answered any more).
+    fn forget(&self, conn: &Arc<ConnShared>, peer_id: u64, reason: &str) {
+        self.router().connections.retain(|c| !Arc::ptr_eq(c, conn));
+        if peer_id != 0 {
+            for channel in self.channels() {
+                channel.on_peer_lost(peer_id, reason);
+            }
+        }
+    }
 }
+
+impl Upcalls for ContextInner {
+    fn route(&self, from: &Arc<ConnShared>, batch: Vec<PackageRef>) -> Vec<Arc<dyn Blocker>> {
+        self.route_batch(from, batch)
+    }
+
+    fn connection_closed(&self, conn: &Arc<ConnShared>, peer_id: u64, reason: &str) {
+        self.forget(conn, peer_id, reason);
+    }
+
+    fn tick(&self) {
+        for channel in self.channels() {
+            channel.tick();
+        }
+    }
+
+    fn max_message_size(&self) -> u64 {
+        ContextInner::max_message_size(self)
+    }
+}
+
+/// How long `Context::close` waits for all connections to finish closing (together).
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long dropping the last handle waits for the reactor and replier threads to end.
+const SHUTDOWN_WAIT: Duration = Duration::from_millis(1500);
 
 /// Closes the context when the last user handle goes away.
 struct Owner(Arc<ContextInner>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.0.owned.store(false, Ordering::SeqCst);
-        self.0.close_all();
-        self.0.join_threads(Duration::from_secs(2));
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        self.0.close_channels();
+        // Every connection closes against one deadline inside the reactor, then it ends.
+        self.0.reactor.shutdown(SHUTDOWN_WAIT);
+        // Connections the reactor never saw (it was not running) close here.
+        let left: Vec<Arc<ConnShared>> = self.0.router().connections.clone();
+        for c in left {
+            c.begin_close(reasons::BY_CONTEXT);
+            let peer = c.finish_close(reasons::BY_CONTEXT);
+            self.0.forget(&c, peer, reasons::BY_CONTEXT);
+        }
+        self.0.join_threads(deadline);
     }
 }
 
@@ -522,28 +615,30 @@ impl Default for Context {
 }
 
 impl Context {
-    /// A new context with a fresh random id and the default queue parameters.
+    /// A new context with a fresh random id and the default queue parameters. Its I/O
+    /// thread starts with the first bind, connect or request/reply channel.
     pub fn new() -> Context {
         let params = QueueParams::default();
-        let inner = Arc::new(ContextInner {
+        let inner = Arc::new_cyclic(|me| ContextInner {
             id: new_context_id(),
             router: Mutex::new(Router {
                 send_seq: 0,
                 recv_seq: 0,
                 connections: Vec::new(),
-                startup: PackageQueue::new(params),
+                startup_control: PackageQueue::new(params),
+                startup_bulk: PackageQueue::new(params),
                 seen: HashMap::new(),
+                seen_swept: Instant::now(),
             }),
             registry: RwLock::new(Registry::default()),
             params: Mutex::new(params),
             max_message_size: AtomicU64::new(DEFAULT_MAX_MESSAGE_SIZE),
             discarded: AtomicU64::new(0),
-            ticker_started: AtomicBool::new(false),
             blocking: AtomicBool::new(false),
+            reactor: ReactorHandle::new(),
             threads: Mutex::new(Vec::new()),
-            owned: AtomicBool::new(true),
             direct_gate: DirectWriteGate::default(),
-            busy_poll_until_ns: AtomicU64::new(0),
+            me: me.clone(),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }
@@ -562,25 +657,27 @@ impl Context {
         format!("{:016x}", self.id())
     }
 
-    /// Host a connection at `address`, trying up to `max_tries` ports (§4.6). Returns at once
+    /// Host a connection at `address`, trying up to `max_tries` ports. Returns at once
     /// with a *waiting* connection; the first peer to complete the handshake is accepted.
     /// Packages sent meanwhile are queued on it.
     pub fn bind(&self, address: &str, max_tries: u32, name: Option<&str>) -> Result<Connection> {
         let addr = parse_address(address)?;
-        let listener = Arc::new(tcp::listen(&addr, max_tries)?);
         let inner = self.inner();
-        let conn = ConnShared::new(inner, name.unwrap_or(""), inner.queue_params());
+        inner.start_reactor()?;
+        let listener = tcp::listen(&addr, max_tries)?;
+        let conn = ConnShared::new(inner.id, inner.reactor.clone(), name.unwrap_or(""), inner.queue_params());
         {
             let mut st = conn.state();
-            let (host, port) = tcp::socket_name(listener.local_addr().ok().and_then(|a| a.as_socket()));
+            let (host, port) = tcp::socket_name(listener.local_addr().ok());
             st.endpoints.hostname1 = host;
             st.endpoints.port1 = port;
         }
-        *conn.listener.lock() = Some(listener.clone());
         inner.adopt_connection(&conn);
-        if let Err(e) = tcp::start_accepting(conn.clone(), listener) {
-            conn.close_on_problem(e.message());
-            return Err(e);
+        if !inner.reactor.send(Command::Listen { conn: conn.clone(), listener }) {
+            conn.begin_close(reasons::BY_CONTEXT);
+            let peer = conn.finish_close(reasons::BY_CONTEXT);
+            inner.forget(&conn, peer, reasons::BY_CONTEXT);
+            return Err(Error::closed("the context is closed"));
         }
         Ok(Connection { shared: conn })
     }
@@ -593,12 +690,21 @@ impl Context {
         if addr.host.is_empty() {
             addr.host = "127.0.0.1".into();
         }
-        let stream = tcp::connect(&addr, timeout)?;
         let inner = self.inner();
+        inner.start_reactor()?;
+        let stream = tcp::connect(&addr, timeout)?;
         let (id2, pid2) = tcp::client_handshake(&stream, inner.id, std::process::id() as u64)?;
-        let conn = ConnShared::new(inner, name.unwrap_or(""), inner.queue_params());
+        tcp::prepare_stream(&stream);
+        let stream = Arc::new(stream);
+        let conn = ConnShared::new(inner.id, inner.reactor.clone(), name.unwrap_or(""), inner.queue_params());
+        conn.attach(stream.clone(), id2, pid2, Status::Connected);
         inner.adopt_connection(&conn);
-        tcp::establish(&conn, stream, id2, pid2, Status::Connected);
+        if !inner.reactor.send(Command::Adopt { conn: conn.clone(), stream }) {
+            conn.begin_close(reasons::BY_CONTEXT);
+            let peer = conn.finish_close(reasons::BY_CONTEXT);
+            inner.forget(&conn, peer, reasons::BY_CONTEXT);
+            return Err(Error::closed("the context is closed"));
+        }
         // The connection exists now, whatever happens to this announcement.
         let _ = inner.send(SLOT_CONTEXT, 0, 0, body_from(NEW_CONNECTION.as_bytes()));
         Ok(Connection { shared: conn })
@@ -650,7 +756,9 @@ impl Context {
         params.validate()?;
         *self.inner().params.lock() = params;
         self.inner().blocking.store(params.discard == Discard::Block, Ordering::Relaxed);
-        self.inner().router().startup.set_params(params);
+        let mut router = self.inner().router();
+        router.startup_control.set_params(params);
+        router.startup_bulk.set_params(params);
         Ok(())
     }
 
@@ -681,7 +789,22 @@ impl Context {
 
     /// Packages waiting in the startup queue (sent while no connection existed).
     pub fn startup_queued(&self) -> usize {
-        self.inner().router().startup.len()
+        let router = self.inner().router();
+        router.startup_control.len() + router.startup_bulk.len()
+    }
+
+    /// How long the I/O thread keeps polling instead of sleeping after a request/reply step
+    /// (default 50 µs; zero turns it off). Lower round-trip latency for some CPU.
+    pub fn set_rpc_spin(&self, spin: Duration) -> Result<()> {
+        if spin > Duration::from_millis(10) {
+            return Err(Error::invalid("the RPC spin must be at most 10 ms"));
+        }
+        self.inner().reactor.set_spin(spin);
+        Ok(())
+    }
+
+    pub fn rpc_spin(&self) -> Duration {
+        self.inner().reactor.spin()
     }
 }
 
@@ -690,7 +813,7 @@ mod tests {
     use super::*;
 
     fn window() -> SeenWindow {
-        SeenWindow::default()
+        SeenWindow::new(Instant::now())
     }
 
     #[test]

@@ -67,10 +67,9 @@ pub(crate) struct Slot {
 pub(crate) struct InQueue {
     pub queue: PackageQueue,
     pub closed: bool,
-    /// Threads waiting for a package: only then does a delivery notify (a syscall).
-    pub waiters: usize,
-    /// Receiving threads waiting for room (discard mode `Block`).
-    pub room_waiters: usize,
+    /// The reactor stopped reading a connection because this queue is full (loss-free
+    /// mode): the next take that makes room tells it to resume.
+    pub reader_paused: bool,
 }
 
 /// Pattern-specific state of a channel.
@@ -103,8 +102,6 @@ pub(crate) struct ChannelShared {
     pub(crate) slot_in: Slot,
     pub(crate) inbox: Mutex<InQueue>,
     pub(crate) arrived: Condvar,
-    /// Signalled when a consumer takes packages while a receiving thread waits for room.
-    pub(crate) drained: Condvar,
     pub(crate) ext: ChannelExt,
     /// Emitted (through the event loop) after messages arrived; bursts coalesce into one.
     pub(crate) received: Signal<()>,
@@ -141,11 +138,8 @@ impl ChannelShared {
                     return 0;
                 }
                 let dropped = packages.into_iter().map(|pkg| inbox.queue.push(pkg).dropped()).sum();
-                let wake = inbox.waiters > 0;
                 drop(inbox);
-                if wake {
-                    self.arrived.notify_all();
-                }
+                self.arrived.notify_all();
                 dropped
             }
         }
@@ -209,9 +203,7 @@ impl ChannelShared {
             return !inbox.queue.is_empty();
         }
         let mut inbox = inbox;
-        inbox.waiters += 1;
         self.arrived.wait_for(&mut inbox, timeout);
-        inbox.waiters -= 1;
         !inbox.queue.is_empty()
     }
 
@@ -253,22 +245,20 @@ impl ChannelShared {
         if let Some(after) = inbox.queue.get(1) {
             crate::package::prefetch(after, false);
         }
-        if inbox.room_waiters > 0 {
-            self.drained.notify_all();
+        if inbox.reader_paused && !inbox.queue.is_full() {
+            inbox.reader_paused = false;
+            self.context.reactor.send(crate::transport::reactor::Command::Resume);
         }
         Some(pkg)
     }
 
-    /// Discard mode `Block`: wait (outside every routing lock) while the queue is full, so the
-    /// receiving thread stops reading and TCP pushes back on the sender. Gives up when `alive`
-    /// says the connection is gone or the channel closes.
-    pub(crate) fn wait_for_room(&self, alive: impl Fn() -> bool) {
+    /// Loss-free mode (`Block`): after a delivery, a full queue pauses reading from the
+    /// connection it came through, so TCP pushes back on the sender. True if it does.
+    pub(crate) fn pause_reader_if_full(&self) -> bool {
         let mut inbox = self.inbox();
-        while inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed && alive() {
-            inbox.room_waiters += 1;
-            self.drained.wait_for(&mut inbox, Duration::from_millis(100));
-            inbox.room_waiters -= 1;
-        }
+        let full = inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed;
+        inbox.reader_paused |= full;
+        full
     }
 
     /// Take the oldest pending package, waiting up to `timeout` (None: until one arrives or
@@ -297,15 +287,21 @@ impl ChannelShared {
                     Some(deadline - now)
                 }
             };
-            inbox.waiters += 1;
             match limit {
                 None => self.arrived.wait(&mut inbox),
                 Some(limit) => {
                     self.arrived.wait_for(&mut inbox, limit);
                 }
             }
-            inbox.waiters -= 1;
         }
+    }
+}
+
+/// A paused reader (loss-free mode) waits while this channel's queue is full.
+impl crate::transport::reactor::Blocker for ChannelShared {
+    fn blocks(&self) -> bool {
+        let inbox = self.inbox();
+        inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed
     }
 }
 
@@ -352,9 +348,8 @@ impl Channel {
             slot_out: slot(out_pattern),
             slot_in: slot(in_pattern),
             msg_type,
-            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false, waiters: 0, room_waiters: 0 }),
+            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false, reader_paused: false }),
             arrived: Condvar::new(),
-            drained: Condvar::new(),
             ext: ChannelExt::new(kind),
             received: Signal::new(),
             received_queued: AtomicBool::new(false),

@@ -32,7 +32,7 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate(data)?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.send_copy(self.shared.slot_out.hash, 0, 0, data)
+        self.shared.context.publish(self.shared.slot_out.hash, Payload::Copy(data))
     }
 
     /// Publish bytes without copying them: `bytes` is released when every connection has
@@ -42,7 +42,7 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate((*bytes).as_ref())?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.send_body(self.shared.slot_out.hash, 0, 0, Payload::Body(Body::Shared(bytes)))
+        self.shared.context.publish(self.shared.slot_out.hash, Payload::Body(Body::Shared(bytes)))
     }
 
     /// Publish an OBJECT value (OBJECT channels only).
@@ -55,7 +55,7 @@ impl Channel {
         let mut body = Vec::new();
         object::encode_into(value, &mut body).map_err(|e| Error::encoding(e.0))?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.send(self.shared.slot_out.hash, 0, 0, body)
+        self.shared.context.publish(self.shared.slot_out.hash, Payload::Body(Body::Owned(crate::package::nul_terminated(body))))
     }
 
     /// Receive the oldest message: wait up to `timeout` (`Some(ZERO)`: do not wait; `None`:

@@ -500,9 +500,13 @@ impl Channel {
             RepMode::Thread if start_thread => {
                 let weak = Arc::downgrade(&self.shared);
                 let spawned = thread::Builder::new().name("yoton-replier".into()).spawn(move || replier_thread(weak));
-                if let Err(e) = spawned {
-                    self.shared.rep().state().thread_running = false;
-                    return Err(Error::new(ErrorKind::Internal, format!("cannot start the replier thread: {e}")));
+                match spawned {
+                    // Joined (bounded) when the context goes: no thread outlives it.
+                    Ok(handle) => self.shared.context.track_thread(handle),
+                    Err(e) => {
+                        self.shared.rep().state().thread_running = false;
+                        return Err(Error::new(ErrorKind::Internal, format!("cannot start the replier thread: {e}")));
+                    }
                 }
             }
             RepMode::Event => {

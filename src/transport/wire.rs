@@ -1,0 +1,307 @@
+//! Bytes on a non-blocking socket: the write side (batches of packages in as few `writev`
+//! calls as possible, resumable after `WouldBlock`) and the read side (a decoder that turns
+//! arriving bytes into packages without ever allocating what a peer merely announces).
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use socket2::SockRef;
+
+use crate::package::{Package, PackageRef};
+use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
+
+/// Bodies up to this size are copied into the staging buffer instead of their own iovec.
+const STAGE_LIMIT: usize = 2048;
+/// Upper bounds of one write batch (IOV_MAX is 1024 on Linux).
+pub(crate) const BATCH_PACKAGES: usize = 500;
+pub(crate) const BATCH_BYTES: usize = 8 << 20;
+/// A body at least this big that is not complete yet gets its own buffer at once and the rest
+/// is read straight into it (copying it through the shared read buffer cost more than the
+/// kernel's copy for 64 KiB messages).
+const DIRECT_BODY_MIN: usize = 16 * 1024;
+/// Initial and minimum growth step when reading a big body.
+const BODY_CHUNK: usize = 1 << 20;
+
+/// Write one small package at once from the caller's thread, never blocking. Returns the
+/// bytes that went out (possibly 0 or part of it), or None if the socket refused (full or
+/// broken: the reactor's own write then tells which).
+pub(crate) fn write_now(stream: &TcpStream, pkg: &Package) -> Option<usize> {
+    let header = pkg.header().encode();
+    let slices = [IoSlice::new(&header), IoSlice::new(pkg.body())];
+    let sock = SockRef::from(stream);
+    loop {
+        match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(n) => return Some(n),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Where a segment of the outgoing bytes is.
+enum Seg {
+    /// `staging[a..b]`
+    Staged(usize, usize),
+    /// The body of `packages[i]`, written in place.
+    Body(usize),
+}
+
+/// The bytes the reactor is writing to one connection: a batch of packages, staged, and how
+/// far the socket took them. Survives `WouldBlock` until the socket is writable again.
+#[derive(Default)]
+pub(crate) struct Outgoing {
+    packages: Vec<PackageRef>,
+    staging: Vec<u8>,
+    segs: Vec<Seg>,
+    /// Bytes of this batch already written.
+    written: usize,
+    total: usize,
+    /// The batch came from the connection's lanes (counted as done once written), not from
+    /// the reactor itself (heartbeats, the close package).
+    from_lanes: bool,
+}
+
+/// The outcome of `Outgoing::write`.
+pub(crate) enum Wrote {
+    /// Everything went out.
+    All,
+    /// The socket is full; wait for it to be writable.
+    Blocked,
+}
+
+impl Outgoing {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.written == self.total
+    }
+
+    /// Packages of the batch (to take them back when it is done), and whether they came
+    /// from the lanes.
+    pub(crate) fn take_packages(&mut self) -> (Vec<PackageRef>, bool) {
+        (std::mem::take(&mut self.packages), std::mem::take(&mut self.from_lanes))
+    }
+
+    /// Stage `batch` (header and small bodies copied, big bodies referenced), skipping the
+    /// first `skip` bytes (already written by a direct write).
+    pub(crate) fn load(&mut self, batch: Vec<PackageRef>, skip: usize, from_lanes: bool) {
+        debug_assert!(self.is_empty());
+        self.staging.clear();
+        self.segs.clear();
+        let mut staged_from = 0;
+        for (i, pkg) in batch.iter().enumerate() {
+            // Packages were filled on the sender's core: start loading the ones coming up.
+            if let Some(ahead) = batch.get(i + 2) {
+                crate::package::prefetch(ahead, true);
+            }
+            self.staging.extend_from_slice(&pkg.header().encode());
+            let body = pkg.body();
+            if body.len() <= STAGE_LIMIT {
+                self.staging.extend_from_slice(body);
+            } else {
+                self.segs.push(Seg::Staged(staged_from, self.staging.len()));
+                staged_from = self.staging.len();
+                self.segs.push(Seg::Body(i));
+            }
+        }
+        self.segs.push(Seg::Staged(staged_from, self.staging.len()));
+        self.total = batch.iter().map(|p| p.cost()).sum();
+        self.written = skip.min(self.total);
+        self.packages = batch;
+        self.from_lanes = from_lanes;
+    }
+
+    /// Write as much as the socket takes. Errors are the socket's (the connection is lost).
+    pub(crate) fn write(&mut self, stream: &TcpStream) -> io::Result<Wrote> {
+        let sock = SockRef::from(stream);
+        while !self.is_empty() {
+            let mut skip = self.written;
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.segs.len());
+            for seg in &self.segs {
+                let bytes: &[u8] = match *seg {
+                    Seg::Staged(a, b) => &self.staging[a..b],
+                    Seg::Body(i) => self.packages[i].body(),
+                };
+                if skip >= bytes.len() {
+                    skip -= bytes.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(&bytes[skip..]));
+                skip = 0;
+                if slices.len() == 1024 {
+                    break;
+                }
+            }
+            match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Wrote::Blocked),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Wrote::All)
+    }
+}
+
+/// Why a connection's input ended.
+#[derive(Debug)]
+pub(crate) enum InputEnd {
+    /// The peer sent a close package.
+    PeerClosed,
+    /// The stream cannot be followed any more (garbage, or a body above the maximum).
+    LostTrack(String),
+}
+
+/// Turns a connection's incoming bytes into packages. Keeps only what belongs to an
+/// incomplete package between reads: a short tail, or the body being read (grown as bytes
+/// arrive, never sized by the peer's length field alone).
+#[derive(Default)]
+pub(crate) struct Decoder {
+    tail: Vec<u8>,
+    big: Option<(Header, Vec<u8>)>,
+}
+
+impl Decoder {
+    /// Bytes kept for an incomplete package.
+    #[cfg(test)]
+    fn buffered(&self) -> usize {
+        self.tail.len() + self.big.as_ref().map_or(0, |(_, b)| b.len())
+    }
+
+    /// A big body is being read: where the next bytes go (its spare capacity, grown as
+    /// needed), or None when the decoder is between packages.
+    pub(crate) fn big_body_room(&mut self) -> Option<&mut [MaybeUninit<u8>]> {
+        let (header, body) = self.big.as_mut()?;
+        let len = header.length as usize;
+        if body.len() == body.capacity() {
+            let grow = (len - body.len()).min(body.len().max(BODY_CHUNK));
+            body.reserve_exact(grow + 1);
+        }
+        let want = (len - body.len()).min(body.capacity() - body.len());
+        Some(&mut body.spare_capacity_mut()[..want])
+    }
+
+    /// `n` bytes were received into `big_body_room`: the package, if now complete.
+    pub(crate) fn big_body_received(&mut self, n: usize) -> Option<PackageRef> {
+        let (header, body) = self.big.as_mut()?;
+        commit_received(body, n);
+        if body.len() < header.length as usize {
+            return None;
+        }
+        let (header, body) = self.big.take().expect("checked");
+        Some(Arc::new(Package::new(&header, body)))
+    }
+
+    /// Move the kept tail to the front of `buf` (the shared read buffer); returns its length.
+    /// The caller reads after it and then calls `decode` on the whole.
+    pub(crate) fn restore_tail(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.tail.len();
+        buf[..n].copy_from_slice(&self.tail);
+        self.tail.clear();
+        if self.tail.capacity() > 64 * 1024 {
+            self.tail = Vec::new();
+        }
+        n
+    }
+
+    /// Parse every complete package in `data` into `out`; keep an incomplete rest. Stops at a
+    /// big incomplete body (read in place from then on: `big_body_room`).
+    pub(crate) fn decode(&mut self, data: &[u8], max_body: u64, out: &mut Vec<PackageRef>) -> Result<(), InputEnd> {
+        let mut at = 0;
+        while data.len() - at >= HEADER_SIZE {
+            let raw: &[u8; HEADER_SIZE] = data[at..at + HEADER_SIZE].try_into().expect("56 bytes");
+            let header = Header::decode(raw).map_err(|_| InputEnd::LostTrack(crate::connection::reasons::LOST_TRACK.into()))?;
+            if let Some(signal) = header.connection_signal() {
+                at += HEADER_SIZE;
+                match signal {
+                    ConnectionSignal::Close => return Err(InputEnd::PeerClosed),
+                    ConnectionSignal::Heartbeat | ConnectionSignal::Ignored => continue,
+                }
+            }
+            if header.length > max_body {
+                return Err(InputEnd::LostTrack(format!(
+                    "Lost track of the stream: a package announced {} bytes, above the maximum message size of {max_body} bytes.",
+                    header.length
+                )));
+            }
+            let len = header.length as usize;
+            let body_at = at + HEADER_SIZE;
+            let have = data.len() - body_at;
+            if have >= len {
+                out.push(crate::pool::package(&header, &data[body_at..body_at + len]));
+                at = body_at + len;
+            } else if len >= DIRECT_BODY_MIN {
+                let mut body = crate::pool::big_buffer(len.min(BODY_CHUNK.max(have)) + 1);
+                body.extend_from_slice(&data[body_at..]);
+                self.big = Some((header, body));
+                return Ok(());
+            } else {
+                break;
+            }
+        }
+        self.tail.extend_from_slice(&data[at..]);
+        Ok(())
+    }
+}
+
+/// `recv` wrote `n` bytes at the start of `body`'s spare capacity: make them part of it.
+#[allow(unsafe_code)]
+fn commit_received(body: &mut Vec<u8>, n: usize) {
+    assert!(n <= body.capacity() - body.len(), "recv reported more bytes than it was given room for");
+    // SAFETY: within capacity (checked), and those bytes were initialised by recv.
+    unsafe { body.set_len(body.len() + n) }
+}
+
+/// View initialised bytes as the `MaybeUninit` buffer socket2's `recv` takes.
+#[allow(unsafe_code)]
+pub(crate) fn as_uninit(bytes: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; recv only ever writes initialised bytes into the slice, so it stays
+    // initialised for the `&mut [u8]` it came from.
+    unsafe { &mut *(bytes as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(header: &Header, body: &[u8]) -> Vec<u8> {
+        let mut h = *header;
+        h.length = body.len() as u64;
+        let mut v = h.encode().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn decoder_reassembles_packages_split_at_every_byte() {
+        let header = Header { slot: 7, source_id: 9, source_seq: 1, ..Header::default() };
+        let mut stream = encoded(&header, b"hello");
+        stream.extend(encoded(&Header { source_seq: 2, ..header }, &[5u8; 3000]));
+        for cut in 0..stream.len() {
+            let mut d = Decoder::default();
+            let mut out = Vec::new();
+            d.decode(&stream[..cut], 1 << 20, &mut out).unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = d.restore_tail(&mut buf);
+            buf[n..n + stream.len() - cut].copy_from_slice(&stream[cut..]);
+            d.decode(&buf[..n + stream.len() - cut], 1 << 20, &mut out).unwrap();
+            assert_eq!(out.len(), 2, "cut at {cut}");
+            assert_eq!(out[0].body(), b"hello");
+            assert_eq!(out[1].body(), &[5u8; 3000][..]);
+            assert_eq!(d.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn decoder_never_allocates_an_announced_length() {
+        let header = Header { slot: 7, source_id: 9, source_seq: 1, length: 200 << 20, ..Header::default() };
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        d.decode(&header.encode(), 256 << 20, &mut out).unwrap();
+        assert!(out.is_empty());
+        let room = d.big_body_room().unwrap().len();
+        assert!(room <= BODY_CHUNK + 1, "{room}");
+        assert!(matches!(d.decode(&Header { length: 300 << 20, ..header }.encode(), 256 << 20, &mut out), Err(InputEnd::LostTrack(_))));
+    }
+}
