@@ -33,10 +33,15 @@ pub enum Status {
 }
 
 /// Which outgoing lane a package travels in.
+///
+/// Both lanes are written in the order packages were queued, not control first: the
+/// original yoton keeps only the highest sequence number per source, so a control package
+/// written ahead of older bulk packages of the same source would make every one of them
+/// count as a duplicate there (and, beyond 1024, in our own dedupe window too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lane {
     /// Context messages, request/reply traffic, sync-mode words, states: never discarded,
-    /// written ahead of bulk data, never makes a sender wait.
+    /// outside the queue limits, never makes a sender wait.
     Control,
     /// Pub/sub data: bounded by the queue parameters, discarded by policy, back-pressured.
     Bulk,
@@ -176,11 +181,15 @@ pub(crate) enum Writer {
     Reactor,
 }
 
-/// The outgoing side of a connection: two lanes and the bookkeeping of flushes.
+/// The outgoing side of a connection: two lanes and the bookkeeping of flushes. Every
+/// package gets a ticket when queued; batches take both lanes in ticket order.
 pub(crate) struct OutQueue {
-    pub control: VecDeque<PackageRef>,
+    control: VecDeque<(u64, PackageRef)>,
     pub control_bytes: usize,
     pub bulk: PackageQueue,
+    /// Tickets of the bulk packages, in step with `bulk`.
+    bulk_tickets: VecDeque<u64>,
+    next_ticket: u64,
     /// Packages ever accepted into a lane.
     pub pushed: u64,
     /// Packages that left the lanes for good (written, or discarded by policy).
@@ -206,25 +215,75 @@ impl OutQueue {
         self.bulk.len() > SOFT_PACKAGES || self.bulk.bytes() > SOFT_BYTES
     }
 
+    /// Packages queued in both lanes.
+    pub(crate) fn len(&self) -> usize {
+        self.control.len() + self.bulk.len()
+    }
+
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    /// Queue a control package (never discarded).
+    pub(crate) fn push_control(&mut self, pkg: PackageRef) {
+        let ticket = self.ticket();
+        self.control_bytes += pkg.cost();
+        self.control.push_back((ticket, pkg));
+        self.pushed += 1;
+    }
+
+    /// Queue a bulk package under the discard policy; returns packages dropped.
+    pub(crate) fn push_bulk(&mut self, pkg: PackageRef) -> usize {
+        let pushed = self.bulk.push(pkg);
+        // Packages evicted from the front count as done for flush purposes.
+        for _ in 0..pushed.evicted {
+            self.bulk_tickets.pop_front();
+        }
+        self.done += pushed.evicted as u64;
+        if pushed.accepted {
+            let ticket = self.ticket();
+            self.bulk_tickets.push_back(ticket);
+            self.pushed += 1;
+        }
+        pushed.dropped()
+    }
+
+    /// Queue a bulk package beyond the limits (what the startup queue held).
+    pub(crate) fn push_bulk_unbounded(&mut self, pkg: PackageRef) {
+        let ticket = self.ticket();
+        self.bulk.push_unbounded(pkg);
+        self.bulk_tickets.push_back(ticket);
+        self.pushed += 1;
+    }
+
     /// Drop everything queued (closing); the dropped packages count as done.
     fn clear(&mut self) {
         let n = self.control.len() + self.bulk.clear();
         self.control.clear();
+        self.bulk_tickets.clear();
         self.control_bytes = 0;
         self.done += n as u64;
     }
 
-    /// Take the next write batch: control traffic first, then bulk, within the limits.
+    /// Take the next write batch, both lanes in queueing order, within the limits.
     pub(crate) fn take_batch(&mut self, max_packages: usize, max_bytes: usize, batch: &mut Vec<PackageRef>) {
         let mut bytes = 0;
         while batch.len() < max_packages && bytes < max_bytes {
-            let Some(pkg) = self.control.pop_front() else { break };
-            self.control_bytes -= pkg.cost();
-            bytes += pkg.cost();
-            batch.push(pkg);
-        }
-        while batch.len() < max_packages && bytes < max_bytes {
-            let Some(pkg) = self.bulk.pop() else { break };
+            let control_first = match (self.control.front(), self.bulk_tickets.front()) {
+                (Some((c, _)), Some(b)) => c < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let pkg = if control_first {
+                let (_, pkg) = self.control.pop_front().expect("checked");
+                self.control_bytes -= pkg.cost();
+                pkg
+            } else {
+                self.bulk_tickets.pop_front();
+                self.bulk.pop().expect("in step with its tickets")
+            };
             bytes += pkg.cost();
             batch.push(pkg);
         }
@@ -272,6 +331,8 @@ impl ConnShared {
                 control: VecDeque::new(),
                 control_bytes: 0,
                 bulk: PackageQueue::new(params),
+                bulk_tickets: VecDeque::new(),
+                next_ticket: 0,
                 pushed: 0,
                 done: 0,
                 stopped: false,
@@ -360,18 +421,13 @@ impl ConnShared {
         }
         let dropped = match lane {
             Lane::Control => {
-                out.control_bytes += pkg.cost();
-                out.control.push_back(pkg);
-                out.pushed += 1;
+                out.push_control(pkg);
                 0
             }
             Lane::Bulk => {
-                let pushed = out.bulk.push(pkg);
-                out.pushed += u64::from(pushed.accepted);
-                // Packages evicted from the front count as done for flush purposes.
-                out.done += pushed.evicted as u64;
+                let dropped = out.push_bulk(pkg);
                 self.lanes_changed(&out);
-                pushed.dropped()
+                dropped
             }
         };
         if out.writer == Writer::Idle {
@@ -410,7 +466,7 @@ impl ConnShared {
     /// Wait (at most until `deadline`) until at most `packages` are queued in the lanes.
     pub(crate) fn wait_until_below(&self, packages: usize, deadline: Instant) {
         let mut out = self.out();
-        while out.control.len() + out.bulk.len() > packages && !out.stopped {
+        while out.len() > packages && !out.stopped {
             if self.progress.wait_until(&mut out, deadline).timed_out() {
                 return;
             }
@@ -516,16 +572,14 @@ impl ConnShared {
         self.timedout_signal.emit(timedout);
     }
 
-    /// Wait until every package queued so far has been written: pushes a heartbeat like the
-    /// original (in the control lane, so it waits for control traffic only... and for the
-    /// bulk packages queued before it, counted by `done`), then waits for the reactor to get
-    /// past everything queued now.
+    /// Wait until every package queued so far has been written: queues a heartbeat like the
+    /// original, then waits for the reactor to get past it.
     pub(crate) fn flush(self: &Arc<Self>, timeout: Duration) -> Result<()> {
         if self.status() < Status::Hosting {
             return Err(Error::closed("cannot flush: the connection is not connected"));
         }
-        // Behind everything queued so far (control goes first anyway); `done` counts every
-        // package that left the lanes, so reaching `pushed` as of now means all went out.
+        // `done` counts every package that left the lanes, so reaching `pushed` as of now
+        // means everything queued before went out.
         self.push(Arc::new(Package::signal(Header::HEARTBEAT)), Lane::Bulk, &mut DirectTicket::Decided(false));
         let target = self.out().pushed;
         let deadline = Instant::now() + timeout;
@@ -658,8 +712,7 @@ impl Connection {
     }
     /// Packages waiting in the outgoing lanes.
     pub fn queued(&self) -> usize {
-        let out = self.shared.out();
-        out.control.len() + out.bulk.len()
+        self.shared.out().len()
     }
     /// Emitted (through the event loop) when the connection closes, with the reason.
     pub fn closed_signal(&self) -> &Signal<String> {

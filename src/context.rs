@@ -459,18 +459,17 @@ impl ContextInner {
     /// A new connection; the startup queues move into it if it is the first.
     fn adopt_connection(&self, conn: &Arc<ConnShared>) {
         let mut router = self.router();
-        let control = router.startup_control.drain_all();
-        let bulk = router.startup_bulk.drain_all();
-        if !control.is_empty() || !bulk.is_empty() {
+        let mut queued: Vec<(Lane, PackageRef)> = router.startup_control.drain_all().into_iter().map(|p| (Lane::Control, p)).collect();
+        queued.extend(router.startup_bulk.drain_all().into_iter().map(|p| (Lane::Bulk, p)));
+        if !queued.is_empty() {
+            // In the order they were sent (all are ours: sequence order).
+            queued.sort_by_key(|(_, p)| p.source_seq);
             let mut out = conn.out();
-            for pkg in control {
-                out.control_bytes += pkg.cost();
-                out.control.push_back(pkg);
-                out.pushed += 1;
-            }
-            for pkg in bulk {
-                out.bulk.push_unbounded(pkg);
-                out.pushed += 1;
+            for (lane, pkg) in queued {
+                match lane {
+                    Lane::Control => out.push_control(pkg),
+                    Lane::Bulk => out.push_bulk_unbounded(pkg),
+                }
             }
             conn.lanes_changed(&out);
         }

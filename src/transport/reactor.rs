@@ -214,12 +214,10 @@ impl ReactorHandle {
             return;
         }
         let done = self.done.lock().take();
-        if let Some(done) = done {
-            // Disconnected once the thread has ended.
-            let _ = done.recv_timeout(budget);
-        }
+        // Disconnected once the thread's work is over; it then only has to return.
+        let ended = done.map_or(true, |done| done.recv_timeout(budget) != Err(crossbeam_channel::RecvTimeoutError::Timeout));
         if let Some(handle) = self.thread.lock().take() {
-            if handle.is_finished() {
+            if ended {
                 let _ = handle.join();
             }
         }
