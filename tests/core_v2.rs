@@ -89,12 +89,34 @@ fn deadlock_watch() {
 /// Dropping it tells the watchdog thread that the test finished (also when it panics).
 struct Watchdog {
     _done: mpsc::Sender<()>,
+    /// Shared by ordinary tests, exclusive for tests that count the process's threads or
+    /// descriptors (which tests running in parallel would change under them).
+    _turn: Turn,
+}
+
+enum Turn {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+static PROCESS_WIDE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// `watchdog` for a test that counts process-wide resources: no other test runs meanwhile.
+fn watchdog_alone(test: &'static str, budget: Duration) -> Watchdog {
+    let turn = Turn::Exclusive(PROCESS_WIDE.write().unwrap_or_else(|e| e.into_inner()));
+    Watchdog { _done: watchdog_with(test, budget), _turn: turn }
 }
 
 /// Start a watchdog for `test`: if the returned guard is not dropped within `budget`, print
 /// which test hung and end the process with status 1. Create it first in the test body so it
 /// is dropped last (after the contexts, whose drop is part of what is being checked).
 fn watchdog(test: &'static str, budget: Duration) -> Watchdog {
+    let turn = Turn::Shared(PROCESS_WIDE.read().unwrap_or_else(|e| e.into_inner()));
+    Watchdog { _done: watchdog_with(test, budget), _turn: turn }
+}
+
+/// The watchdog thread itself; dropping the returned sender tells it the test finished.
+fn watchdog_with(test: &'static str, budget: Duration) -> mpsc::Sender<()> {
     *CURRENT_TEST.lock().unwrap_or_else(|e| e.into_inner()) = test;
     deadlock_watch();
     let (tx, rx) = mpsc::channel::<()>();
@@ -107,7 +129,7 @@ fn watchdog(test: &'static str, budget: Duration) -> Watchdog {
             }
         })
         .expect("spawn the watchdog");
-    Watchdog { _done: tx }
+    tx
 }
 
 /// Wait until `cond` holds, at most `WAIT`; panics with `what` otherwise.
@@ -468,7 +490,7 @@ fn bulk_data_does_not_push_out_replies_discard_new() {
 /// connection state, released only when the last handle went away.)
 #[test]
 fn closed_connection_releases_its_socket() {
-    let _wd = watchdog("closed_connection_releases_its_socket", Duration::from_secs(30));
+    let _wd = watchdog_alone("closed_connection_releases_its_socket", Duration::from_secs(30));
     let (a, b) = (Context::new(), Context::new());
     // Warm-up: whatever a context creates lazily (reactor, wakeup fds, event queue) exists
     // before the baseline; one link stays open so the reactors keep running.
@@ -718,7 +740,7 @@ fn loss_free_mode_recovers_after_a_stall() {
 /// a few), and one publication of the host reaches all 50 subscribers.
 #[test]
 fn thread_count_is_bounded() {
-    let _wd = watchdog("thread_count_is_bounded", Duration::from_secs(30));
+    let _wd = watchdog_alone("thread_count_is_bounded", Duration::from_secs(30));
     // Threads left over by earlier tests in this binary (detached after a bounded join) do
     // not count against this one.
     let before = yoton_threads().len();

@@ -22,10 +22,14 @@ pub fn deadlock_watch() {
                 if cycles.is_empty() {
                     continue;
                 }
-                eprintln!("DEADLOCK: {} lock cycle(s) found by parking_lot", cycles.len());
+                // Straight to stderr: the test harness captures `eprintln!` of test threads
+                // and the exit below would swallow it.
+                use std::io::Write;
+                let mut err = std::io::stderr();
+                let _ = writeln!(err, "DEADLOCK: {} lock cycle(s) found by parking_lot", cycles.len());
                 for (i, threads) in cycles.iter().enumerate() {
                     for t in threads {
-                        eprintln!("cycle {i}, thread {:?}:\n{:?}", t.thread_id(), t.backtrace());
+                        let _ = writeln!(err, "cycle {i}, thread {:?}:\n{:?}", t.thread_id(), t.backtrace());
                     }
                 }
                 std::process::exit(101);
