@@ -98,6 +98,12 @@ impl SeenWindow {
     }
 }
 
+/// Drop the dedupe windows of sources silent for SEEN_EXPIRY (peers gone, restarted kernels):
+/// the map holds only sources heard from recently, however many came and went.
+fn forget_quiet_sources(seen: &mut HashMap<u64, SeenWindow>, now: Instant) {
+    seen.retain(|_, w| now.duration_since(w.last_seen) < SEEN_EXPIRY);
+}
+
 /// Routing state, guarded by one lock so sequence numbers are assigned and packages enqueued
 /// atomically (no reordering or loss between concurrent senders).
 struct Router {
@@ -320,7 +326,7 @@ impl ContextInner {
         batch.retain(|p| p.source_id != self.id && p.source_seq != 0);
         let now = Instant::now();
         if now.duration_since(router.seen_swept) > SEEN_EXPIRY / 4 {
-            router.seen.retain(|_, w| now.duration_since(w.last_seen) < SEEN_EXPIRY);
+            forget_quiet_sources(&mut router.seen, now);
             router.seen_swept = now;
         }
         let Some(first) = batch.first().map(|p| p.source_id) else { return };
@@ -841,6 +847,21 @@ mod tests {
             assert!(w.accept(seq), "{seq}");
             assert!(!w.accept(seq + 1), "{}", seq + 1);
         }
+    }
+
+    #[test]
+    fn dedupe_windows_of_quiet_sources_expire() {
+        let start = Instant::now();
+        let mut seen = HashMap::new();
+        // 6000 peers come and go (kernels restarting all day), one still talks.
+        for id in 0..6000u64 {
+            seen.insert(id, SeenWindow::new(start));
+        }
+        let later = start + SEEN_EXPIRY + Duration::from_secs(1);
+        seen.get_mut(&7).unwrap().last_seen = later;
+        forget_quiet_sources(&mut seen, later);
+        assert_eq!(seen.len(), 1);
+        assert!(seen.contains_key(&7));
     }
 
     #[test]
