@@ -1,8 +1,9 @@
 //! yoton: a fast, robust messaging library, wire-compatible with the original Python yoton 2.2.
 //!
-//! Layers (data flows one way: channel → context → connection → socket, and back):
+//! Layers (data flows one way: channel → context → connection → reactor; what arrives goes
+//! back up through the `Upcalls` trait):
 //! - [`protocol`]: pure wire formats (headers, handshake, hashing, addresses, OBJECT codec);
-//! - [`transport`]: TCP sockets, handshake I/O, the sending and receiving threads;
+//! - [`transport`]: TCP sockets, the wire I/O, and the one I/O reactor thread per context;
 //! - [`connection`]: a connection's state and properties;
 //! - [`context`]: node identity, channel registry, routing, queues;
 //! - [`channels`]: the user-facing channel patterns and message types;

@@ -1,10 +1,10 @@
 //! Recycled packages for small messages.
 //!
 //! A package is allocated on one thread and dropped on another (the sender's thread builds
-//! it, the sending thread drops it once written; the receiving thread builds it, the reader
+//! it, the reactor drops it once written; the reactor builds it, the reader
 //! drops it). glibc's malloc serialises such cross-thread frees on its arena lock: malloc and
 //! free were about 30 % of a 64 B subscriber. Instead, packages whose last reference is let
-//! go at a known point (written by the sending thread, freed by `yoton_message_free`) are kept
+//! go at a known point (written by the reactor, freed by `yoton_message_free`) are kept
 //! — the `Arc` and its body buffer, one object — and refilled for the next small message.
 //!
 //! Each thread keeps a few in a local cache and exchanges them with a global pool in batches,
@@ -29,7 +29,7 @@ const GLOBAL_MAX: usize = 4096;
 static GLOBAL: Mutex<Vec<PackageRef>> = Mutex::new(Vec::new());
 
 /// Big body buffers (capacity `BIG_MIN..=BIG_MAX`) are kept too, a few of them, for the
-/// receiving threads: a fresh big allocation is fresh pages (page faults, zeroing by the
+/// reactor: a fresh big allocation is fresh pages (page faults, zeroing by the
 /// kernel) on every message once glibc has returned the freed ones to the system.
 const BIG_MIN: usize = 16 * 1024;
 const BIG_MAX: usize = (2 << 20) + 1;

@@ -234,7 +234,7 @@ impl ChannelShared {
         }
     }
 
-    /// Pop one package, waking a receiving thread that waits for room.
+    /// Pop one package; resumes a reader the reactor paused for room (loss-free mode).
     pub(crate) fn take(&self, inbox: &mut InQueue) -> Option<PackageRef> {
         let pkg = inbox.queue.pop()?;
         // The next reads: the next package (its Arc block, loaded by the previous take) and

@@ -233,7 +233,7 @@ impl ChannelShared {
     /// Subscriber sync check (§9.2.3): tell publishers "full" above the high-water mark, "ok"
     /// below the low-water mark, and repeat the current word every 4 s.
     pub(crate) fn sub_sync_check(&self) {
-        // The word is sent under the sync lock: the receiving thread and a reader both check,
+        // The word is sent under the sync lock: the reactor and a reader both check,
         // and a "full" overtaken by an older "ok" would leave the publisher running unthrottled.
         if !self.sub_ext().sync_on.load(Ordering::Relaxed) {
             return;

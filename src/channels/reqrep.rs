@@ -303,7 +303,7 @@ impl ChannelShared {
         self.rep().state().current.is_some() || !self.inbox().queue.is_empty()
     }
 
-    /// From the receiving thread (thread mode): if the replier is idle, handle the pre-request
+    /// From the reactor (thread mode): if the replier is idle, handle the pre-request
     /// traffic at the front of its queue and acknowledge the next one right away, saving a
     /// thread hop per call. Actual requests are left to the replier's own thread.
     pub(crate) fn rep_fast_path(self: &Arc<Self>) {
