@@ -1,5 +1,6 @@
 //! No thread of a context outlives its last handle (a host may unload the library right after
-//! freeing). Alone in its test binary: it counts the process's threads by name.
+//! freeing), and the process-wide timer thread ends when nothing is pending. The tests count
+//! the process's threads by name, one test at a time (`ALONE`), with no exemption.
 
 mod common;
 
@@ -9,14 +10,20 @@ use common::link;
 use yoton::events::{self, Block, Timer};
 use yoton::{Channel, Context, MessageType, RepMode, Value};
 
+/// The tests of this file count process-wide threads: they run one at a time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every thread of ours that is running, by name.
 fn yoton_threads() -> Vec<String> {
     let mut names = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         if let Ok(name) = std::fs::read_to_string(task.path().join("comm")) {
             let name = name.trim().to_string();
-            // The process-wide timer thread outlives contexts by design (it ends when no timer
-            // is pending; see the test below).
-            if name.starts_with("yoton-") && name != "yoton-timers" {
+            if name.starts_with("yoton-") {
                 names.push(name);
             }
         }
@@ -24,7 +31,7 @@ fn yoton_threads() -> Vec<String> {
     names
 }
 
-/// Whether the process-wide timer thread is running (`yoton_threads` leaves it out).
+/// Whether the process-wide timer thread is running.
 fn timer_thread_running() -> bool {
     std::fs::read_dir("/proc/self/task").unwrap().flatten().any(|task| {
         std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "yoton-timers")
@@ -41,34 +48,46 @@ fn pump_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn dropping_the_last_handle_joins_every_context_thread() {
+    let _alone = alone();
     assert!(yoton_threads().is_empty(), "{:?}", yoton_threads());
+    // Channel and connection handles outlive the context handles; the threads must not.
+    let (publ, sub, req, rep, rep2, conn);
     {
         let (a, b) = (Context::new(), Context::new());
-        link(&a, &b);
-        let _waiting = a.bind("localhost:0", 1, None).unwrap(); // an accept thread
-        let publ = Channel::publisher(&a, "x", MessageType::Text).unwrap();
-        let sub = Channel::subscriber(&b, "x", MessageType::Text).unwrap();
-        sub.set_sync_mode(true).unwrap(); // the ticker
+        let (_, c) = link(&a, &b);
+        conn = c;
+        let _waiting = a.bind("localhost:0", 1, None).unwrap(); // a bind waiting for a peer
+        publ = Channel::publisher(&a, "x", MessageType::Text).unwrap();
+        sub = Channel::subscriber(&b, "x", MessageType::Text).unwrap();
+        sub.set_sync_mode(true).unwrap(); // channel housekeeping
         publ.send(b"hi").unwrap();
         assert_eq!(sub.recv(Some(Duration::from_secs(5))).unwrap().text().unwrap(), "hi");
-        let req = Channel::requester(&b, "svc").unwrap();
-        let rep = Channel::replier(&a, "svc").unwrap();
+        req = Channel::requester(&b, "svc").unwrap();
+        rep = Channel::replier(&a, "svc").unwrap();
         rep.set_mode(RepMode::Thread).unwrap();
         let f = req.call("echo", vec![Value::Int(1)], vec![]).unwrap();
         f.result(Some(Duration::from_secs(5))).unwrap();
-        rep.close();
-        assert!(!yoton_threads().is_empty());
-        // Channel handles may outlive the context handles; the threads must not.
+        // A second replier thread, left running (not closed) when the context goes.
+        rep2 = Channel::replier(&b, "svc2").unwrap();
+        rep2.set_mode(RepMode::Thread).unwrap();
+        let names = yoton_threads();
+        assert_eq!(names.iter().filter(|n| *n == "yoton-io").count(), 2, "{names:?}");
+        assert_eq!(names.iter().filter(|n| *n == "yoton-replier").count(), 2, "{names:?}");
         drop((a, b));
+        // Every thread of both contexts is joined by the time the last handle is dropped.
         let left = yoton_threads();
-        // The replier thread notices its closed channel within its poll interval.
-        assert!(left.iter().all(|n| n == "yoton-replier"), "{left:?}");
+        assert!(left.is_empty(), "{left:?}");
     }
-    common::wait_for("the replier thread to end", || yoton_threads().is_empty());
+    // The handles left report the context's end cleanly.
+    assert!(publ.send(b"late").is_err());
+    assert!(!conn.is_connected());
+    drop((publ, sub, req, rep, rep2, conn));
+    assert!(yoton_threads().is_empty());
 }
 
 #[test]
 fn the_timer_thread_ends_when_nothing_is_pending_and_comes_back_on_demand() {
+    let _alone = alone();
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
