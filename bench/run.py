@@ -20,7 +20,8 @@ Every process gets a self-deadline (timeout=S) and a hard timeout in this runner
 it by PID on expiry; the measurement is then recorded as failed.
 
 Debian packages: libzmq3-dev libnng-dev (and python3-matplotlib, or matplotlib in the venv,
-for the plot); cmake, cargo and a C compiler for the build.
+for the plot); cmake, cargo and a C compiler for the build. Without libzmq or nng, a --quick
+run skips the systems that need them (saying so on one line); a full run refuses to start.
 """
 
 import argparse
@@ -37,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,6 +78,15 @@ RPC = {
 }
 FANOUT = ["yoton", "yoton-block", "zmq"]
 
+# Bench programs that need a library of the system: program -> (library, probe program, pkg-config
+# name, link flags without pkg-config (as in bench/Makefile), Debian package).
+OPTIONAL_PROGS = {
+    "zmq_bench": ("libzmq", "#include <zmq.h>\nint main(void) { int a, b, c; zmq_version(&a, &b, &c); return 0; }\n",
+                  "libzmq", ["-lzmq"], "libzmq3-dev"),
+    "nng_bench": ("nng", "#include <nng/nng.h>\nint main(void) { return nng_version() == NULL; }\n",
+                  "nng", ["-lnng"], "libnng-dev"),
+}
+
 # First guesses (messages or calls per second) for the first calibration probe only.
 PRIOR_RATE = {
     "c": {64: 300e3, KiB: 200e3, 64 * KiB: 10e3, MiB: 700},
@@ -90,23 +101,64 @@ def log(*a):
 
 
 # ---------------------------------------------------------------------------------- build --
+def library_found(probe, pc_name, fallback_libs):
+    """Whether the C program `probe` (a call into the library) compiles and links (flags from
+    pkg-config, else `fallback_libs`, as bench/Makefile does)."""
+    flags = fallback_libs
+    try:
+        r = subprocess.run(["pkg-config", "--cflags", "--libs", pc_name], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, timeout=60)
+        if r.returncode == 0:
+            flags = shlex.split(r.stdout)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    with tempfile.TemporaryDirectory(prefix="yoton-bench-probe.") as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(probe)
+        try:
+            r = subprocess.run([os.environ.get("CC", "cc"), src, "-o", os.path.join(tmp, "probe")] + flags,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return r.returncode == 0
+
+
 def build(args):
+    """Build the library and the bench programs; returns the set of optional programs
+    (OPTIONAL_PROGS) that are skipped because their library is missing (--quick only)."""
     bdir = args.build_dir
+    out = os.path.join(bdir, "bench")
+    if args.no_build:
+        skipped = {p for p in OPTIONAL_PROGS if not os.path.exists(os.path.join(out, p))}
+    else:
+        skipped = {p for p, (_, probe, pc, libs, _) in OPTIONAL_PROGS.items() if not library_found(probe, pc, libs)}
+    if skipped:
+        libs = " and ".join(OPTIONAL_PROGS[p][0] for p in OPTIONAL_PROGS if p in skipped)
+        debs = " ".join(OPTIONAL_PROGS[p][4] for p in OPTIONAL_PROGS if p in skipped)
+        if not args.quick:
+            raise SystemExit("%s not found: a full run needs %s (install %s)"
+                             % (libs, "it" if len(skipped) == 1 else "them", debs))
+        log("[bench] %s not found: skipping %s in this smoke run (install %s to include %s)"
+            % (libs, "its comparison" if len(skipped) == 1 else "their comparisons", debs,
+               "it" if len(skipped) == 1 else "them"))
+    progs = [p for p in ["yoton_bench", "zmq_bench", "nng_bench", "rawtcp_bench"] if p not in skipped]
     if not args.no_build:
         if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
             run_checked(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"], "configure")
         # Only the library: the tests and examples of the main build are not needed here.
         run_checked(["cmake", "--build", bdir, "--target", "yoton_cargo", "-j2"], "build yoton")
         run_checked(
-            ["make", "-s", "-C", HERE, "YOTON_BUILD=" + bdir, "OUT=" + os.path.join(bdir, "bench")],
+            ["make", "-s", "-C", HERE, "YOTON_BUILD=" + bdir, "OUT=" + out] + [os.path.join(out, p) for p in progs],
             "build bench programs",
         )
     lib = os.path.join(bdir, "lib", "libyoton.so")
-    for p in ["yoton_bench", "zmq_bench", "nng_bench", "rawtcp_bench"]:
-        if not os.path.exists(os.path.join(bdir, "bench", p)):
+    for p in progs:
+        if not os.path.exists(os.path.join(out, p)):
             raise SystemExit("missing %s (build failed?)" % p)
     if not os.path.exists(lib):
         raise SystemExit("missing " + lib)
+    return skipped
 
 
 def run_checked(cmd, what):
@@ -330,13 +382,17 @@ def main():
     fanouts = [int(x) for x in args.fanout.split(",")]
 
     source_state = tree_state()  # what the library was built from (others may be editing src/)
-    build(args)
+    skipped = build(args)
     runner = Runner(args)
     load_before = open("/proc/loadavg").read().split()[:3]
     data = {"pubsub": {}, "rpc": {}, "fanout": {}, "calibration": {}}
 
+    def runnable(sides):
+        return not any(side.startswith("c:") and side[2:] in skipped for side in sides)
+
     def systems_of(table):
-        return [s for s in table if (only is None and s not in OPT_IN) or (only is not None and s in only)]
+        return [s for s in table if ((only is None and s not in OPT_IN) or (only is not None and s in only))
+                and runnable(table[s][:2])]
 
     # -------- pub/sub throughput
     if "pubsub" in workloads:
@@ -400,7 +456,7 @@ def main():
 
     # -------- fan-out
     if "fanout" in workloads:
-        syss = [s for s in FANOUT if only is None or s in only]
+        syss = [s for s in FANOUT if (only is None or s in only) and runnable(PUBSUB[s][:2])]
         for n in fanouts:
             counts = {}
             for s in syss:

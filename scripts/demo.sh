@@ -6,11 +6,14 @@
 #
 #   scripts/demo.sh [address] [count]     # defaults: localhost:yoton_hello 10
 #
-# Prerequisites: Rust (cargo), CMake >= 3.16 and a C compiler (see README.md).
-# Environment: YOTON_BUILD_DIR (default ./build).
+# Prerequisites: Rust (cargo) and a C compiler. CMake >= 3.16 is installed from PyPI into the
+# project venv when the system has none (scripts/setup-env.sh).
+# Environment: YOTON_BUILD_DIR (default ./build), YOTON_VENV (default ./venv).
 set -eu
 
 root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+. "$root/scripts/setup-env.sh"
+yoton_setup demo
 build=${YOTON_BUILD_DIR:-$root/build}
 address=${1:-localhost:yoton_hello}
 count=${2:-10}

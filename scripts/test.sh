@@ -5,15 +5,19 @@
 #
 #   scripts/test.sh
 #
-# Prerequisites (installed by .ci/run on a fresh machine): Rust, cmake, a C/C++ compiler,
-# pkg-config, cbindgen 0.29.0 (cargo install cbindgen --version 0.29.0 --locked), a Python
-# venv with pyzo==4.22.0 and pytest at $YOTON_VENV (default ./venv), and for the benchmark
-# smoke run libzmq3-dev and libnng-dev.
+# Prerequisites: Rust (cargo), a C/C++ compiler and Python 3 with pip. What else is missing is
+# installed first, without root (scripts/setup-env.sh): cmake and pkg-config (from PyPI, when
+# the system has none), pyzo==4.22.0 and pytest in the venv $YOTON_VENV (default ./venv), and
+# cbindgen 0.29.0 (cargo install cbindgen --version 0.29.0 --locked). Optional: libglib2.0-dev
+# (the glib_embed example), libzmq3-dev and libnng-dev (the benchmark comparisons); without
+# them those parts are skipped, each with one line saying so.
+# Environment: YOTON_BUILD_DIR (default ./build), YOTON_VENV (default ./venv).
 set -eu
 root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$root"
 build=${YOTON_BUILD_DIR:-$root/build}
-export YOTON_VENV=${YOTON_VENV:-$root/venv}
+. "$root/scripts/setup-env.sh"
+yoton_setup test
 
 echo "== 1/4 Rust unit and integration tests (cargo test)"
 cargo test --locked --all-targets 2>&1

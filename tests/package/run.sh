@@ -2,7 +2,9 @@
 # Package test (DESIGN.md §4): install yoton into a temporary prefix, move the prefix (the
 # install tree must be relocatable), then build and run tests/package/consumer.c against it:
 #   - find_package(Yoton) + Yoton::yoton_shared, Yoton::yoton_static, Yoton::yoton (both ways);
-#   - pkg-config --cflags --libs yoton (shared), and static with Libs.private.
+#   - pkg-config --cflags --libs yoton (shared) and yoton-static (libyoton.a: the binary must
+#     have no NEEDED libyoton entry);
+#   - the LICENSE is installed.
 #
 # Usage: tests/package/run.sh
 # Environment:
@@ -105,6 +107,8 @@ check_file "symlink libyoton.so" "$libdir/libyoton.so" -h
 check_file "libyoton.a" "$libdir/libyoton.a" -f
 check_file "YotonConfigVersion.cmake" "$libdir/cmake/Yoton/YotonConfigVersion.cmake" -f
 check_file "pkgconfig/yoton.pc" "$libdir/pkgconfig/yoton.pc" -f
+check_file "pkgconfig/yoton-static.pc" "$libdir/pkgconfig/yoton-static.pc" -f
+check_file "LICENSE" "$prefix/share/doc/yoton/LICENSE" -f
 if [ "$(readlink "$libdir/libyoton.so.$major" 2>/dev/null)" = "libyoton.so.$version" ] &&
     [ "$(readlink "$libdir/libyoton.so" 2>/dev/null)" = "libyoton.so.$major" ]; then
     pass "symlinks libyoton.so -> libyoton.so.$major -> libyoton.so.$version"
@@ -117,7 +121,7 @@ if readelf -d "$libdir/libyoton.so" 2>/dev/null | grep -q "Library soname: \[lib
 else
     fail "libyoton.so SONAME: $(readelf -d "$libdir/libyoton.so" 2>&1 | grep -i soname || echo none)"
 fi
-if grep -l -e "$work/stage" -e "$build" "$libdir"/cmake/Yoton/*.cmake "$libdir/pkgconfig/yoton.pc" \
+if grep -l -e "$work/stage" -e "$build" "$libdir"/cmake/Yoton/*.cmake "$libdir"/pkgconfig/yoton*.pc \
     >"$work/abs-paths.txt" 2>/dev/null; then
     fail "install tree not relocatable: absolute paths in $(tr '\n' ' ' <"$work/abs-paths.txt")"
 else
@@ -206,20 +210,23 @@ else
     fail "pkg-config --cflags --libs yoton: $flags"
 fi
 
-# Static through pkg-config: libyoton.a plus the Libs.private system libraries.
-cflags="" private=""
-if cflags=$(timeout 30 "$PKG_CONFIG" --cflags yoton 2>&1) &&
-    private=$(timeout 30 "$PKG_CONFIG" --static --libs-only-l yoton 2>&1); then
-    private=$(echo "$private" | sed 's/\(^\| \)-lyoton\( \|$\)/ /g')
-    # shellcheck disable=SC2086
-    if bounded 120 "$work/pc-static.log" "$CC" -std=c11 -o "$work/consumer-pc-static" \
-        "$here/consumer.c" $cflags -L"$libdir" -Wl,-Bstatic -lyoton -Wl,-Bdynamic $private; then
-        run_consumer "pkg-config static consumer (Libs.private:$private)" "$work/consumer-pc-static" static
+# Static through pkg-config: yoton-static.pc names libyoton.a by its path (plus the system
+# libraries), so the link is static although libyoton.so sits in the same directory.
+pc_version=$(timeout 30 "$PKG_CONFIG" --modversion yoton-static 2>&1)
+if [ "$pc_version" = "$version" ]; then
+    pass "pkg-config --modversion yoton-static = $version"
+else
+    fail "pkg-config --modversion yoton-static: $pc_version"
+fi
+if flags=$(timeout 30 "$PKG_CONFIG" --cflags --libs yoton-static 2>&1); then
+    # shellcheck disable=SC2086 # flags are words
+    if bounded 120 "$work/pc-static.log" "$CC" -std=c11 -o "$work/consumer-pc-static" "$here/consumer.c" $flags; then
+        run_consumer "pkg-config static consumer (yoton-static: $flags)" "$work/consumer-pc-static" static
     else
-        fail "pkg-config static consumer: compile (Libs.private:$private)"
+        fail "pkg-config static consumer: compile with: $flags"
     fi
 else
-    fail "pkg-config --cflags / --static --libs-only-l yoton: $cflags $private"
+    fail "pkg-config --cflags --libs yoton-static: $flags"
 fi
 
 finish
