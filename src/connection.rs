@@ -102,7 +102,7 @@ impl DirectWriteGate {
     /// The permission of one package, going to `fanout` connections, to be written directly.
     pub(crate) fn ticket(&self, fanout: usize) -> DirectTicket<'_> {
         if fanout > DIRECT_WRITE_MAX_FANOUT {
-            DirectTicket::Decided(false)
+            DirectTicket::Never
         } else {
             DirectTicket::Unasked(self)
         }
@@ -114,14 +114,26 @@ impl DirectWriteGate {
 pub(crate) enum DirectTicket<'a> {
     Unasked(&'a DirectWriteGate),
     Decided(bool),
+    /// Wide fan-out, or a package that must go through the reactor (flush markers).
+    Never,
 }
 
 impl DirectTicket<'_> {
-    fn granted(&mut self) -> bool {
-        if let DirectTicket::Unasked(gate) = *self {
-            *self = DirectTicket::Decided(gate.try_pass());
+    /// May a package of `lane` be written directly? Control traffic (request/reply steps,
+    /// states) may whenever the fan-out is narrow: it is sporadic and latency-bound (an RPC
+    /// call sends three control packages in a few tens of µs), and the rate limit is there to
+    /// make streams batch.
+    fn granted(&mut self, lane: Lane) -> bool {
+        match *self {
+            DirectTicket::Never => false,
+            _ if lane == Lane::Control => true,
+            DirectTicket::Unasked(gate) => {
+                let granted = gate.try_pass();
+                *self = DirectTicket::Decided(granted);
+                granted
+            }
+            DirectTicket::Decided(granted) => granted,
         }
-        matches!(self, DirectTicket::Decided(true))
     }
 }
 
@@ -397,7 +409,7 @@ impl ConnShared {
         if out.stopped {
             return 1;
         }
-        if out.writer == Writer::Idle && out.is_empty() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted() {
+        if out.writer == Writer::Idle && out.is_empty() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted(lane) {
             if let Some(stream) = out.stream.clone() {
                 out.writer = Writer::Direct;
                 out.pushed += 1;
@@ -580,7 +592,7 @@ impl ConnShared {
         }
         // `done` counts every package that left the lanes, so reaching `pushed` as of now
         // means everything queued before went out.
-        self.push(Arc::new(Package::signal(Header::HEARTBEAT)), Lane::Bulk, &mut DirectTicket::Decided(false));
+        self.push(Arc::new(Package::signal(Header::HEARTBEAT)), Lane::Bulk, &mut DirectTicket::Never);
         let target = self.out().pushed;
         let deadline = Instant::now() + timeout;
         let mut out = self.out();
