@@ -780,3 +780,72 @@ fn thread_count_is_bounded() {
     drop(host);
     assert!(start.elapsed() < Duration::from_secs(10), "dropping 51 contexts took {:?}", start.elapsed());
 }
+
+/// The open-files limit of this process (from /proc/self/limits).
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Read packages from a raw peer's stream until one carries `body` (bounded by the socket's
+/// read timeout); heartbeats and other packages are skipped.
+fn raw_read_until(s: &mut TcpStream, body: &[u8]) -> bool {
+    use yoton::protocol::header::{Header, HEADER_SIZE};
+    let mut header = [0u8; HEADER_SIZE];
+    for _ in 0..10_000 {
+        if s.read_exact(&mut header).is_err() {
+            return false;
+        }
+        let Ok(h) = Header::decode(&header) else { return false };
+        let mut got = vec![0u8; h.length.min(1 << 20) as usize];
+        if s.read_exact(&mut got).is_err() {
+            return false;
+        }
+        if got == body {
+            return true;
+        }
+    }
+    false
+}
+
+/// One context with 1000 connected peers is served by its one reactor thread (the old engine
+/// needed 2000 threads), and a publication reaches every peer. The peers are raw sockets in
+/// this process (a context each would add 1000 reactor threads of their own).
+#[test]
+fn a_thousand_peers_share_one_reactor_thread() {
+    let _wd = watchdog_alone("a_thousand_peers_share_one_reactor_thread", Duration::from_secs(60));
+    const PEERS: usize = 1000;
+    let limit = open_files_limit();
+    if limit < 2 * PEERS + 200 {
+        report(&format!("SKIPPED a_thousand_peers_share_one_reactor_thread: the open-files limit is {limit}\n"));
+        return;
+    }
+    let before = yoton_threads().len();
+    let host = Context::new();
+    let publ = Channel::publisher(&host, "news", MessageType::Text).unwrap();
+    let mut peers = Vec::with_capacity(PEERS);
+    for i in 0..PEERS {
+        let (conn, addr) = bind_any(&host);
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(encode_line(0x1000_0000_0000 + i as u64, 4242).as_bytes()).unwrap();
+        let line = read_line(&mut s);
+        assert!(line.starts_with("YOTON!"), "peer {i}: host handshake line {line:?}");
+        peers.push((s, conn));
+    }
+    wait_for("all 1000 connections to be hosting", || host.connection_count() == PEERS);
+    let threads = yoton_threads();
+    assert!(threads.len() <= before + 4, "{} yoton threads for one context with {PEERS} peers: {}", threads.len(), summary(&threads));
+    publ.send(b"to all thousand").unwrap();
+    for (i, (s, _)) in peers.iter_mut().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(raw_read_until(s, b"to all thousand"), "peer {i} did not receive the publication");
+    }
+    drop(peers);
+    let took = timed_drop("the host of 1000 peers", host, Duration::from_secs(5));
+    assert!(took < Duration::from_millis(1500), "dropping the host took {took:?}");
+}
