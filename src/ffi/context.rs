@@ -235,6 +235,27 @@ pub extern "C" fn yoton_context_max_message_size(ctx: *const yoton_context, out:
     guard(|| write_out(out, handle(ctx, "context")?.inner.max_message_size()))
 }
 
+/// How long the context's I/O thread keeps polling instead of sleeping after a request/reply
+/// step, in seconds (default 50 µs; 0 turns it off; at most 0.01). Lower RPC latency for some
+/// CPU: only this context's one I/O thread spins. NaN, negative or larger values:
+/// YOTON_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn yoton_context_set_rpc_spin(ctx: *const yoton_context, seconds: f64) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        if !(0.0..=0.01).contains(&seconds) {
+            return Err(Error::invalid(format!("the RPC spin must be between 0 and 0.01 s (got {seconds})")));
+        }
+        ctx.inner.set_rpc_spin(Duration::from_secs_f64(seconds))
+    })
+}
+
+/// The RPC spin of the context in seconds (see `yoton_context_set_rpc_spin`).
+#[no_mangle]
+pub extern "C" fn yoton_context_rpc_spin(ctx: *const yoton_context, out: *mut f64) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.rpc_spin().as_secs_f64()))
+}
+
 /// Number of packages waiting in the startup queue (sent while no connection existed).
 #[no_mangle]
 pub extern "C" fn yoton_context_startup_queued(ctx: *const yoton_context, out: *mut usize) -> c_int {

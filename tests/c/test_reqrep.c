@@ -993,6 +993,44 @@ static void test_load_balancing(void) {
     yoton_context_free(q);
 }
 
+static void test_rpc_spin(void) {
+    struct pair p;
+    double spin = -1;
+    int round;
+
+    YT_SECTION("RPC spin: a context setting, calls work with it off and on");
+    pair_open(&p, "spin");
+    CHECK_OK(yoton_context_rpc_spin(p.b, &spin));
+    CHECK(spin > 0 && spin <= 0.01); /* on by default */
+    CHECK_RC(yoton_context_set_rpc_spin(p.b, -1), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_context_set_rpc_spin(p.b, 0.5), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_context_set_rpc_spin(p.b, 0.0 / 0.0), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_context_set_rpc_spin(NULL, 0), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_context_rpc_spin(p.b, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_OK(yoton_rep_set_mode(p.rep, YOTON_REP_THREAD));
+    for (round = 0; round < 2; round++) {
+        double want = round == 0 ? 0.0 : 0.001;
+        int i;
+        CHECK_OK(yoton_context_set_rpc_spin(p.a, want));
+        CHECK_OK(yoton_context_set_rpc_spin(p.b, want));
+        CHECK_OK(yoton_context_rpc_spin(p.b, &spin));
+        CHECK(spin == want);
+        for (i = 0; i < 20; i++) {
+            yoton_value *args = yoton_value_new_tuple();
+            yoton_value *item = yoton_value_new_int(i);
+            yoton_value *v = NULL;
+            yoton_future *f;
+            CHECK_OK(yoton_value_append(args, item));
+            yoton_value_free(item);
+            f = call_take(p.req, "echo", args, NULL);
+            CHECK_OK(yoton_future_result(f, YT_WAIT, &v));
+            yoton_value_free(v);
+            yoton_future_free(f);
+        }
+    }
+    pair_close(&p);
+}
+
 /* --- futures ---------------------------------------------------------------------------- */
 
 static void test_future_states(void) {
@@ -1890,6 +1928,7 @@ int main(void) {
     test_modes();
     test_one_at_a_time();
     test_load_balancing();
+    test_rpc_spin();
     test_future_states();
     test_future_freed_while_pending();
     test_replier_freed_while_handling();
