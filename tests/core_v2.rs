@@ -29,6 +29,9 @@ use std::sync::{Arc, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{bind_any, link, read_line, wait_for};
 use yoton::protocol::handshake::encode_line;
 use yoton::{Channel, Connection, Context, Discard, ErrorKind, MessageType, QueueParams, RepMode, Status, Value};
 
@@ -40,9 +43,6 @@ use yoton::{Channel, Connection, Context, Discard, ErrorKind, MessageType, Queue
 // file's own lock-cycle watch: tests/common's prints with `eprintln!`, which the test harness
 // captures, so a deadlock there ends the process without a word. Ours (and the watchdog) write
 // to the real stderr and name the test that was running.
-
-/// How long `wait_for` waits.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The test running now (set by `watchdog`), for the hang and deadlock reports.
 static CURRENT_TEST: Mutex<&'static str> = Mutex::new("?");
@@ -130,46 +130,6 @@ fn watchdog_with(test: &'static str, budget: Duration) -> mpsc::Sender<()> {
         })
         .expect("spawn the watchdog");
     tx
-}
-
-/// Wait until `cond` holds, at most `WAIT`; panics with `what` otherwise.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    deadlock_watch();
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Bind `host` on a free port; returns the waiting connection and "127.0.0.1:<port>".
-fn bind_any(host: &Context) -> (Connection, String) {
-    deadlock_watch();
-    let conn = host.bind("localhost:0", 1, None).expect("bind");
-    let addr = format!("127.0.0.1:{}", conn.port1());
-    (conn, addr)
-}
-
-/// Connect `client` to `host` over loopback and wait until both sides are connected.
-fn link(host: &Context, client: &Context) -> (Connection, Connection) {
-    let (hc, addr) = bind_any(host);
-    let cc = client.connect(&addr, Duration::from_secs(5), None).expect("connect");
-    wait_for("the host side to be connected", || hc.is_connected());
-    (hc, cc)
-}
-
-/// Read one handshake line (up to CRLF) from a raw socket, bounded.
-fn read_line(s: &mut TcpStream) -> String {
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") && line.len() < 300 {
-        match s.read(&mut b) {
-            Ok(1) => line.push(b[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&line).into_owned()
 }
 
 /// A hostile raw peer on a new bind of `host`: it completes the handshake by hand (our line

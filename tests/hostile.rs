@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{bind_any, wait_for};
+use common::{bind_any, read_line, wait_for};
 use yoton::protocol::handshake::encode_line;
 use yoton::protocol::hash::slot_of;
 use yoton::protocol::header::{Header, SLOT_CONTEXT};
@@ -16,19 +16,6 @@ use yoton::{Channel, Connection, Context, ErrorKind, MessageType, Status};
 
 const RAW_ID: u64 = 0x0123_4567_89ab_cdef;
 
-/// Read one handshake line (up to CRLF) from a raw socket, bounded.
-fn read_line(s: &mut TcpStream) -> String {
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") && line.len() < 300 {
-        match s.read(&mut b) {
-            Ok(1) => line.push(b[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&line).into_owned()
-}
 
 /// A raw client that completed the handshake with `host`; returns the socket and the
 /// host-side connection (now hosting).

@@ -63,3 +63,18 @@ pub fn link(host: &Context, client: &Context) -> (Connection, Connection) {
     wait_for("the host side to be connected", || hc.is_connected());
     (hc, cc)
 }
+
+/// Read one handshake line (up to CRLF) from a raw socket, bounded.
+pub fn read_line(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") && line.len() < 300 {
+        match s.read(&mut b) {
+            Ok(1) => line.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
