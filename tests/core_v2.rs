@@ -39,10 +39,9 @@ use yoton::{Channel, Connection, Context, Discard, ErrorKind, MessageType, Queue
 // Helpers
 // ---------------------------------------------------------------------------------------------
 //
-// `wait_for`, `bind_any` and `link` are those of tests/common, except that they start this
-// file's own lock-cycle watch: tests/common's prints with `eprintln!`, which the test harness
-// captures, so a deadlock there ends the process without a word. Ours (and the watchdog) write
-// to the real stderr and name the test that was running.
+// `wait_for`, `bind_any`, `link` and `read_line` come from tests/common. This file adds a
+// watchdog per test and its own lock-cycle watch, both of which name the test that was
+// running when they end the process.
 
 /// The test running now (set by `watchdog`), for the hang and deadlock reports.
 static CURRENT_TEST: Mutex<&'static str> = Mutex::new("?");
