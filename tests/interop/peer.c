@@ -28,6 +28,7 @@
  *   ctx_close                          ok
  *   conn_count                         ok <connection_count> <connection_count_all>
  *   startup_queued                     ok <n>
+ *   discarded                          ok <n>   (yoton_context_discarded)
  *   pub NAME BASE TYPE                 ok          (TYPE: txt | bin | obj | any custom name)
  *   sub NAME BASE TYPE                 ok
  *   close_channel NAME                 ok
@@ -1542,6 +1543,10 @@ static void dispatch(char *line) {
         size_t n = 0;
         if ((rc = yoton_context_startup_queued(g_ctx, &n)) != YOTON_OK) return reply_error(rc);
         reply("ok %zu", n);
+    } else if (strcmp(cmd, "discarded") == 0) {
+        uint64_t n = 0;
+        if ((rc = yoton_context_discarded(g_ctx, &n)) != YOTON_OK) return reply_error(rc);
+        reply("ok %" PRIu64, n);
     } else if (strcmp(cmd, "pub") == 0) {
         cmd_channel_new(rest, YOTON_PUB);
     } else if (strcmp(cmd, "sub") == 0) {
