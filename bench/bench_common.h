@@ -8,14 +8,16 @@
  * Keys (all optional):
  *   n=N          fan-out: the subscriber binds N ports PORT..PORT+N-1 (one receiver each),
  *                the publisher connects to all N. Default 1.
- *   mode=M       system specific: nng "pub" (pub0/sub0, lossy) or "push" (push0/pull0);
- *                rawtcp "single" (one write() per message) or "batched" (64 KiB writes).
+ *   mode=M       system specific: yoton "block" (loss-free), "sync", "zc" / "block-zc"
+ *                (zero-copy send); nng "pub" (pub0/sub0, lossy) or "push" (push0/pull0);
+ *                rawtcp "single" (one writev() per message) or "batched" (64 KiB writes).
  *   timeout=S    hard self-deadline in seconds (default 60): past it the program prints a
  *                JSON line with "ok": false and exits with status 3.
  *   idle=S       subscriber: stop after S seconds without a message once the first one came
  *                (default 2; lossy transports may never deliver the last one).
  *   warmup=W     req: untimed calls before the COUNT timed ones (default min(1000, COUNT/10),
- *                at least 5).
+ *                at least 5); rep: the same number, so that the replier measures its CPU
+ *                from the first timed call on.
  *
  * Topology (the same for every system): receivers bind (sub, rep), senders connect (pub,
  * req). The publisher does not send before every subscriber is known to be there.
@@ -23,7 +25,15 @@
  * (little endian), the rest is filler; so SIZE must be at least 8.
  *
  * Output: the last stdout line is one JSON object. Units: seconds, bytes, KiB for RSS
- * (VmHWM, see bench_peak_rss_kib), MB = 10^6 bytes.
+ * (VmHWM, see bench_peak_rss_kib), MB = 10^6 bytes. The subscriber's line also carries its
+ * first and last arrival times on CLOCK_MONOTONIC ("t_first", "t_last", system-wide, so the
+ * runner can combine subscribers in separate processes) and "counted", the number of arrival
+ * intervals its rate covers. CPU use ("cpu_util") is CPU seconds of the whole process (all
+ * threads) per wall second over the measured interval:
+ *   sub: from its first message to a late one;  pub: from its first send until the
+ *   subscribers hung up;  req: the COUNT timed calls (not start-up, not warm-up);
+ *   rep: from the arrival of the first timed call (the one after `warmup` calls: the runner
+ *   passes the requester's warmup=W to the replier too) to the stop request.
  */
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
@@ -277,11 +287,12 @@ static inline void bench_print_sub(const bench_args *a, const bench_rx *rx, int 
     mbs = el > 0 && received ? rate * (double)bytes / (double)received / 1e6 : 0;
     printf("{\"system\": \"%s\", \"role\": \"sub\", \"ok\": %s, \"size\": %zu, \"count\": %ld, "
            "\"n\": %d, \"received\": %ld, \"bytes\": %llu, \"elapsed\": %.6f, "
+           "\"t_first\": %.6f, \"t_last\": %.6f, \"counted\": %ld, "
            "\"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, \"lost\": %ld, \"gaps\": %ld, "
            "\"rss_kib\": %ld, \"ru_maxrss_kib\": %ld, \"cpu_s\": %.3f, \"cpu_util\": %.3f, "
            "\"note\": \"%s\", \"per_sub\": [",
            a->prog, ok ? "true" : "false", a->size, a->count, nrx, received,
-           (unsigned long long)bytes, el, rate, mbs, expected - received, gaps,
+           (unsigned long long)bytes, el, t0, t1, counted, rate, mbs, expected - received, gaps,
            bench_peak_rss_kib(), bench_ru_maxrss_kib(), bench_cpu_seconds(), util, note ? note : "");
     for (i = 0; i < nrx; i++) printf("%s%ld", i ? ", " : "", rx[i].received);
     printf("]}\n");
@@ -306,9 +317,10 @@ static inline int bench_cmp_double(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-/* lat: COUNT round trips in seconds (sorted in place). Prints microseconds. */
-static inline void bench_print_req(const bench_args *a, double *lat, long n, double wall, int ok,
-                            const char *note) {
+/* lat: COUNT round trips in seconds (sorted in place). Prints microseconds. wall, loop_cpu:
+ * wall time and process CPU time of the timed calls. */
+static inline void bench_print_req(const bench_args *a, double *lat, long n, double wall,
+                                   double loop_cpu, int ok, const char *note) {
     double sum = 0, med = 0, p99 = 0, mn = 0, mx = 0;
     long i;
     if (n > 0) {
@@ -322,18 +334,36 @@ static inline void bench_print_req(const bench_args *a, double *lat, long n, dou
     printf("{\"system\": \"%s\", \"role\": \"req\", \"ok\": %s, \"size\": %zu, \"count\": %ld, "
            "\"calls\": %ld, \"median_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
            "\"min_us\": %.2f, \"max_us\": %.2f, \"wall_s\": %.4f, \"calls_per_s\": %.1f, "
-           "\"rss_kib\": %ld, \"cpu_s\": %.3f, \"note\": \"%s\"}\n",
+           "\"rss_kib\": %ld, \"cpu_s\": %.3f, \"loop_cpu_s\": %.4f, \"cpu_util\": %.3f, "
+           "\"note\": \"%s\"}\n",
            a->prog, ok ? "true" : "false", a->size, a->count, n, med * 1e6, p99 * 1e6,
            n ? sum / (double)n * 1e6 : 0, mn * 1e6, mx * 1e6, wall,
-           wall > 0 ? (double)n / wall : 0, bench_peak_rss_kib(), bench_cpu_seconds(),
-           note ? note : "");
+           wall > 0 ? (double)n / wall : 0, bench_peak_rss_kib(), bench_cpu_seconds(), loop_cpu,
+           wall > 0 ? loop_cpu / wall : -1.0, note ? note : "");
+}
+
+/* Replier: the window of the timed calls. Call bench_rep_window_start() when the call that
+ * follows the `warmup` warm-up calls arrives (served == warmup), bench_rep_window_end() when
+ * the stop request arrives. Thread-safe enough: each is called once, by one thread, and the
+ * values are read after the serving thread has been joined or has reported stop. */
+static double bench_rep_t0 = -1, bench_rep_cpu0, bench_rep_t1 = -1, bench_rep_cpu1;
+static inline void bench_rep_window_start(void) {
+    bench_rep_cpu0 = bench_cpu_seconds();
+    bench_rep_t0 = bench_now();
+}
+static inline void bench_rep_window_end(void) {
+    bench_rep_cpu1 = bench_cpu_seconds();
+    bench_rep_t1 = bench_now();
 }
 
 static inline void bench_print_rep(const bench_args *a, long served, int ok, const char *note) {
+    double w = bench_rep_t0 >= 0 && bench_rep_t1 > bench_rep_t0 ? bench_rep_t1 - bench_rep_t0 : 0;
+    double c = w > 0 ? bench_rep_cpu1 - bench_rep_cpu0 : 0;
     printf("{\"system\": \"%s\", \"role\": \"rep\", \"ok\": %s, \"size\": %zu, \"served\": %ld, "
-           "\"rss_kib\": %ld, \"cpu_s\": %.3f, \"note\": \"%s\"}\n",
+           "\"rss_kib\": %ld, \"cpu_s\": %.3f, \"loop_wall_s\": %.4f, \"loop_cpu_s\": %.4f, "
+           "\"cpu_util\": %.3f, \"note\": \"%s\"}\n",
            a->prog, ok ? "true" : "false", a->size, served, bench_peak_rss_kib(),
-           bench_cpu_seconds(), note ? note : "");
+           bench_cpu_seconds(), w, c, w > 0 ? c / w : -1.0, note ? note : "");
 }
 
 /* Seconds left before the self-deadline, minus a margin for reporting. */

@@ -189,6 +189,8 @@ static int run_rep(void) {
         if (rv == NNG_ETIMEDOUT || rv == NNG_EINTR) continue;
         if (rv != 0) break;
         stop = nng_msg_len(m) == 4 && !memcmp(nng_msg_body(m), "STOP", 4);
+        if (stop) bench_rep_window_end();
+        else if (served == A.warmup) bench_rep_window_start();
         if (nng_sendmsg(s, m, 0) != 0) {
             nng_msg_free(m);
             break;
@@ -219,7 +221,7 @@ static int run_req(void) {
     char u[200], note[160] = "";
     long i, n = 0;
     int ok = 1;
-    double w0, w1;
+    double w0, w1, cpu0, cpu1;
     memset(buf, 'x', A.size);
     NCHECK(nng_req0_open(&s));
     watch_pipes(s);
@@ -230,6 +232,7 @@ static int run_req(void) {
     for (i = 0; i < A.warmup; i++)
         if (call_once(s, buf, A.size, rbuf)) bench_fail("warmup call failed");
     w0 = bench_now();
+    cpu0 = bench_cpu_seconds();
     for (i = 0; i < A.count && bench_left() > 0; i++) {
         double t0 = bench_now();
         if (call_once(s, buf, A.size, rbuf)) {
@@ -240,12 +243,13 @@ static int run_req(void) {
         lat[n++] = bench_now() - t0;
     }
     w1 = bench_now();
+    cpu1 = bench_cpu_seconds();
     if (n < A.count && ok) {
         ok = 0;
         snprintf(note, sizeof note, "deadline after %ld calls", n);
     }
     call_once(s, "STOP", 4, rbuf);
-    bench_print_req(&A, lat, n, w1 - w0, ok, note);
+    bench_print_req(&A, lat, n, w1 - w0, cpu1 - cpu0, ok, note);
     nng_close(s);
     free(buf);
     free(rbuf);

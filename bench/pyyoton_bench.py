@@ -224,6 +224,9 @@ def run_sub():
             "received": received,
             "bytes": nbytes,
             "elapsed": el,
+            "t_first": t0,
+            "t_last": t1,
+            "counted": sum(r.n_at_last - 1 for r in got),
             "msgs_per_s": rate,
             "mb_per_s": mbs,
             "lost": count * n - received,
@@ -301,13 +304,17 @@ def run_pub():
 def run_rep():
     stop = threading.Event()
     served = [0]
+    window = {}  # CPU over the timed calls: from the first call after the warm-up to stop()
 
     class BenchRep(yoton.RepChannel):
         def bench(self, s):
+            if served[0] == ARGS["warmup"]:
+                window["t0"], window["cpu0"] = now(), cpu_seconds()
             served[0] += 1
             return s
 
         def stop(self):
+            window["t1"], window["cpu1"] = now(), cpu_seconds()
             stop.set()
             return None
 
@@ -325,6 +332,8 @@ def run_rep():
     t = now()
     while now() - t < 3.0 and left() > 0 and ctx.connection_count > 0:
         time.sleep(0.005)
+    w = window["t1"] - window["t0"] if "t0" in window and "t1" in window else 0.0
+    c = window["cpu1"] - window["cpu0"] if w > 0 else 0.0
     emit(
         {
             "system": SYSTEM,
@@ -334,6 +343,9 @@ def run_rep():
             "served": served[0],
             "rss_kib": peak_rss_kib(),
             "cpu_s": cpu_seconds(),
+            "loop_wall_s": w,
+            "loop_cpu_s": c,
+            "cpu_util": c / w if w > 0 else -1.0,
             "note": "" if ok else "no stop request",
         }
     )
@@ -354,6 +366,7 @@ def run_req():
     lat = []
     ok, note = True, ""
     w0 = now()
+    cpu0 = cpu_seconds()
     for _ in range(count):
         if left() < 0:
             ok, note = False, "deadline after %d calls" % len(lat)
@@ -369,6 +382,7 @@ def run_req():
             ok, note = False, "wrong reply"
             break
     w1 = now()
+    cpu1 = cpu_seconds()
     try:
         req.stop().result(5.0)
     except Exception:
@@ -394,6 +408,8 @@ def run_req():
             "calls_per_s": n / (w1 - w0) if w1 > w0 else 0.0,
             "rss_kib": peak_rss_kib(),
             "cpu_s": cpu_seconds(),
+            "loop_cpu_s": cpu1 - cpu0,
+            "cpu_util": (cpu1 - cpu0) / (w1 - w0) if w1 > w0 else -1.0,
             "note": note,
         }
     )

@@ -1,7 +1,7 @@
 /* yoton_bench: the yoton C library (include/yoton.h, libyoton.so).
  *
- *   yoton_bench pub|sub|req|rep HOST:PORT SIZE COUNT [mode=sync|block] [n=N] [timeout=S] [idle=S]
- *               [warmup=W]
+ *   yoton_bench pub|sub|req|rep HOST:PORT SIZE COUNT [mode=sync|block|zc|block-zc] [n=N]
+ *               [timeout=S] [idle=S] [warmup=W]
  *
  * pub/sub: BINARY ("bin") channels on slot base "bench". Each subscriber context binds one
  * port and, right after binding, publishes "ready" on the TEXT slot base "bench_ready" (held
@@ -13,10 +13,18 @@
  * turns on the subscriber's sync mode (yoton_sub_set_sync_mode: publishers are asked to pause
  * while more than 32 messages are pending); mode=block sets YOTON_DISCARD_BLOCK on both
  * contexts (queues never drop, a full one pushes back through TCP): the loss-free variant,
- * comparable with libzmq's XPUB_NODROP. Fan-out (n=N): the subscriber process holds N contexts, each
- * binding PORT+i, each with its own receiving thread; the publisher context connects to all.
+ * comparable with libzmq's XPUB_NODROP. The publisher sends with the plain, copying
+ * yoton_pub_send (the library copies the caller's bytes; what every user gets) unless the mode
+ * ends in "zc" (mode=zc: default queue parameters, mode=block-zc: loss-free), which sends with
+ * the zero-copy yoton_pub_send_zc instead (see zc_send below): systems yoton-zc and
+ * yoton-block-zc, reported beside the headline yoton / yoton-block. Fan-out (n=N): the
+ * subscriber process holds N contexts, each binding PORT+i, each with its own receiving thread;
+ * the publisher context connects to all (run.py starts N one-receiver processes instead for the
+ * process-per-subscriber layout).
  * req/rep: OBJECT RPC on slot base "bench": the requester calls bench(s) with s a string of
- * SIZE bytes; the replier (YOTON_REP_THREAD mode) returns its argument. stop() ends it.
+ * SIZE bytes; the replier (YOTON_REP_THREAD mode) returns its argument. stop() ends it. The
+ * requester reports its CPU over the timed calls, the replier its CPU from the first timed call
+ * (after warmup=W calls) to stop().
  * The same slot names and types as bench/pyyoton_bench.py, so the two implementations mix.
  */
 #include "bench_common.h"
@@ -40,12 +48,12 @@
 static bench_args A;
 static int sync_mode;  /* mode=sync: the subscriber uses the original's sync mode */
 static int block_mode; /* mode=block: both contexts use YOTON_DISCARD_BLOCK (loss-free) */
+static int zc_mode;    /* mode=zc / block-zc: the publisher sends with yoton_pub_send_zc */
 
-/* Zero-copy sends for big messages (>= ZC_MIN bytes): a ring of ZC_RING buffers, each handed to
- * yoton with yoton_pub_send_zc and given back by its free callback (from a yoton thread) once
+/* Zero-copy sends (mode=zc, mode=block-zc): a ring of ZC_RING buffers, each handed to yoton
+ * with yoton_pub_send_zc and given back by its free callback (from a yoton thread) once
  * written; the publisher waits on a condition variable for a free one (polling with sleeps
  * added up to 100 us of idle time per wait). Only the sequence number changes per message. */
-#define ZC_MIN (64 * 1024)
 #define ZC_RING 16
 static unsigned char *zc_buf[ZC_RING];
 static int zc_busy[ZC_RING]; /* guarded by zc_lock */
@@ -217,7 +225,7 @@ static int run_pub(void) {
     }
     if (readies < A.n) bench_fail("subscribers did not report ready");
 
-    if (A.size >= ZC_MIN) {
+    if (zc_mode) {
         for (int i = 0; i < ZC_RING; i++) {
             zc_buf[i] = (unsigned char *)malloc(A.size);
             memcpy(zc_buf[i], buf, A.size);
@@ -227,7 +235,7 @@ static int run_pub(void) {
     cpu0 = bench_cpu_seconds();
     for (sent = 0; sent < A.count; sent++) {
         int rc;
-        if (A.size >= ZC_MIN) {
+        if (zc_mode) {
             rc = zc_send(pub, (uint64_t)sent);
         } else {
             bench_put_seq(buf, (uint64_t)sent);
@@ -237,7 +245,7 @@ static int run_pub(void) {
          * loss-free publisher tries again (bounded by the deadline). */
         while (rc == YOTON_ERR_TIMEOUT && block_mode && bench_left() > 0) {
             send_retries++;
-            rc = A.size >= ZC_MIN ? zc_send(pub, (uint64_t)sent) : yoton_pub_send(pub, buf, A.size);
+            rc = zc_mode ? zc_send(pub, (uint64_t)sent) : yoton_pub_send(pub, buf, A.size);
         }
         if (rc != YOTON_OK) {
             snprintf(note, sizeof note, "send: %s (%s)", yoton_strerror(rc), yoton_last_error());
@@ -265,6 +273,8 @@ static int run_pub(void) {
     yoton_channel_free(ready);
     yoton_context_free(ctx);
     free(buf);
+    if (zc_mode)
+        for (i = 0; i < ZC_RING; i++) free(zc_buf[i]); /* all released: the context is gone */
     return ok ? 0 : 1;
 }
 
@@ -277,6 +287,7 @@ static void h_bench(void *ud, const yoton_value *args, const yoton_value *kwargs
     const yoton_value *item = NULL;
     (void)ud;
     (void)kwargs;
+    if (atomic_load(&served) == A.warmup) bench_rep_window_start(); /* the first timed call */
     if (yoton_value_item(args, 0, &item) == YOTON_OK) yoton_reply_set_result(reply, item);
     else yoton_reply_set_error(reply, "bench() takes one argument");
     atomic_fetch_add(&served, 1);
@@ -288,6 +299,7 @@ static void h_stop(void *ud, const yoton_value *args, const yoton_value *kwargs,
     (void)args;
     (void)kwargs;
     (void)reply; /* None */
+    bench_rep_window_end();
     atomic_store(&stop_flag, 1);
 }
 
@@ -349,7 +361,7 @@ static int run_req(void) {
     double *lat = calloc((size_t)A.count, sizeof *lat);
     char addr[160], note[200] = "";
     long i, n = 0;
-    double w0, w1;
+    double w0, w1, cpu0, cpu1;
     int rc, ok = 1;
 
     memset(payload, 'x', A.size);
@@ -368,6 +380,7 @@ static int run_req(void) {
         }
     }
     w0 = bench_now();
+    cpu0 = bench_cpu_seconds();
     for (i = 0; i < A.count && bench_left() > 0; i++) {
         double t0 = bench_now();
         if ((rc = call_once(req, "bench", args, 10.0, A.size)) != YOTON_OK) {
@@ -378,12 +391,13 @@ static int run_req(void) {
         lat[n++] = bench_now() - t0;
     }
     w1 = bench_now();
+    cpu1 = bench_cpu_seconds();
     if (n < A.count && ok) {
         ok = 0;
         snprintf(note, sizeof note, "deadline after %ld calls", n);
     }
     call_once(req, "stop", noargs, 5.0, 0);
-    bench_print_req(&A, lat, n, w1 - w0, ok, note);
+    bench_print_req(&A, lat, n, w1 - w0, cpu1 - cpu0, ok, note);
     yoton_connection_free(conn);
     yoton_channel_free(req);
     yoton_context_free(ctx);
@@ -404,6 +418,15 @@ int main(int argc, char **argv) {
     } else if (!strcmp(A.mode, "block")) {
         block_mode = 1;
         A.prog = "yoton-block";
+        bench_system_name = A.prog;
+    } else if (!strcmp(A.mode, "zc")) {
+        zc_mode = 1;
+        A.prog = "yoton-zc";
+        bench_system_name = A.prog;
+    } else if (!strcmp(A.mode, "block-zc")) {
+        block_mode = 1;
+        zc_mode = 1;
+        A.prog = "yoton-block-zc";
         bench_system_name = A.prog;
     } else if (A.mode[0]) {
         bench_usage(argv[0]);

@@ -174,6 +174,8 @@ static int run_rep(void) {
             break;
         }
         stop = zmq_msg_size(&msg) == 4 && !memcmp(zmq_msg_data(&msg), "STOP", 4);
+        if (stop) bench_rep_window_end();
+        else if (served == A.warmup) bench_rep_window_start();
         if (zmq_msg_send(&msg, rep, 0) < 0) break; /* echo (moves the message) */
         if (stop) {
             ok = 1;
@@ -203,7 +205,7 @@ static int run_req(void) {
     char ep[200], note[160] = "";
     int tmo = 10000, linger = 1000, ok = 1;
     long i, n = 0;
-    double w0, w1;
+    double w0, w1, cpu0, cpu1;
     memset(buf, 'x', A.size);
     endpoint(ep, sizeof ep, 0);
     ZCHECK(zmq_setsockopt(req, ZMQ_RCVTIMEO, &tmo, sizeof tmo));
@@ -212,6 +214,7 @@ static int run_req(void) {
     for (i = 0; i < A.warmup; i++)
         if (call_once(req, buf, A.size, rbuf)) bench_fail("warmup call failed");
     w0 = bench_now();
+    cpu0 = bench_cpu_seconds();
     for (i = 0; i < A.count && bench_left() > 0; i++) {
         double t0 = bench_now();
         if (call_once(req, buf, A.size, rbuf)) {
@@ -222,12 +225,13 @@ static int run_req(void) {
         lat[n++] = bench_now() - t0;
     }
     w1 = bench_now();
+    cpu1 = bench_cpu_seconds();
     if (n < A.count && ok) {
         ok = 0;
         snprintf(note, sizeof note, "deadline after %ld calls", n);
     }
     if (ok) call_once(req, "STOP", 4, rbuf);
-    bench_print_req(&A, lat, n, w1 - w0, ok, note);
+    bench_print_req(&A, lat, n, w1 - w0, cpu1 - cpu0, ok, note);
     zmq_close(req);
     zmq_ctx_term(ctx);
     free(buf);
