@@ -194,19 +194,23 @@ impl ContextInner {
         self.reactor.ensure_started(node)
     }
 
-    /// Wait (bounded, outside every lock) until the bulk lanes a publication is about to go
-    /// to are below their soft limits. Never on the reactor's thread: it must not wait for
+    /// Take the routing lock for a publication: first wait (bounded, with the lock released)
+    /// until the bulk lanes it is about to go to are below their soft limits. The check itself
+    /// is a flag per connection. Never waits on the reactor's thread: it must not wait for
     /// itself.
-    fn wait_for_room(&self) {
-        if self.reactor.is_current_thread() {
-            return;
+    fn router_with_room(&self) -> MutexGuard<'_, Router> {
+        let router = self.router();
+        let congested = |c: &&Arc<ConnShared>| c.is_alive() && c.is_congested();
+        if !router.connections.iter().any(|c| congested(&c)) || self.reactor.is_current_thread() {
+            return router;
         }
-        let congested: Vec<Arc<ConnShared>> =
-            self.router().connections.iter().filter(|c| c.is_alive() && c.is_congested()).cloned().collect();
+        let waiting: Vec<Arc<ConnShared>> = router.connections.iter().filter(congested).cloned().collect();
+        drop(router);
         let deadline = Instant::now() + SEND_WAIT;
-        for c in congested {
+        for c in waiting {
             c.wait_for_room(deadline);
         }
+        self.router()
     }
 
     /// Wait (at most until `deadline`) until every out-queue holds at most `packages`.
@@ -247,10 +251,7 @@ impl ContextInner {
                 format!("message of {len} bytes is above the maximum message size of {max} bytes"),
             ));
         }
-        if lane == Lane::Bulk {
-            self.wait_for_room();
-        }
-        let mut router = self.router();
+        let mut router = if lane == Lane::Bulk { self.router_with_room() } else { self.router() };
         if lane == Lane::Bulk && self.blocking.load(Ordering::Relaxed) {
             // Loss-free mode: a lane that is still full after the wait refuses the package
             // (the same condition the wait waited for).
