@@ -72,6 +72,20 @@ pub(crate) struct InQueue {
     pub reader_paused: bool,
 }
 
+/// In loss-free mode, a channel holding this many bytes of unread messages pauses reading
+/// from the network even before its queue is full: nothing is lost either way, and memory
+/// stays at a few big messages instead of the queue's byte limit (256 MiB by default).
+const PAUSE_READER_BYTES: usize = 8 << 20;
+
+impl InQueue {
+    /// Loss-free mode: the reactor must stop reading the connection that delivered here.
+    fn holds_back_reader(&self) -> bool {
+        self.queue.params().discard == Discard::Block
+            && !self.closed
+            && (self.queue.is_full() || self.queue.bytes() > PAUSE_READER_BYTES)
+    }
+}
+
 /// Pattern-specific state of a channel.
 pub(crate) enum ChannelExt {
     Pub(pubsub::PubExt),
@@ -245,7 +259,7 @@ impl ChannelShared {
         if let Some(after) = inbox.queue.get(1) {
             crate::package::prefetch(after, false);
         }
-        if inbox.reader_paused && !inbox.queue.is_full() {
+        if inbox.reader_paused && !inbox.holds_back_reader() {
             inbox.reader_paused = false;
             self.context.reactor.send(crate::transport::reactor::Command::Resume);
         }
@@ -256,7 +270,7 @@ impl ChannelShared {
     /// connection it came through, so TCP pushes back on the sender. True if it does.
     pub(crate) fn pause_reader_if_full(&self) -> bool {
         let mut inbox = self.inbox();
-        let full = inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed;
+        let full = inbox.holds_back_reader();
         inbox.reader_paused |= full;
         full
     }
@@ -301,7 +315,7 @@ impl ChannelShared {
 impl crate::transport::reactor::Blocker for ChannelShared {
     fn blocks(&self) -> bool {
         let inbox = self.inbox();
-        inbox.queue.params().discard == Discard::Block && inbox.queue.is_full() && !inbox.closed
+        inbox.holds_back_reader()
     }
 }
 
