@@ -317,7 +317,8 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let spinning = self.handle.spin_until_ns.load(Ordering::Relaxed) > now_ns();
+            let spin_until = self.handle.spin_until_ns.load(Ordering::Relaxed);
+            let spinning = spin_until > now_ns();
             let timeout = if !self.ready.is_empty() || spinning {
                 Duration::ZERO
             } else {
@@ -332,13 +333,20 @@ impl Reactor {
             if spinning && events.is_empty() {
                 thread::yield_now();
             }
+            let mut input = false;
             for event in events.iter() {
                 let token = event.token();
                 if token == WAKER {
                     continue;
                 }
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                input |= readable;
                 self.on_event(token, readable, event.is_writable());
+            }
+            if spinning && input {
+                // The answer polled for has most likely come: stop spinning, unless what
+                // arrived was itself a step that expects an answer (the window moved on).
+                let _ = self.handle.spin_until_ns.compare_exchange(spin_until, 0, Ordering::Relaxed, Ordering::Relaxed);
             }
             self.drain_commands();
             self.serve_ready();
