@@ -200,7 +200,8 @@ impl ContextInner {
     /// itself.
     fn router_with_room(&self) -> MutexGuard<'_, Router> {
         let router = self.router();
-        let congested = |c: &&Arc<ConnShared>| c.is_alive() && c.is_congested();
+        // (A bind waiting for its peer cannot drain: it never makes senders wait.)
+        let congested = |c: &&Arc<ConnShared>| c.status() >= Status::Hosting && c.is_congested();
         if !router.connections.iter().any(|c| congested(&c)) || self.reactor.is_current_thread() {
             return router;
         }
@@ -213,12 +214,15 @@ impl ContextInner {
         self.router()
     }
 
-    /// Wait (at most until `deadline`) until every out-queue holds at most `packages`.
+    /// Wait (at most until `deadline`) until the out-queue of every connection with a peer
+    /// holds at most `packages` (a bind still waiting for its peer cannot drain: it never
+    /// makes senders wait).
     pub(crate) fn drain_out_queues(&self, packages: usize, deadline: Instant) {
         if self.reactor.is_current_thread() {
             return;
         }
-        let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
+        let conns: Vec<Arc<ConnShared>> =
+            self.router().connections.iter().filter(|c| c.status() >= Status::Hosting).cloned().collect();
         for c in conns {
             c.wait_until_below(packages, deadline);
         }
@@ -255,7 +259,12 @@ impl ContextInner {
         if lane == Lane::Bulk && self.blocking.load(Ordering::Relaxed) {
             // Loss-free mode: a lane that is still full after the wait refuses the package
             // (the same condition the wait waited for).
-            let stuck = router.connections.iter().any(|c| c.is_alive() && c.is_congested());
+            // A bind still waiting for its peer never makes senders wait, but it does not grow
+            // beyond its queue limits either.
+            let stuck = router.connections.iter().any(|c| match c.status() {
+                Status::Waiting => c.out().bulk.is_full(),
+                status => status >= Status::Hosting && c.is_congested(),
+            });
             let startup_full = router.connections.is_empty() && router.startup_bulk.is_full();
             if stuck || startup_full {
                 return Err(Error::timeout("the message could not be queued within the send timeout (a peer is not reading)"));
