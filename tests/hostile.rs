@@ -141,7 +141,13 @@ fn malformed_addresses_and_ports_in_use() {
         let err = ctx.connect(bad, Duration::from_millis(100), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
     }
-    let (_, addr) = bind_any(&ctx);
+    // A base port outside the ephemeral range: there, the outgoing connections of tests running
+    // meanwhile take ports, and the next port of the sequence could be one of them.
+    let base = (0..200u16)
+        .map(|i| 20000 + (std::process::id() as u16 % 5000 + i * 37) % 10000)
+        .find(|port| ctx.bind(&format!("localhost:{port}"), 1, None).is_ok())
+        .expect("a free port between 20000 and 30000");
+    let addr = format!("127.0.0.1:{base}");
     let err = ctx.bind(&addr, 1, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
     // With max_tries the next ports of the sequence are tried.
