@@ -326,6 +326,25 @@ fn handle_connection(shared: &ServerShared, stream: TcpStream) {
         note_drop(shared, "the client went away before the reply was sent");
     }
     let _ = stream.shutdown(Shutdown::Write);
+    discard_unread(&stream);
+}
+
+/// Read and drop what the client sent beyond its request line and is already here (at most
+/// 1 MiB, never waiting): closing a socket with unread data makes the kernel answer with a
+/// reset, which can reach the client before it has read our reply.
+fn discard_unread(stream: &TcpStream) {
+    use std::io::Read;
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut buf = [0u8; 16 * 1024];
+    let mut reader = stream;
+    for _ in 0..64 {
+        match reader.read(&mut buf) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
 }
 
 #[cfg(test)]
