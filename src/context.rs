@@ -10,7 +10,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::channels::{ChannelKind, ChannelShared};
+use crate::channels::ChannelShared;
 use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Lane, Status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::package::{body_from, nul_terminated, Body, Package, PackageRef};
@@ -121,8 +121,17 @@ struct Router {
 /// Channels by slot hash: receivers get deliveries; senders are kept for collision checks.
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(crate) receivers: HashMap<u64, Weak<ChannelShared>>,
-    pub(crate) senders: HashMap<u64, Weak<ChannelShared>>,
+    pub(crate) receivers: HashMap<u64, Registered>,
+    pub(crate) senders: HashMap<u64, Registered>,
+}
+
+/// A channel in the registry.
+pub(crate) struct Registered {
+    pub(crate) channel: Weak<ChannelShared>,
+    /// Its traffic is control traffic (request/reply, state). Kept here so routing can choose
+    /// a lane without upgrading the channel: an upgraded handle dropped under the registry
+    /// lock could be the last one, whose drop takes that lock again.
+    pub(crate) control: bool,
 }
 
 /// The body of a package being sent: ready-made, or bytes to copy.
@@ -302,9 +311,7 @@ impl ContextInner {
         if pkg.dest_id != 0 || pkg.slot == SLOT_CONTEXT {
             return Lane::Control;
         }
-        let control_channel = |map: &HashMap<u64, Weak<ChannelShared>>| {
-            map.get(&pkg.slot).and_then(Weak::upgrade).is_some_and(|c| c.kind != ChannelKind::Pub && c.kind != ChannelKind::Sub)
-        };
+        let control_channel = |map: &HashMap<u64, Registered>| map.get(&pkg.slot).is_some_and(|r| r.control);
         if control_channel(&registry.receivers) || control_channel(&registry.senders) {
             Lane::Control
         } else {
@@ -401,7 +408,7 @@ impl ContextInner {
                     deliveries.last_mut().expect("checked").1.push(pkg);
                 } else if let Some((_, list)) = deliveries.iter_mut().find(|(c, _)| c.slot_in.hash == pkg.slot) {
                     list.push(pkg);
-                } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(Weak::upgrade) {
+                } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(|r| r.channel.upgrade()) {
                     deliveries.push((channel, vec![pkg]));
                 }
             }
@@ -456,7 +463,7 @@ impl ContextInner {
     /// Every live channel (each once), collected so callers can act without the registry lock.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
         let registry = self.registry.read();
-        registry.senders.values().filter_map(Weak::upgrade).collect()
+        registry.senders.values().filter_map(|r| r.channel.upgrade()).collect()
     }
 
     /// Connections with a peer.
@@ -546,7 +553,7 @@ impl ContextInner {
     pub(crate) fn close_channels(&self) {
         let channels: Vec<Arc<ChannelShared>> = {
             let registry = self.registry.read();
-            registry.receivers.values().chain(registry.senders.values()).filter_map(Weak::upgrade).collect()
+            registry.receivers.values().chain(registry.senders.values()).filter_map(|r| r.channel.upgrade()).collect()
         };
         for channel in channels {
             channel.close();

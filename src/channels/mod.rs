@@ -10,13 +10,13 @@ pub mod simple;
 pub mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use message::{Message, MessageType};
 
-use crate::context::{Context, ContextInner};
+use crate::context::{Context, ContextInner, Registered};
 use crate::error::{Error, Result};
 use crate::events::{self, Signal};
 use crate::package::PackageRef;
@@ -242,7 +242,7 @@ impl ChannelShared {
         let mut guard = self.context.registry.write();
         let registry = &mut *guard;
         for (map, hash) in [(&mut registry.senders, self.slot_out.hash), (&mut registry.receivers, self.slot_in.hash)] {
-            if map.get(&hash).is_some_and(|w| std::ptr::eq(w.as_ptr(), me)) {
+            if map.get(&hash).is_some_and(|r| std::ptr::eq(r.channel.as_ptr(), me)) {
                 map.remove(&hash);
             }
         }
@@ -371,16 +371,17 @@ impl Channel {
         });
         let taken = {
             let mut registry = shared.context.registry.write();
-            let live = |map: &std::collections::HashMap<u64, Weak<ChannelShared>>, slot: &Slot| {
-                map.get(&slot.hash).is_some_and(|w| w.strong_count() > 0)
+            let live = |map: &std::collections::HashMap<u64, Registered>, slot: &Slot| {
+                map.get(&slot.hash).is_some_and(|r| r.channel.strong_count() > 0)
             };
+            let entry = || Registered { channel: Arc::downgrade(&shared), control: !matches!(kind, ChannelKind::Pub | ChannelKind::Sub) };
             if live(&registry.senders, &shared.slot_out) {
                 Some(shared.slot_out.name.clone())
             } else if live(&registry.receivers, &shared.slot_in) {
                 Some(shared.slot_in.name.clone())
             } else {
-                registry.senders.insert(shared.slot_out.hash, Arc::downgrade(&shared));
-                registry.receivers.insert(shared.slot_in.hash, Arc::downgrade(&shared));
+                registry.senders.insert(shared.slot_out.hash, entry());
+                registry.receivers.insert(shared.slot_in.hash, entry());
                 None
             }
         };

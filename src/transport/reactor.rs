@@ -258,8 +258,9 @@ struct Link {
     decoder: Decoder,
     outgoing: Outgoing,
     last_read: Instant,
-    /// Reading waits for these to drain (loss-free mode).
-    blockers: Vec<Arc<dyn Blocker>>,
+    /// Reading waits for these to drain (loss-free mode). Weak: a channel the user drops
+    /// while it is full must go away (and stop blocking), not be kept alive by us.
+    blockers: Vec<Weak<dyn Blocker>>,
     /// Closing: write the close package (if asked) and release the socket by `deadline`.
     closing: Option<Closing>,
 }
@@ -776,9 +777,11 @@ impl Reactor {
         let blockers = node.route(&conn, batch);
         if !blockers.is_empty() {
             if let Some(link) = self.link(token) {
-                link.blockers = blockers;
+                link.blockers = blockers.iter().map(Arc::downgrade).collect();
             }
         }
+        // (The strong handles go here, with no lock held: one may be the last.)
+        drop(blockers);
     }
 
     fn resume_paused(&mut self) {
@@ -788,7 +791,7 @@ impl Reactor {
             if link.blockers.is_empty() {
                 continue;
             }
-            link.blockers.retain(|b| b.blocks());
+            link.blockers.retain(|b| b.upgrade().is_some_and(|b| b.blocks()));
             if link.blockers.is_empty() {
                 self.ready.push_back(token);
             }
