@@ -21,6 +21,8 @@ yoton_setup test
 
 echo "== 1/4 Rust unit and integration tests (cargo test)"
 cargo test --locked --all-targets 2>&1
+# The concurrency stress test again in a release build: other timings, other interleavings.
+cargo test --locked --release --test stress 2>&1
 
 echo "== 2/4 C API, packaging and example tests (cmake + ctest)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
