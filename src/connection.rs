@@ -47,8 +47,9 @@ pub(crate) enum Lane {
     Bulk,
 }
 
-/// Packages up to this size may be written directly by the sending caller (see `push`).
-const DIRECT_WRITE_LIMIT: usize = 16 * 1024;
+/// Packages up to this size may be written directly by the sending caller (see `push`);
+/// bigger publications to a single peer go through `write_big`.
+pub(crate) const DIRECT_WRITE_LIMIT: usize = 16 * 1024;
 /// Average spacing of direct writes from one context, and the burst allowed.
 const DIRECT_WRITE_SPACING_NS: u64 = 50_000;
 const DIRECT_WRITE_BURST: u64 = 3;
@@ -450,14 +451,53 @@ impl ConnShared {
         dropped
     }
 
+    /// Claim the socket for a direct write if the connection is idle (connected, lanes empty,
+    /// nobody writing): its stream, with the writer set to `Direct`. Release with
+    /// `release_writer` (`write_big` does).
+    pub(crate) fn claim_writer(&self) -> Option<Arc<TcpStream>> {
+        let mut out = self.out();
+        if out.writer != Writer::Idle || !out.is_empty() || out.stopped || self.status() < Status::Hosting {
+            return None;
+        }
+        let stream = out.stream.clone()?;
+        out.writer = Writer::Direct;
+        out.pushed += 1;
+        Some(stream)
+    }
+
+    /// Write a big package from the caller's buffer (writer claimed by `claim_writer`) as far
+    /// as the socket takes it now; only if it did not take it all is the body copied, into a
+    /// package whose rest the reactor writes. (Waiting here for the socket, like a blocking write, was slower in same-run
+    /// pairs: 0.31× raw TCP at 64 KiB instead of 0.92×.)
+    pub(crate) fn write_big(self: &Arc<Self>, stream: Arc<TcpStream>, header: &Header, data: &[u8]) {
+        let sent = crate::transport::wire::write_parts_now(&stream, header, data);
+        drop(stream);
+        let total = crate::protocol::header::HEADER_SIZE + data.len();
+        let mut out = self.out();
+        if sent == Some(total) {
+            out.done += 1;
+            self.last_write_ns.store(now_ns(), Ordering::Relaxed);
+        } else {
+            // The socket is full, or broken (the reactor's own write then closes the link).
+            out.partial = Some((crate::pool::package(header, data), sent.unwrap_or(0)));
+        }
+        self.release_writer(out);
+    }
+
     /// A direct write finished: hand what is queued meanwhile to the reactor, or go idle.
     fn release_writer(self: &Arc<Self>, mut out: MutexGuard<'_, OutQueue>) {
-        if out.is_empty() || out.stopped {
+        if out.stopped {
+            // A close may be waiting for the socket to be free: let the reactor go on with it
+            // (what this writer left unwritten is dropped with the rest of the queue).
+            out.partial = None;
             out.writer = Writer::Idle;
-            if out.stopped {
-                // A close is waiting for the socket to be free.
-                self.progress.notify_all();
-            }
+            drop(out);
+            self.progress.notify_all();
+            self.reactor.send(Command::Flush(self.clone()));
+            return;
+        }
+        if out.is_empty() {
+            out.writer = Writer::Idle;
             return;
         }
         out.writer = Writer::Reactor;

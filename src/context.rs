@@ -281,6 +281,22 @@ impl ContextInner {
         }
         router.send_seq += 1;
         let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
+        // A big publication to one idle peer goes straight from the caller's buffer to the
+        // socket, as a program writing to a socket itself would: no copy, no thread hop.
+        if let Payload::Copy(data) = payload {
+            if lane == Lane::Bulk && data.len() > crate::connection::DIRECT_WRITE_LIMIT && !self.reactor.is_current_thread() {
+                let mut alive = router.connections.iter().filter(|c| c.is_alive());
+                if let (Some(conn), None) = (alive.next(), alive.next()) {
+                    if let Some(stream) = conn.claim_writer() {
+                        let conn = conn.clone();
+                        // The seq is ours and the writer claimed: later packages queue behind it.
+                        drop(router);
+                        conn.write_big(stream, &header, data);
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let pkg = match payload {
             Payload::Body(body) => Arc::new(Package::with_body(&header, body)),
             Payload::Copy(data) => crate::pool::package(&header, data),

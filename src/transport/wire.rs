@@ -40,6 +40,32 @@ pub(crate) fn write_now(stream: &TcpStream, pkg: &Package) -> Option<usize> {
     }
 }
 
+/// Write a package from the caller's buffers (`header` with `data` as its body) as far as the
+/// socket takes it now, never waiting. Returns the bytes written, or None if the socket
+/// failed before a byte went out.
+pub(crate) fn write_parts_now(stream: &TcpStream, header: &Header, data: &[u8]) -> Option<usize> {
+    let mut h = *header;
+    h.length = data.len() as u64;
+    let head = h.encode();
+    let total = HEADER_SIZE + data.len();
+    let sock = SockRef::from(stream);
+    let mut written = 0;
+    while written < total {
+        let slices: [IoSlice<'_>; 2] = if written < HEADER_SIZE {
+            [IoSlice::new(&head[written..]), IoSlice::new(data)]
+        } else {
+            [IoSlice::new(&data[written - HEADER_SIZE..]), IoSlice::new(&[])]
+        };
+        match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => return (written > 0).then_some(written),
+        }
+    }
+    Some(written)
+}
+
 /// Where a segment of the outgoing bytes is.
 enum Seg {
     /// `staging[a..b]`
