@@ -1,4 +1,4 @@
-//! Build script: gives the cdylib a real SONAME on Linux (DESIGN.md §3 "Versioning").
+//! Build script: gives the cdylib a real SONAME on Linux (include/yoton.h's preamble, "Versioning").
 //!
 //! `libyoton.so` gets `SONAME libyoton.so.<MAJOR>`, so the installed
 //! `libyoton.so.<MAJOR>.<MINOR>.<PATCH>` is found through the `libyoton.so.<MAJOR>` symlink and

@@ -1,4 +1,4 @@
-//! The client/server helper (§11): a telnet-like, non-persistent request/reply over plain TCP
+//! The client/server helper (docs/protocol.md §11): a telnet-like, non-persistent request/reply over plain TCP
 //! (no handshake, no package framing). One CRLF-terminated UTF-8 line each way per connection.
 //! Wire-compatible with the original's `do_request` and `RequestServer`, with bounds the
 //! original lacks: a request line is cut off at `MAX_REQUEST` bytes or after 1 s, and the

@@ -1,6 +1,6 @@
 //! The context: a node of a yoton network. It owns the connections and the channel registry,
 //! assigns sequence numbers, queues packages while unconnected, and routes what arrives
-//! (deduplicate, forward, deliver) — §6 of PROTOCOL.md, with the robust handling of §13.
+//! (deduplicate, forward, deliver) — §6 of docs/protocol.md, with the robust handling of §13.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -21,9 +21,9 @@ pub use crate::queue::{Discard, QueueParams};
 use crate::transport::reactor::{Blocker, Command, ReactorHandle, Upcalls};
 use crate::transport::tcp;
 
-/// Context message sent by the connecting side after a connect (§6.7).
+/// Context message sent by the connecting side after a connect (docs/protocol.md §6.7).
 pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
-/// Context message asking the direct peer to drop the link (never sent by us, §6.7).
+/// Context message asking the direct peer to drop the link (never sent by us, docs/protocol.md §6.7).
 pub const CLOSE_CONNECTION: &str = "CLOSE_CONNECTION";
 /// Default maximum body size accepted from a peer (and sent): bigger packages close the link.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
@@ -32,7 +32,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
 pub const MIN_MAX_MESSAGE_SIZE: u64 = 1024;
 /// How long a send, or a forward, waits for a congested connection before queueing anyway.
 const SEND_WAIT: Duration = Duration::from_secs(1);
-/// Sliding deduplication window (§13 #8): late packages within it are still accepted once.
+/// Sliding deduplication window (docs/protocol.md §13 #8): late packages within it are still accepted once.
 const DEDUPE_WINDOW: u64 = 1024;
 
 /// A new context id: `(milliseconds << 32) | random`, strictly increasing time part, never 0.

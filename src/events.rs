@@ -1,4 +1,4 @@
-//! The event system (§10): one process-wide event queue whose events run only on the thread
+//! The event system (docs/protocol.md §10): one process-wide event queue whose events run only on the thread
 //! that processes them (`process_events`, `start_event_loop`, or a host loop that embeds
 //! ours). Beyond the original, for native hosts: a level-triggered wakeup file descriptor,
 //! readable exactly while events are pending, and the time until the next timer.

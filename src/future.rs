@@ -1,4 +1,4 @@
-//! Futures: the pending result of a request (§9.3.3). The requester side fills them from
+//! Futures: the pending result of a request (docs/protocol.md §9.3.3). The requester side fills them from
 //! replies; the executor-side methods (`set_result`, ...) let users complete their own.
 
 use std::sync::{Arc, Weak};
@@ -107,7 +107,7 @@ impl FutureShared {
         }
     }
 
-    /// Cancel if still waiting (§9.3.3): true if cancelled now or already done, false while
+    /// Cancel if still waiting (docs/protocol.md §9.3.3): true if cancelled now or already done, false while
     /// running. The caller broadcasts `req-` when `sent_cancel` is returned true.
     pub(crate) fn cancel_local(&self) -> (bool, bool) {
         let mut st = self.state();

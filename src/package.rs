@@ -30,7 +30,7 @@ impl std::fmt::Debug for Body {
     }
 }
 
-/// One package. `recv_seq` is local only (the order of deposits in this context, §6.6).
+/// One package. `recv_seq` is local only (the order of deposits in this context, docs/protocol.md §6.6).
 #[derive(Debug)]
 pub struct Package {
     pub slot: u64,

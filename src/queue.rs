@@ -104,7 +104,7 @@ impl PackageQueue {
         Pushed { accepted: true, evicted }
     }
 
-    /// Append without applying limits (moving the startup queue into a connection, §6.4).
+    /// Append without applying limits (moving the startup queue into a connection, docs/protocol.md §6.4).
     pub fn push_unbounded(&mut self, pkg: PackageRef) {
         self.bytes += pkg.cost();
         self.items.push_back(pkg);
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn discard_new_keeps_first() {
-        // PROTOCOL.md §6.8: after 8 sends with (5, "new") the queue holds m0..m4.
+        // docs/protocol.md §6.8: after 8 sends with (5, "new") the queue holds m0..m4.
         let mut q = PackageQueue::new(QueueParams { max_packages: 5, discard: Discard::New, ..Default::default() });
         let dropped: usize = (1..=8).map(|s| q.push(pkg(s)).dropped()).sum();
         assert_eq!(dropped, 3);

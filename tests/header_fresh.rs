@@ -1,5 +1,5 @@
 //! The committed `include/yoton.h` must be exactly what the pinned cbindgen generates from
-//! `src/ffi` (DESIGN.md §1). Regenerate with `scripts/gen-header.sh`.
+//! `src/ffi`. Regenerate with `scripts/gen-header.sh`.
 //!
 //! cbindgen is looked up as `$CBINDGEN`, then on `PATH`, then in `$CARGO_HOME/bin`
 //! (`~/.cargo/bin`). If it is missing the test fails, unless `YOTON_SKIP_HEADER_CHECK=1`.

@@ -195,7 +195,7 @@ fn ordered_reading_across_two_subscribers() {
     let p2 = Channel::publisher(&a, "s2", MessageType::Text).unwrap();
     let s1 = Channel::subscriber(&b, "s1", MessageType::Text).unwrap();
     let s2 = Channel::subscriber(&b, "s2", MessageType::Text).unwrap();
-    // Arrival order 1,2 on s1; 3 on s2; 4 on s1; 5,6 on s2; 7 on s1 (PROTOCOL.md §9.2.4).
+    // Arrival order 1,2 on s1; 3 on s2; 4 on s1; 5,6 on s2; 7 on s1 (docs/protocol.md §9.2.4).
     for (p, text) in [(&p1, "1"), (&p1, "2"), (&p2, "3"), (&p1, "4"), (&p2, "5"), (&p2, "6"), (&p1, "7")] {
         p.send(text.as_bytes()).unwrap();
     }

@@ -179,7 +179,7 @@ fn a_router_context_forwards_between_hops_without_duplicates() {
     r.flush(Duration::from_secs(5)).unwrap();
     b.flush(Duration::from_secs(5)).unwrap();
     assert_eq!(sub.recv(Some(Duration::from_millis(200))).unwrap_err().kind(), ErrorKind::Timeout);
-    // The originator never gets its own packages back round the loop (§13 #9).
+    // The originator never gets its own packages back round the loop (docs/protocol.md §13 #9).
     assert_eq!(own_sub.pending(), 0);
 }
 

@@ -1,4 +1,4 @@
-//! Message types (§8.1) and received messages.
+//! Message types (docs/protocol.md §8.1) and received messages.
 
 use crate::error::{Error, Result};
 use crate::package::PackageRef;

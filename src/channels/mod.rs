@@ -1,7 +1,7 @@
 //! Channels: the user-facing side. One `Channel` type covers every pattern (like a zmq
 //! socket type); pattern-specific operations live in their modules and check the kind.
 //! A channel is registered on its context by slot hash: an *outgoing* slot it sends on and
-//! an *incoming* slot it receives on (§5.1).
+//! an *incoming* slot it receives on (docs/protocol.md §5.1).
 
 mod message;
 pub mod pubsub;
@@ -34,7 +34,7 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
-    /// (outgoing, incoming) pattern extensions of the slot names (§5.1).
+    /// (outgoing, incoming) pattern extensions of the slot names (docs/protocol.md §5.1).
     fn patterns(self) -> (&'static str, &'static str) {
         match self {
             ChannelKind::Pub => ("pub-sub", "sub-pub"),

@@ -1,4 +1,4 @@
-//! Publish/subscribe (§9.2): `send` broadcasts on `B.T.pub-sub`; every subscriber on that slot
+//! Publish/subscribe (docs/protocol.md §9.2): `send` broadcasts on `B.T.pub-sub`; every subscriber on that slot
 //! anywhere in the network queues it.
 
 use std::collections::HashSet;
@@ -26,7 +26,7 @@ impl Channel {
     }
 
     /// Publish raw body bytes, checked against the message type (UTF-8 for TEXT, a valid
-    /// value for OBJECT). An empty message is skipped silently, as in the original (§2.2).
+    /// value for OBJECT). An empty message is skipped silently, as in the original (docs/protocol.md §2.2).
     pub fn send(&self, data: &[u8]) -> Result<()> {
         self.expect_kind(&[ChannelKind::Pub], "send")?;
         self.check_open()?;
@@ -92,7 +92,7 @@ impl Channel {
     }
 }
 
-/// Sync-mode thresholds and timings of the original (§9.2.3).
+/// Sync-mode thresholds and timings of the original (docs/protocol.md §9.2.3).
 const SYNC_HIGH_WATER: usize = 32;
 const SYNC_LOW_WATER: usize = 16;
 const SYNC_RESEND: Duration = Duration::from_secs(4);
@@ -230,7 +230,7 @@ impl ChannelShared {
         self.context.drain_out_queues(SYNC_IN_FLIGHT, deadline.max(Instant::now() + PUB_LOCK_WAIT));
     }
 
-    /// Subscriber sync check (§9.2.3): tell publishers "full" above the high-water mark, "ok"
+    /// Subscriber sync check (docs/protocol.md §9.2.3): tell publishers "full" above the high-water mark, "ok"
     /// below the low-water mark, and repeat the current word every 4 s.
     pub(crate) fn sub_sync_check(&self) {
         // The word is sent under the sync lock: the reactor and a reader both check,
@@ -271,7 +271,7 @@ impl ChannelShared {
 }
 
 impl Channel {
-    /// Sync mode (§9.2.3): the subscriber asks publishers to slow down while more than 32
+    /// Sync mode (docs/protocol.md §9.2.3): the subscriber asks publishers to slow down while more than 32
     /// messages are pending, and lets them go again below 16. Works with publishers of either
     /// implementation.
     pub fn set_sync_mode(&self, on: bool) -> Result<()> {
@@ -299,7 +299,7 @@ impl Channel {
 
     /// Of several subscribers of one context, the one holding the oldest pending message
     /// (None if none has any). Then `recv_selected` on it returns, in order, its messages that
-    /// are older than any pending in the others (§9.2.4).
+    /// are older than any pending in the others (docs/protocol.md §9.2.4).
     pub fn select_sub_channel(channels: &[&Channel]) -> Result<Option<Channel>> {
         let mut best_first = u64::MAX;
         let mut reference = u64::MAX;

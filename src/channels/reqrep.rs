@@ -1,4 +1,4 @@
-//! Request/reply (§9.3): the requester broadcasts a pre-request `req?`, sends the request to
+//! Request/reply (docs/protocol.md §9.3): the requester broadcasts a pre-request `req?`, sends the request to
 //! the first replier that acknowledges with `req!`, then broadcasts `req-`; the replier
 //! answers with the result (or an error tuple). A busy replier does not acknowledge, so free
 //! ones get the work: load balancing falls out of the protocol.
@@ -19,7 +19,7 @@ use crate::protocol::header::REQREP_SEQ_REF;
 use crate::protocol::object;
 use crate::value::Value;
 
-/// Marker of an error reply: `("yoton_ERROR_HANDLING_REQUEST", text)` (§9.3.5).
+/// Marker of an error reply: `("yoton_ERROR_HANDLING_REQUEST", text)` (docs/protocol.md §9.3.5).
 pub const ERROR_MARKER: &str = "yoton_ERROR_HANDLING_REQUEST";
 /// `req?` is re-broadcast this often while no replier has taken the request.
 pub(crate) const RESEND_INTERVAL: Duration = Duration::from_millis(500);
@@ -112,7 +112,7 @@ impl ChannelShared {
         }
     }
 
-    /// Requester: handle acknowledgements and replies that arrived (§9.3.3 step 2).
+    /// Requester: handle acknowledgements and replies that arrived (docs/protocol.md §9.3.3 step 2).
     pub(crate) fn req_process_inbox(&self) {
         let own_id = self.context.id;
         let mut outgoing: Vec<Outgoing> = Vec::new();
@@ -139,7 +139,7 @@ impl ChannelShared {
                     outgoing.push((0, id + REQREP_SEQ_REF, pre_request_body("req-")));
                 } else if pkg.dest_seq > 0 {
                     let id = pkg.dest_seq;
-                    // Only the replier that was sent the request may answer it (§13 #18).
+                    // Only the replier that was sent the request may answer it (docs/protocol.md §13 #18).
                     let from_replier = req.futures.get(&id).is_some_and(|f| f.state().replier == pkg.source_id);
                     if from_replier {
                         let future = req.futures.remove(&id).expect("checked above");
@@ -279,7 +279,7 @@ impl RepExt {
 
 impl ChannelShared {
     /// Replier: handle every queued package, acknowledging the next pre-request after each
-    /// (§9.3.4). Returns the number of packages handled.
+    /// (docs/protocol.md §9.3.4). Returns the number of packages handled.
     pub(crate) fn rep_process_queue(self: &Arc<Self>) -> usize {
         let _busy = self.rep().busy.lock();
         let mut handled = 0;
@@ -341,7 +341,7 @@ impl ChannelShared {
         let reply = self.rep_call(pkg.body());
         let body = match object::encode(&reply) {
             Ok(body) => body,
-            // Better than the original (which sends nothing): tell the requester (§13 #17).
+            // Better than the original (which sends nothing): tell the requester (docs/protocol.md §13 #17).
             Err(e) => object::encode(&error_reply(&format!("the reply could not be encoded: {e}"))).expect("error tuples encode"),
         };
         let _ = self.send_raw(pkg.source_id, pkg.dest_seq, body);

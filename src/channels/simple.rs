@@ -1,4 +1,4 @@
-//! SimpleSocket (§9.5): a context with one publisher and one subscriber, both on slot base
+//! SimpleSocket (docs/protocol.md §9.5): a context with one publisher and one subscriber, both on slot base
 //! "text" with TEXT messages — the original's convenience node.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! State channels (§9.4): one slot `B.T.state` both ways; the current state is the last one
+//! State channels (docs/protocol.md §9.4): one slot `B.T.state` both ways; the current state is the last one
 //! sent or received, and it is re-sent when a new context joins the network.
 
 use std::sync::{Arc};
@@ -34,7 +34,7 @@ impl ChannelShared {
         }
     }
 
-    /// A state arrived: it replaces ours unconditionally (last arrival wins, §9.4).
+    /// A state arrived: it replaces ours unconditionally (last arrival wins, docs/protocol.md §9.4).
     pub(crate) fn state_deliver(&self, pkg: PackageRef) {
         *self.state_ext().current() = Some(pkg);
     }

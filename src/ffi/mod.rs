@@ -1,5 +1,5 @@
 //! The C API. The only module with `unsafe`: each exported function guards its arguments,
-//! converts them, calls the safe Rust API and maps the error (DESIGN.md §3). Panics are caught
+//! converts them, calls the safe Rust API and maps the error (the contract in include/yoton.h's preamble). Panics are caught
 //! in `guard` and become `YOTON_ERR_INTERNAL`; they never cross the boundary.
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]

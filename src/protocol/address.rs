@@ -1,4 +1,4 @@
-//! Address parsing (PROTOCOL.md §4): `[protocol://]host:port`, hashed port names, `+offset`,
+//! Address parsing (docs/protocol.md §4): `[protocol://]host:port`, hashed port names, `+offset`,
 //! `localhost`, `publichost[N]`, and the `max_tries` port stepping of `bind`.
 
 use super::handshake::parse_py_int;
@@ -94,7 +94,7 @@ fn own_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// An integer port, or `name[+offset]` hashed with `port_hash` (§4.3).
+/// An integer port, or `name[+offset]` hashed with `port_hash` (docs/protocol.md §4.3).
 fn parse_port(text: &str) -> Result<u16> {
     let port: Option<i128> = match parse_py_int(text, 10) {
         // A valid integer is used as is, even when it is far too large (then a range error).

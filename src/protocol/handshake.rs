@@ -1,8 +1,8 @@
-//! Handshake lines (PROTOCOL.md §3.4–3.7).
+//! Handshake lines (docs/protocol.md §3.4–3.7).
 
 use super::hash::is_py_space;
 
-/// A valid line is under 64 bytes; a longer one is refused (§13 #3).
+/// A valid line is under 64 bytes; a longer one is refused (docs/protocol.md §13 #3).
 pub const MAX_LINE: usize = 256;
 /// Host's reply to a peer whose line does not start with `YOTON!`.
 pub const ERROR_NOT_YOTON: &[u8] = b"ERROR: this is Yoton.\r\n";

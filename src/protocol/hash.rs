@@ -1,4 +1,4 @@
-//! Slot and port hashing (PROTOCOL.md §4.4, §5.2–5.4): exact for names of any length.
+//! Slot and port hashing (docs/protocol.md §4.4, §5.2–5.4): exact for names of any length.
 //!
 //! Both hashes share the recurrence `val = val + (val >> 3) + c * FAC` over code points,
 //! which grows without bound (about 0.17 bit per character). The floor shift does not commute
@@ -14,7 +14,7 @@ const SLOT_MODULUS: u64 = u64::MAX - SLOT_OFFSET + 1; // 2^64 - 8
 const PORT_BASE: u16 = 49152;
 const PORT_MASK: u64 = (1 << 14) - 1;
 
-/// Python's `str.isspace()`: the set `str.strip()` removes (§5.2). Unlike
+/// Python's `str.isspace()`: the set `str.strip()` removes (docs/protocol.md §5.2). Unlike
 /// `char::is_whitespace`, it includes U+001C..U+001F and excludes U+200B-style oddities.
 pub fn is_py_space(c: char) -> bool {
     matches!(
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn fast_path_matches_bignum_across_the_switch() {
-        // §5.4: 'a' needs > 128 bits from length 510, U+10FFFF from 430.
+        // docs/protocol.md §5.4: 'a' needs > 128 bits from length 510, U+10FFFF from 430.
         for (c, lengths) in [('a', 500..520), ('\u{10FFFF}', 420..440), ('\u{ff}', 495..505)] {
             for n in lengths {
                 let name: String = std::iter::repeat(c).take(n).collect();
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn precision_bounds_of_section_5_4() {
-        // First length at which val exceeds 2^128 (§5.4 table).
+        // First length at which val exceeds 2^128 (docs/protocol.md §5.4 table).
         for (c, first) in [('a', 510), ('z', 508), ('\u{ff}', 501), ('\u{10FFFF}', 430)] {
             let below: String = std::iter::repeat(c).take(first - 1).collect();
             let at: String = std::iter::repeat(c).take(first).collect();

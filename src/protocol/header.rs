@@ -1,4 +1,4 @@
-//! The 56-byte package header (PROTOCOL.md §2).
+//! The 56-byte package header (docs/protocol.md §2).
 
 /// Size of a package header on the wire.
 pub const HEADER_SIZE: usize = 56;
@@ -8,7 +8,7 @@ pub const CONTROL: u64 = 0x2020_204E_4F54_4F59;
 pub const SLOT_DUMMY: u64 = 1;
 /// Slot of context-to-context messages.
 pub const SLOT_CONTEXT: u64 = 2;
-/// Offset of pre-request traffic in `dest_seq` (req/rep, §9.3).
+/// Offset of pre-request traffic in `dest_seq` (req/rep, docs/protocol.md §9.3).
 pub const REQREP_SEQ_REF: u64 = 1 << 63;
 
 /// A decoded header (without the control word).
@@ -22,7 +22,7 @@ pub struct Header {
     pub length: u64,
 }
 
-/// What a zero-length package means (§2.2).
+/// What a zero-length package means (docs/protocol.md §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectionSignal {
     Heartbeat,
@@ -74,7 +74,7 @@ impl Header {
     }
 
     /// For `length == 0` packages: what the connection must do. `None` for data packages.
-    /// Only `source_seq` matters; slot and ids of a zero-length package are ignored (§2.2).
+    /// Only `source_seq` matters; slot and ids of a zero-length package are ignored (docs/protocol.md §2.2).
     pub fn connection_signal(&self) -> Option<ConnectionSignal> {
         if self.length != 0 {
             return None;
@@ -102,7 +102,7 @@ mod tests {
 
     const SRC: u64 = 0x0123_4567_89ab_cdef;
 
-    /// Encode `h`, compare with the §2.5 vector, and decode it back.
+    /// Encode `h`, compare with the docs/protocol.md §2.5 vector, and decode it back.
     fn check(h: Header, expected: &str) {
         let bytes = hex(expected);
         assert_eq!(h.encode().to_vec(), bytes);

@@ -1,11 +1,11 @@
-//! The OBJECT value codec (PROTOCOL.md §8.2): byte-exact encoding, lenient bounded decoding.
+//! The OBJECT value codec (docs/protocol.md §8.2): byte-exact encoding, lenient bounded decoding.
 //!
 //! The decoder is iterative (an explicit stack of open containers), so hostile nesting can
 //! never overflow the thread stack, whatever stack size the calling thread has.
 
 use crate::value::Value;
 
-/// Nesting limit for decoding and encoding (§13 #15).
+/// Nesting limit for decoding and encoding (docs/protocol.md §13 #15).
 pub const MAX_DEPTH: usize = 512;
 
 /// Why encoding or decoding failed; the message says where.

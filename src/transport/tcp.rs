@@ -35,7 +35,7 @@ pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
         .ok_or_else(|| Error::invalid(format!("host '{host}' has no address")))
 }
 
-/// Create a listening socket, trying `max_tries` ports (§4.6). Port 0 binds an ephemeral port.
+/// Create a listening socket, trying `max_tries` ports (docs/protocol.md §4.6). Port 0 binds an ephemeral port.
 pub(crate) fn listen(addr: &Address, max_tries: u32) -> Result<TcpListener> {
     if max_tries == 0 {
         return Err(Error::new(
@@ -78,7 +78,7 @@ pub(crate) fn socket_name(addr: Option<SocketAddr>) -> (String, u16) {
     addr.map(|a| (a.ip().to_string(), a.port())).unwrap_or_default()
 }
 
-/// Connect to `addr`, retrying until `timeout` has passed (§3.3).
+/// Connect to `addr`, retrying until `timeout` has passed (docs/protocol.md §3.3).
 pub(crate) fn connect(addr: &Address, timeout: Duration) -> Result<TcpStream> {
     let timeout = timeout.max(Duration::from_millis(10));
     let sockaddr = resolve(&addr.host, addr.port)?;
@@ -101,7 +101,7 @@ pub(crate) fn connect(addr: &Address, timeout: Duration) -> Result<TcpStream> {
     }
 }
 
-/// Client side of the handshake: speak first, then read the host's line (§3.5).
+/// Client side of the handshake: speak first, then read the host's line (docs/protocol.md §3.5).
 pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<(u64, u64)> {
     stream.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
     send_all(stream, handshake::encode_line(own_id, pid).as_bytes())
@@ -122,7 +122,7 @@ pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Res
 }
 
 /// Read one line (up to and including CRLF) byte by byte, so nothing after it is consumed.
-/// Hard limits: `budget` in time and MAX_LINE in bytes (§13 #3). Returns what was read.
+/// Hard limits: `budget` in time and MAX_LINE in bytes (docs/protocol.md §13 #3). Returns what was read.
 fn read_line(stream: &TcpStream, budget: Duration) -> Vec<u8> {
     let deadline = Instant::now() + budget;
     let mut line = Vec::with_capacity(64);

@@ -1,5 +1,5 @@
 /* rawpeer.h: a hand-written peer speaking the yoton wire protocol over plain POSIX sockets
- * (PROTOCOL.md §2 framing, §3 handshake), so C tests can check yoton byte for byte and feed
+ * (docs/protocol.md §2 framing, §3 handshake), so C tests can check yoton byte for byte and feed
  * it packages no yoton would send. Include after ytest.h. C11 and C++17. */
 #ifndef RAWPEER_H
 #define RAWPEER_H
@@ -16,7 +16,7 @@
 /* The control field: "YOTON" plus three spaces. */
 static const unsigned char RAW_CONTROL[8] = {'Y', 'O', 'T', 'O', 'N', ' ', ' ', ' '};
 
-/* Slot hashes from PROTOCOL.md §5.5. */
+/* Slot hashes from docs/protocol.md §5.5. */
 #define SLOT_CHAT_PUB_SUB 0x00000fe15408168full /* chat.txt.pub-sub */
 #define SLOT_CONTEXT 2ull
 
@@ -195,7 +195,7 @@ static inline int raw_send_package(int fd, uint64_t slot, uint64_t source_id, ui
     return rc;
 }
 
-/* The canonical heartbeat (source_seq 0) or close (source_seq 1) package (§2.2). */
+/* The canonical heartbeat (source_seq 0) or close (source_seq 1) package (docs/protocol.md §2.2). */
 static inline int raw_send_signal(int fd, uint64_t seq) {
     unsigned char buf[RAW_HEADER];
     struct raw_header h;

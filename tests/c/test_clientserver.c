@@ -1,4 +1,4 @@
-/* The client/server helper from C (PROTOCOL.md §11): yoton_request_server_* serving a C
+/* The client/server helper from C (docs/protocol.md §11): yoton_request_server_* serving a C
  * handler, yoton_do_request as the client, in one process over loopback. Covers serving in a
  * background thread and in the calling thread, one thread per connection, the default (empty)
  * reply, timeouts, dropped connections with their reason, stop, free callbacks and bad input.

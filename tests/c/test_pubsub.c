@@ -766,7 +766,7 @@ static void test_connection_properties(void) {
     yoton_connection_free(found);
     CHECK_EQ_INT(status_of(client), YOTON_STATUS_CONNECTED);
 
-    /* A named port: "localhost:test" hashes to 56337 (PROTOCOL.md §4.5); with max_tries the
+    /* A named port: "localhost:test" hashes to 56337 (docs/protocol.md §4.5); with max_tries the
      * port is 56337 or one of the next tries. */
     {
         yoton_connection *named = NULL;

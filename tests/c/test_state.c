@@ -3,7 +3,7 @@
  * send_last, a late joiner two hops away, last writer wins, OBJECT states; a slow subscriber
  * in sync mode throttling a fast publisher (and the same without sync mode), sync mode
  * switched off while FULL; yoton_sub_select / yoton_sub_recv_selected in the order of
- * PROTOCOL.md §9.2.4; bad input for all of these. */
+ * docs/protocol.md §9.2.4; bad input for all of these. */
 #include "ytest.h"
 
 #include <pthread.h>
@@ -508,7 +508,7 @@ static void test_sync_mode_throttles(void) {
     struct burst_result r;
 
     YT_SECTION("sync mode: a slow subscriber throttles a fast publisher");
-    /* Sync mode is a throttle (PROTOCOL.md §9.2.3), not a guarantee: what a fast publisher has
+    /* Sync mode is a throttle (docs/protocol.md §9.2.3), not a guarantee: what a fast publisher has
      * in flight before "full" reaches it (its out-queue and the socket buffers) still arrives.
      * So: with a queue that fits the burst nothing is lost, and the backlog stays far below
      * the burst (peaks of 0.6-1.4k on the 2-core CI machine) (the control run below shows ~the whole burst piling up without sync mode).
@@ -610,7 +610,7 @@ static void test_select(void) {
     size_t index = 99, count = 0;
     yoton_message **msgs = NULL;
 
-    YT_SECTION("select / recv_selected: the PROTOCOL.md 9.2.4 example");
+    YT_SECTION("select / recv_selected: the docs/protocol.md 9.2.4 example");
     both[0] = s1;
     both[1] = s2;
     CHECK(yt_link(b, p1ctx, NULL, NULL));

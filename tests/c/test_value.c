@@ -1,4 +1,4 @@
-/* OBJECT values from C: building every kind, nesting, the wire encoding (PROTOCOL.md §8.2
+/* OBJECT values from C: building every kind, nesting, the wire encoding (docs/protocol.md §8.2
  * vectors), decoding (including the edge cases), Python-style repr, equality, clone, dict
  * operations, accessors and their errors, and the buffer conventions. */
 #include "ytest.h"
@@ -434,7 +434,7 @@ static void test_containers(void) {
     yoton_value_free(tuple);
 }
 
-/* {"b": [1, 2.5, None], "a": (True, "z")} and the requests of §8.2. */
+/* {"b": [1, 2.5, None], "a": (True, "z")} and the requests of docs/protocol.md §8.2. */
 static void test_nested_vectors(void) {
     yoton_value *dict = yoton_value_new_dict();
     yoton_value *b = yoton_value_new_list();

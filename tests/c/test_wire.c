@@ -1,5 +1,5 @@
 /* The wire seen from C: a hand-written peer (rawpeer.h) talks to yoton byte for byte.
- * Handshake lines both ways, the §2.5 package vectors, heartbeats and the timedout state,
+ * Handshake lines both ways, the docs/protocol.md §2.5 package vectors, heartbeats and the timedout state,
  * deduplication, seq 0, zero-length packages, directed packages, invalid UTF-8 on a TEXT
  * slot, close packages, bad streams (lost track, huge lengths, EOF mid-package), non-yoton
  * clients, and the handshake failures a connecting context can meet. */
@@ -90,7 +90,7 @@ static void test_raw_client(void) {
     CHECK_OK(yoton_connection_pid2(conn, &u));
     CHECK_EQ_U64(u, 4242);
 
-    /* The §2.5 vector: chat.txt.pub-sub, seq 1, broadcast, "hello". */
+    /* The docs/protocol.md §2.5 vector: chat.txt.pub-sub, seq 1, broadcast, "hello". */
     {
         static const unsigned char vec[] = {
             0x59, 0x4f, 0x54, 0x4f, 0x4e, 0x20, 0x20, 0x20, 0x8f, 0x16, 0x08, 0x54, 0xe1, 0x0f,
@@ -483,7 +483,7 @@ static void test_raw_host(void) {
     yoton_context_free(ctx);
 }
 
-/* Slot hashes of non-ASCII and mixed-case names (PROTOCOL.md §5.2, §5.5 vectors), both ways. */
+/* Slot hashes of non-ASCII and mixed-case names (docs/protocol.md §5.2, §5.5 vectors), both ways. */
 static void test_slot_hashes(void) {
     yoton_context *ctx = yt_context();
     yoton_connection *conn = NULL;

@@ -1,4 +1,4 @@
-"""Client/server helper interop (PROTOCOL.md §11): our yoton_do_request and
+"""Client/server helper interop (docs/protocol.md §11): our yoton_do_request and
 yoton_request_server_* (called through the C ABI with ctypes) against the original's
 RequestServer and do_request, both directions.
 

@@ -1,4 +1,4 @@
-"""Request/reply (§9.3) between the original Python yoton and our C library: values, kwargs,
+"""Request/reply (docs/protocol.md §9.3) between the original Python yoton and our C library: values, kwargs,
 error replies, unknown methods, the built-in echo, load balancing over mixed repliers behind
 one router, cancel / auto-cancel against a replier that is off, and a replier killed while
 it runs a request."""
@@ -222,7 +222,7 @@ def test_c_req_to_python_rep_errors(peer, pyctx, c_role):
     r = peer.result(f, 5)
     assert not r.ok and r.code == iu.YOTON_ERR_REMOTE, r
     exc = peer.exception_text(f)
-    # The original's text: str(exception) + "\n" + "line <n> of <file>." (§9.3.5).
+    # The original's text: str(exception) + "\n" + "line <n> of <file>." (docs/protocol.md §9.3.5).
     assert re.fullmatch(r"boom ✓ 😀\nline \d+ of .*test_reqrep\.py\.", exc), repr(exc)
     assert peer.future_status(f) == iu.FUTURE_ERROR
     # ValueError: no location part.
@@ -276,7 +276,7 @@ class MarkerReplier(yoton.RepChannel):
 
 @pytest.mark.parametrize("direction", ["python_req", "c_req"])
 def test_error_marker_results(peer, pyctx, direction):
-    """§9.3.5: a result that is the tuple (marker, text) is an error, the list form is not."""
+    """docs/protocol.md §9.3.5: a result that is the tuple (marker, text) is an error, the list form is not."""
     marker = "yoton_ERROR_HANDLING_REQUEST"
     if direction == "python_req":
         _setup_c_replier(peer)
@@ -303,7 +303,7 @@ def test_error_marker_results(peer, pyctx, direction):
 
 def test_c_req_python_reply_not_encodable(peer, pyctx):
     """The original sends nothing when it cannot encode a result: our future stays running
-    (as the original's would, §13 #17) and later calls still work."""
+    (as the original's would, docs/protocol.md §13 #17) and later calls still work."""
     MarkerReplier(pyctx, "rpc").set_mode("thread")
     peer.ok("req q rpc")
     iu.connect_pair(peer, pyctx, "host")

@@ -1,4 +1,4 @@
-"""Ordered reading across subscribers (§9.2.4): Python publishers feed two of our
+"""Ordered reading across subscribers (docs/protocol.md §9.2.4): Python publishers feed two of our
 subscribers; yoton_sub_select + yoton_sub_recv_selected return the messages in arrival order,
 round by round exactly as the original's select_sub_channel / recv_selected would."""
 
@@ -11,7 +11,7 @@ from interop_util import yoton
 
 ROLES = ["host", "client"]  # the role of OUR (C) side
 
-# Arrival order of the messages on channels "a" and "b". It starts with the PROTOCOL example
+# Arrival order of the messages on channels "a" and "b". It starts with the docs/protocol.md §9.2.4 example
 # (a = [1,2,4,7], b = [3,5,6]).
 ORDER = "aababba" + "bbbaaabab" + "a" * 5 + "b"
 

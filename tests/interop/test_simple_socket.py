@@ -1,4 +1,4 @@
-"""SimpleSocket (§9.5): the original's yoton.SimpleSocket and our yoton_simple_socket exchange
+"""SimpleSocket (docs/protocol.md §9.5): the original's yoton.SimpleSocket and our yoton_simple_socket exchange
 text both ways (slots text.txt.pub-sub), with either side binding."""
 
 import pytest

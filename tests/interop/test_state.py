@@ -1,4 +1,4 @@
-"""State channels (§9.4) between the original Python yoton and our C library: both directions,
+"""State channels (docs/protocol.md §9.4) between the original Python yoton and our C library: both directions,
 last writer wins, send_last, and a late joiner that learns the state over two hops (through a
 Python or a C router) thanks to NEW_CONNECTION."""
 

@@ -1,4 +1,4 @@
-"""Sync mode (§9.2.3) between the original Python yoton and our C library: a slow subscriber
+"""Sync mode (docs/protocol.md §9.2.3) between the original Python yoton and our C library: a slow subscriber
 in sync mode throttles a fast publisher of the other implementation (the subscriber's backlog
 stays near the high-water mark of 32 instead of growing with the burst), nothing is lost, and
 leaving sync mode from the full state unlocks the publisher."""

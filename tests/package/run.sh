@@ -1,5 +1,5 @@
 #!/bin/sh
-# Package test (DESIGN.md §4): install yoton into a temporary prefix, move the prefix (the
+# Package test (installing: README.md): install yoton into a temporary prefix, move the prefix (the
 # install tree must be relocatable), then build and run tests/package/consumer.c against it:
 #   - find_package(Yoton) + Yoton::yoton_shared, Yoton::yoton_static, Yoton::yoton (both ways);
 #   - pkg-config --cflags --libs yoton (shared) and yoton-static (libyoton.a: the binary must
