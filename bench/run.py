@@ -705,6 +705,18 @@ def machine_info(args):
 
 
 # ------------------------------------------------------------------------------ report --
+def stat_cells(st):
+    """The cells every pub/sub and fan-out row ends with: lost, count, RSS and CPU of both
+    sides (the row's closing bar included), and how many runs failed."""
+    cells = [fmt(med(st["lost"]), 0) if st["lost"] else "–",
+             fmt(med(st["count"]), 0) if st["count"] else "–",
+             fmt(max(st["sub_rss"]) / 1024, 1) if st["sub_rss"] else "–",
+             fmt(max(st["pub_rss"]) / 1024, 1) if st["pub_rss"] else "–",
+             fmt(med(st["sub_cpu"]), 2) if st["sub_cpu"] else "–",
+             fmt(med(st["pub_cpu"]), 2) if st["pub_cpu"] else "–"]
+    return " | ".join(cells) + " |" + (" %d of %d runs failed" % (st["failed"], st["runs"]) if st["failed"] else "")
+
+
 def pubsub_stats(runs):
     good = ok_runs(runs)
     return {
@@ -972,14 +984,7 @@ def render(d, sizes, fanouts, fanouts_procs, args):
                 if not runs:
                     continue
                 st = pubsub_stats(runs)
-                A("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    s, cell(st["rate"]), cell(st["mbs"]), fmt(med(st["lost"]), 0) if st["lost"] else "–",
-                    fmt(med(st["count"]), 0) if st["count"] else "–",
-                    fmt(max(st["sub_rss"]) / 1024, 1) if st["sub_rss"] else "–",
-                    fmt(max(st["pub_rss"]) / 1024, 1) if st["pub_rss"] else "–",
-                    fmt(med(st["sub_cpu"]), 2) if st["sub_cpu"] else "–",
-                    fmt(med(st["pub_cpu"]), 2) if st["pub_cpu"] else "–")
-                  + (" %d of %d runs failed" % (st["failed"], st["runs"]) if st["failed"] else ""))
+                A("| %s | %s | %s | %s" % (s, cell(st["rate"]), cell(st["mbs"]), stat_cells(st)))
             A("")
         A("![throughput](throughput.png)")
         A("")
@@ -1042,14 +1047,7 @@ def render(d, sizes, fanouts, fanouts_procs, args):
                     if not runs:
                         continue
                     st = pubsub_stats(runs)
-                    A("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
-                        s, n, cell(st["rate"]), fmt(med(st["lost"]), 0) if st["lost"] else "–",
-                        fmt(med(st["count"]), 0) if st["count"] else "–",
-                        fmt(max(st["sub_rss"]) / 1024, 1) if st["sub_rss"] else "–",
-                        fmt(max(st["pub_rss"]) / 1024, 1) if st["pub_rss"] else "–",
-                        fmt(med(st["sub_cpu"]), 2) if st["sub_cpu"] else "–",
-                        fmt(med(st["pub_cpu"]), 2) if st["pub_cpu"] else "–")
-                      + (" %d of %d runs failed" % (st["failed"], st["runs"]) if st["failed"] else ""))
+                    A("| %s | %d | %s | %s" % (s, n, cell(st["rate"]), stat_cells(st)))
             A("")
             for n in ns:
                 for y in ("yoton", "yoton-block"):
