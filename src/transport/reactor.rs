@@ -138,14 +138,21 @@ impl ReactorHandle {
         let poll = Poll::new().map_err(internal)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(internal)?);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-        let reactor = Reactor::new(poll, self.clone(), node);
+        let mut reactor = Reactor::new(poll, self.clone(), node);
         let me = Arc::as_ptr(self) as usize;
         let handle = thread::Builder::new()
             .name("yoton-io".into())
             .spawn(move || {
                 CURRENT.with(|c| c.set(me));
                 let _done = done_tx;
-                reactor.run();
+                // A bug of ours must not leave the context's connections hanging with nobody
+                // serving them: they close with the panic's text as the reason.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.serve()));
+                if let Err(panic) = outcome {
+                    let reason = format!("yoton I/O thread failed (a bug in yoton): {}", crate::error::panic_text(&*panic));
+                    reactor.handle.stopped.store(true, Ordering::SeqCst);
+                    reactor.close_everything(&reason);
+                }
             })
             .map_err(internal)?;
         *self.waker.lock() = Some(waker);
@@ -314,7 +321,8 @@ impl Reactor {
         }
     }
 
-    fn run(mut self) {
+    /// The loop; returns once the context shut down (everything closed by then).
+    fn serve(&mut self) {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
@@ -366,7 +374,7 @@ impl Reactor {
                 }
             }
         }
-        self.close_everything();
+        self.close_everything(reasons::BY_CONTEXT);
     }
 
     // --- entries ------------------------------------------------------------------------
@@ -1024,11 +1032,17 @@ impl Reactor {
         conn.closed_signal.emit(reason);
     }
 
-    fn close_everything(&mut self) {
+    fn close_everything(&mut self, reason: &str) {
         for index in 0..self.entries.len() {
             let token = Token(index);
-            if let Some(Some(Entry::Link(link))) = self.entries.get(index) {
-                link.conn.begin_close(reasons::BY_CONTEXT);
+            match self.entries.get(index) {
+                Some(Some(Entry::Link(link))) => {
+                    link.conn.begin_close(reason);
+                }
+                Some(Some(Entry::Listener(l))) => {
+                    l.conn.begin_close(reason);
+                }
+                _ => {}
             }
             self.finish(token);
         }
@@ -1036,7 +1050,7 @@ impl Reactor {
         while let Ok(command) = self.handle.rx.try_recv() {
             match command {
                 Command::Listen { conn, .. } | Command::Adopt { conn, .. } | Command::Close { conn, .. } | Command::Flush(conn) => {
-                    conn.begin_close(reasons::BY_CONTEXT);
+                    conn.begin_close(reason);
                     self.finish_conn(&conn);
                 }
                 _ => {}
