@@ -30,6 +30,10 @@
  *     details of the last error on the calling thread (thread-local, borrowed).
  *   - No Rust panic crosses this API: it is reported as YOTON_ERR_INTERNAL.
  *
+ * Names
+ *   - Slot base names and addresses are at most 4096 bytes (YOTON_ERR_INVALID_ARGUMENT
+ *     beyond): the original's slot and port hashes cost time quadratic in the name's length.
+ *
  * Versioning
  *   - YOTON_VERSION_MAJOR/MINOR/PATCH are the header's version; yoton_version() is the
  *     library's at run time. The shared library's SONAME is libyoton.so.<MAJOR>.
@@ -44,6 +48,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * Longest slot base name or address accepted, in bytes. The slot and port hashes must be
+ * exact, and their value grows with the name (docs/protocol.md §5.4): a 1 MiB name took
+ * seconds to hash; 4 KiB takes microseconds, far beyond any real name.
+ */
+#define MAX_NAME_BYTES 4096
 
 /**
  * Major version of the header this library was built with.

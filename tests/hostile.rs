@@ -286,3 +286,20 @@ fn our_side_sends_heartbeats_when_idle() {
     s.read_exact(&mut h).unwrap();
     assert_eq!(Header::decode(&h).unwrap(), Header::HEARTBEAT);
 }
+
+#[test]
+fn huge_names_are_refused_at_once() {
+    let ctx = Context::new();
+    let huge = "n".repeat(1 << 20);
+    let start = std::time::Instant::now();
+    let err = Channel::publisher(&ctx, &huge, MessageType::Text).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.message().contains("above the limit of 4096 bytes"), "{}", err.message());
+    let err = ctx.bind(&format!("localhost:{huge}"), 1, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+    // The limit itself is fine, and hashing it is quick.
+    let start = std::time::Instant::now();
+    Channel::publisher(&ctx, &"n".repeat(4096), MessageType::Text).unwrap();
+    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+}

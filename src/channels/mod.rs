@@ -348,6 +348,13 @@ impl Channel {
         if base.trim().is_empty() {
             return Err(Error::invalid("the slot base name is empty"));
         }
+        if base.len() > crate::protocol::MAX_NAME_BYTES {
+            return Err(Error::invalid(format!(
+                "the slot base name is {} bytes long, above the limit of {} bytes",
+                base.len(),
+                crate::protocol::MAX_NAME_BYTES
+            )));
+        }
         if matches!(kind, ChannelKind::Req | ChannelKind::Rep) && msg_type != MessageType::Object {
             return Err(Error::invalid("request/reply channels always use the OBJECT message type"));
         }

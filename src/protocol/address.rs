@@ -25,6 +25,9 @@ const PUBLICHOST: &str = "publichost";
 /// "The port must be in the range [0, 2^16>.", "Invalid index (N) in public host addresses.");
 /// negative ports are refused here too.
 pub fn parse_address(text: &str) -> Result<Address> {
+    if text.len() > super::MAX_NAME_BYTES {
+        return Err(Error::invalid(format!("the address is {} bytes long, above the limit of {} bytes", text.len(), super::MAX_NAME_BYTES)));
+    }
     // Python: protocol, _, address = address.rpartition("://")
     let (protocol, rest) = match text.rfind("://") {
         Some(i) => (text[..i].to_lowercase(), &text[i + 3..]),
