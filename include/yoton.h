@@ -31,7 +31,7 @@
  *   - No Rust panic crosses this API: it is reported as YOTON_ERR_INTERNAL.
  *
  * Names
- *   - Slot base names and addresses are at most 4096 bytes (YOTON_ERR_INVALID_ARGUMENT
+ *   - Slot base names and addresses are at most 8192 bytes (YOTON_ERR_INVALID_ARGUMENT
  *     beyond): the original's slot and port hashes cost time quadratic in the name's length.
  *
  * Versioning
@@ -52,9 +52,10 @@
 /**
  * Longest slot base name or address accepted, in bytes. The slot and port hashes must be
  * exact, and their value grows with the name (docs/protocol.md §5.4): a 1 MiB name took
- * seconds to hash; 4 KiB takes microseconds, far beyond any real name.
+ * seconds to hash; 8 KiB takes well under a millisecond, far beyond any real name (and beyond
+ * the 4300-digit integers CPython still parses as port numbers).
  */
-#define MAX_NAME_BYTES 4096
+#define MAX_NAME_BYTES 8192
 
 /**
  * Major version of the header this library was built with.

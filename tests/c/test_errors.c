@@ -130,17 +130,17 @@ static void test_null_arguments(void) {
     CHECK_RC(yoton_pub_new(ctx, NULL, NULL, &pub), INV);
     CHECK_RC(yoton_pub_new(ctx, "x", NULL, NULL), INV);
     {
-        /* Names are capped at 4096 bytes: one byte more is refused at once. */
-        static char name[4098];
+        /* Names are capped at 8192 bytes: one byte more is refused at once. */
+        static char name[8194];
         yoton_channel *big = NULL;
         yoton_connection *conn2 = NULL;
-        memset(name, 'n', 4097);
-        name[4097] = '\0';
+        memset(name, 'n', 8193);
+        name[8193] = '\0';
         CHECK_RC(yoton_pub_new(ctx, name, NULL, &big), INV);
         memcpy(name, "localhost:", 10); /* a port name: hashed like a slot name */
         CHECK_RC(yoton_context_bind(ctx, name, 1, NULL, &conn2), INV);
         memset(name, 'n', 10);
-        name[4096] = '\0';
+        name[8192] = '\0';
         CHECK_OK(yoton_pub_new(ctx, name, NULL, &big));
         yoton_channel_free(big);
     }
