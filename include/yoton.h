@@ -856,6 +856,20 @@ int yoton_context_set_rpc_spin(const struct yoton_context *ctx, double seconds);
 int yoton_context_rpc_spin(const struct yoton_context *ctx, double *out);
 
 /**
+ * Loss-free mode (YOTON_DISCARD_BLOCK): a peer that nothing could be written to for
+ * `seconds` while publications waited for it is disconnected ("The other end does not read
+ * ..."), so a stalled peer stops the publications to everyone else for a bounded time only.
+ * 0 means never; otherwise at least 0.5 (default 10). No effect in the other modes, where a
+ * full queue discards. NaN, negative or 0 < seconds < 0.5: YOTON_ERR_INVALID_ARGUMENT.
+ */
+int yoton_context_set_stall_timeout(const struct yoton_context *ctx, double seconds);
+
+/**
+ * The stall timeout in seconds, 0 for never (see `yoton_context_set_stall_timeout`).
+ */
+int yoton_context_stall_timeout(const struct yoton_context *ctx, double *out);
+
+/**
  * Number of packages waiting in the startup queue (sent while no connection existed).
  */
 int yoton_context_startup_queued(const struct yoton_context *ctx, size_t *out);

@@ -153,6 +153,7 @@ pub mod reasons {
     pub const LOST_TRACK: &str = "Lost track of the stream.";
     pub const TIMED_OUT: &str = "Connection timed out.";
     pub const NOT_READING: &str = "The other end does not read: its unread control traffic exceeded the limit.";
+    pub const STALLED: &str = "The other end does not read: nothing could be written to it for";
 }
 
 /// Peer-side properties, known once the handshake is done.

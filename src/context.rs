@@ -171,7 +171,13 @@ pub(crate) struct ContextInner {
     direct_gate: DirectWriteGate,
     /// Ourselves, for the reactor's upcalls.
     me: Weak<ContextInner>,
+    /// Loss-free mode: a peer nothing could be written to for this long while publications
+    /// waited for it is disconnected (ms; 0: never).
+    stall_timeout_ms: AtomicU64,
 }
+
+/// Default of `Context::set_stall_timeout`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ContextInner {
     fn router(&self) -> MutexGuard<'_, Router> {
@@ -606,6 +612,11 @@ impl Upcalls for ContextInner {
     fn max_message_size(&self) -> u64 {
         ContextInner::max_message_size(self)
     }
+
+    fn stall_timeout(&self) -> Option<Duration> {
+        let ms = self.stall_timeout_ms.load(Ordering::Relaxed);
+        (self.blocking.load(Ordering::Relaxed) && ms > 0).then(|| Duration::from_millis(ms))
+    }
 }
 
 /// How long `Context::close` waits for all connections to finish closing (together).
@@ -677,6 +688,7 @@ impl Context {
             threads: Mutex::new(Vec::new()),
             direct_gate: DirectWriteGate::default(),
             me: me.clone(),
+            stall_timeout_ms: AtomicU64::new(DEFAULT_STALL_TIMEOUT.as_millis() as u64),
         });
         Context { owner: Arc::new(Owner(inner)) }
     }
@@ -843,6 +855,26 @@ impl Context {
 
     pub fn rpc_spin(&self) -> Duration {
         self.inner().reactor.spin()
+    }
+
+    /// Loss-free mode (`Discard::Block`): a peer that nothing could be written to for
+    /// `timeout` while publications waited for it is disconnected ("The other end does not
+    /// read ..."), so that one stalled peer stops the publications to everyone else for a
+    /// bounded time only. None: never. Default 10 s; at least 0.5 s. No effect in other modes,
+    /// where a full queue discards instead.
+    pub fn set_stall_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let ms = match timeout {
+            None => 0,
+            Some(t) if t >= Duration::from_millis(500) => t.as_millis().min(u64::MAX as u128) as u64,
+            Some(t) => return Err(Error::invalid(format!("the stall timeout must be at least 0.5 s (got {t:?})"))),
+        };
+        self.inner().stall_timeout_ms.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        let ms = self.inner().stall_timeout_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 }
 

@@ -256,6 +256,28 @@ pub extern "C" fn yoton_context_rpc_spin(ctx: *const yoton_context, out: *mut f6
     guard(|| write_out(out, handle(ctx, "context")?.inner.rpc_spin().as_secs_f64()))
 }
 
+/// Loss-free mode (YOTON_DISCARD_BLOCK): a peer that nothing could be written to for
+/// `seconds` while publications waited for it is disconnected ("The other end does not read
+/// ..."), so a stalled peer stops the publications to everyone else for a bounded time only.
+/// 0 means never; otherwise at least 0.5 (default 10). No effect in the other modes, where a
+/// full queue discards. NaN, negative or 0 < seconds < 0.5: YOTON_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn yoton_context_set_stall_timeout(ctx: *const yoton_context, seconds: f64) -> c_int {
+    guard(|| {
+        let ctx = handle(ctx, "context")?;
+        if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
+            return Err(Error::invalid(format!("the stall timeout must be 0 (never) or between 0.5 and 1e9 s (got {seconds})")));
+        }
+        ctx.inner.set_stall_timeout((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+    })
+}
+
+/// The stall timeout in seconds, 0 for never (see `yoton_context_set_stall_timeout`).
+#[no_mangle]
+pub extern "C" fn yoton_context_stall_timeout(ctx: *const yoton_context, out: *mut f64) -> c_int {
+    guard(|| write_out(out, handle(ctx, "context")?.inner.stall_timeout().map_or(0.0, |t| t.as_secs_f64())))
+}
+
 /// Number of packages waiting in the startup queue (sent while no connection existed).
 #[no_mangle]
 pub extern "C" fn yoton_context_startup_queued(ctx: *const yoton_context, out: *mut usize) -> c_int {

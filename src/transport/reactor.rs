@@ -59,6 +59,8 @@ pub(crate) trait Upcalls: Send + Sync {
     fn tick(&self);
     /// Largest body accepted from a peer.
     fn max_message_size(&self) -> u64;
+    /// Loss-free mode: how long a peer may take nothing while publications wait for it.
+    fn stall_timeout(&self) -> Option<Duration>;
 }
 
 /// Something a paused reader waits for (a full channel, a congested connection).
@@ -853,7 +855,13 @@ impl Reactor {
                 }
             }
             let Some(link) = self.link(token) else { return };
-            match link.outgoing.write(&link.stream) {
+            let before = link.outgoing.written();
+            let wrote = link.outgoing.write(&link.stream);
+            if link.outgoing.written() != before {
+                // Any progress counts (a stall is no byte taken at all).
+                link.conn.last_write_ns.store(now_ns(), Ordering::Relaxed);
+            }
+            match wrote {
                 Ok(Wrote::All) => {
                     link.conn.last_write_ns.store(now_ns(), Ordering::Relaxed);
                     if link.closing.as_ref().is_some_and(|c| c.close_package_loaded) {
@@ -892,7 +900,9 @@ impl Reactor {
         let mut expired = Vec::new();
         let mut heartbeat = Vec::new();
         let mut not_reading = Vec::new();
+        let mut stalled = Vec::new();
         let now_write_ns = now_ns();
+        let stall = self.node.upgrade().and_then(|n| n.stall_timeout());
         for (index, entry) in self.entries.iter().enumerate() {
             let token = Token(index);
             match entry {
@@ -917,6 +927,9 @@ impl Reactor {
                     if conn.out().control_bytes > CONTROL_LANE_MAX_BYTES {
                         not_reading.push(token);
                     }
+                    if let Some(stall) = stall.filter(|s| idle >= *s && conn.is_congested()) {
+                        stalled.push((token, stall));
+                    }
                 }
                 _ => {}
             }
@@ -929,6 +942,9 @@ impl Reactor {
         }
         for token in not_reading {
             self.lost(token, reasons::NOT_READING.to_string());
+        }
+        for (token, stall) in stalled {
+            self.lost(token, format!("{} {:.1} s while messages waited for it (loss-free mode).", reasons::STALLED, stall.as_secs_f64()));
         }
         for token in heartbeat {
             self.heartbeat(token);

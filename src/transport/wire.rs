@@ -102,6 +102,11 @@ impl Outgoing {
         self.written == self.total
     }
 
+    /// Bytes of the current batch written so far.
+    pub(crate) fn written(&self) -> usize {
+        self.written
+    }
+
     /// Packages of the batch (to take them back when it is done), and whether they came
     /// from the lanes.
     pub(crate) fn take_packages(&mut self) -> (Vec<PackageRef>, bool) {

@@ -1007,6 +1007,22 @@ static void test_rpc_spin(void) {
     CHECK_RC(yoton_context_set_rpc_spin(p.b, 0.0 / 0.0), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_context_set_rpc_spin(NULL, 0), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_context_rpc_spin(p.b, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    {
+        /* The stall timeout (loss-free mode) is a context setting of the same kind. */
+        double stall = -1;
+        CHECK_OK(yoton_context_stall_timeout(p.a, &stall));
+        CHECK(stall == 10.0);
+        CHECK_RC(yoton_context_set_stall_timeout(p.a, 0.1), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_context_set_stall_timeout(p.a, -1), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_context_set_stall_timeout(p.a, 0.0 / 0.0), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_context_stall_timeout(p.a, NULL), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_OK(yoton_context_set_stall_timeout(p.a, 0));
+        CHECK_OK(yoton_context_stall_timeout(p.a, &stall));
+        CHECK(stall == 0.0);
+        CHECK_OK(yoton_context_set_stall_timeout(p.a, 2.5));
+        CHECK_OK(yoton_context_stall_timeout(p.a, &stall));
+        CHECK(stall == 2.5);
+    }
     CHECK_OK(yoton_rep_set_mode(p.rep, YOTON_REP_THREAD));
     for (round = 0; round < 2; round++) {
         double want = round == 0 ? 0.0 : 0.001;
