@@ -229,6 +229,19 @@ impl OutQueue {
         self.bulk.len() > SOFT_PACKAGES || self.bulk.bytes() > SOFT_BYTES
     }
 
+    /// Nobody writes, nothing waits, a socket exists: a sender may write directly.
+    fn idle(&self) -> bool {
+        self.writer == Writer::Idle && self.is_empty() && !self.stopped && self.stream.is_some()
+    }
+
+    /// Take the writing side for one direct write (only when `idle`); `release_writer` gives
+    /// it back.
+    fn claim_direct(&mut self) -> Arc<TcpStream> {
+        self.writer = Writer::Direct;
+        self.pushed += 1;
+        self.stream.clone().expect("claimed only when idle")
+    }
+
     /// Packages queued in both lanes.
     pub(crate) fn len(&self) -> usize {
         self.control.len() + self.bulk.len()
@@ -411,27 +424,11 @@ impl ConnShared {
         if out.stopped {
             return 1;
         }
-        if out.writer == Writer::Idle && out.is_empty() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted(lane) {
-            if let Some(stream) = out.stream.clone() {
-                out.writer = Writer::Direct;
-                out.pushed += 1;
-                drop(out);
-                let sent = crate::transport::wire::write_now(&stream, &pkg);
-                drop(stream);
-                let mut out = self.out();
-                match sent {
-                    Some(n) if n == pkg.cost() => {
-                        out.done += 1;
-                        self.last_write_ns.store(now_ns(), Ordering::Relaxed);
-                    }
-                    // The socket is full (or broken: the reactor's write fails the same way
-                    // and closes the connection). The reactor finishes it, in order.
-                    Some(n) => out.partial = Some((pkg, n)),
-                    None => out.partial = Some((pkg, 0)),
-                }
-                self.release_writer(out);
-                return 0;
-            }
+        if out.idle() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted(lane) {
+            let stream = out.claim_direct();
+            drop(out);
+            self.write_claimed(stream, &pkg.header(), pkg.body(), || pkg.clone());
+            return 0;
         }
         let dropped = match lane {
             Lane::Control => {
@@ -457,30 +454,30 @@ impl ConnShared {
     /// `release_writer` (`write_big` does).
     pub(crate) fn claim_writer(&self) -> Option<Arc<TcpStream>> {
         let mut out = self.out();
-        if out.writer != Writer::Idle || !out.is_empty() || out.stopped || self.status() < Status::Hosting {
-            return None;
-        }
-        let stream = out.stream.clone()?;
-        out.writer = Writer::Direct;
-        out.pushed += 1;
-        Some(stream)
+        (out.idle() && self.status() >= Status::Hosting).then(|| out.claim_direct())
     }
 
-    /// Write a big package from the caller's buffer (writer claimed by `claim_writer`) as far
-    /// as the socket takes it now; only if it did not take it all is the body copied, into a
-    /// package whose rest the reactor writes. (Waiting here for the socket, like a blocking write, was slower in same-run
-    /// pairs: 0.31× raw TCP at 64 KiB instead of 0.92×.)
-    pub(crate) fn write_big(self: &Arc<Self>, stream: Arc<TcpStream>, header: &Header, data: &[u8]) {
+    /// Write one package (`header`, body `data`) from the caller's thread, the writer claimed,
+    /// as far as the socket takes it now; `package` gives the package whose rest the reactor
+    /// then writes, in order (a big publication is copied only in that case). The socket may
+    /// also be broken: the reactor's own write then closes the link. (Waiting here for the
+    /// socket, like a blocking write, was slower in same-run pairs: 0.31x raw TCP at 64 KiB
+    /// instead of 0.92x.)
+    pub(crate) fn write_claimed(
+        self: &Arc<Self>,
+        stream: Arc<TcpStream>,
+        header: &Header,
+        data: &[u8],
+        package: impl FnOnce() -> PackageRef,
+    ) {
         let sent = crate::transport::wire::write_parts_now(&stream, header, data);
         drop(stream);
-        let total = crate::protocol::header::HEADER_SIZE + data.len();
         let mut out = self.out();
-        if sent == Some(total) {
+        if sent == Some(crate::protocol::header::HEADER_SIZE + data.len()) {
             out.done += 1;
             self.last_write_ns.store(now_ns(), Ordering::Relaxed);
         } else {
-            // The socket is full, or broken (the reactor's own write then closes the link).
-            out.partial = Some((crate::pool::package(header, data), sent.unwrap_or(0)));
+            out.partial = Some((package(), sent.unwrap_or(0)));
         }
         self.release_writer(out);
     }

@@ -297,7 +297,7 @@ impl ContextInner {
                         let conn = conn.clone();
                         // The seq is ours and the writer claimed: later packages queue behind it.
                         drop(router);
-                        conn.write_big(stream, &header, data);
+                        conn.write_claimed(stream, &header, data, || crate::pool::package(&header, data));
                         return Ok(());
                     }
                 }

@@ -481,7 +481,8 @@ impl Reactor {
         };
         self.tokens.insert(key(&conn), token);
         if !extra.is_empty() {
-            self.take_input(token, &extra);
+            let max_body = self.node.upgrade().map_or(0, |n| n.max_message_size());
+            self.take_input(token, &extra, max_body);
         }
         self.pump(token);
         self.read(token);
@@ -608,17 +609,19 @@ impl Reactor {
         if let Some(Some(Entry::Listener(l))) = self.entries.get_mut(listener.0) {
             l.candidates.retain(|t| *t != token);
         }
-        let reply: &[u8] = match handshake::parse_line(&c.line) {
-            Ok(_) => &[],
-            Err(LineError::Empty) => &[],
-            Err(LineError::NotYoton) => handshake::ERROR_NOT_YOTON,
-            Err(LineError::BadId) => handshake::ERROR_BAD_ID,
-        };
-        let Ok((id2, pid2)) = handshake::parse_line(&c.line) else {
-            // Failed candidates are told and closed at once (the original leaves it to the GC).
-            let _ = tcp::send_all(&c.stream, reply);
-            let _ = c.stream.shutdown(Shutdown::Both);
-            return;
+        let (id2, pid2) = match handshake::parse_line(&c.line) {
+            Ok(peer) => peer,
+            Err(e) => {
+                // Failed candidates are told and closed at once (the original leaves it to the GC).
+                let reply: &[u8] = match e {
+                    LineError::Empty => &[],
+                    LineError::NotYoton => handshake::ERROR_NOT_YOTON,
+                    LineError::BadId => handshake::ERROR_BAD_ID,
+                };
+                let _ = tcp::send_all(&c.stream, reply);
+                let _ = c.stream.shutdown(Shutdown::Both);
+                return;
+            }
         };
         // The original sends its normal line even to itself, then fails.
         let sent = tcp::send_all(&c.stream, handshake::encode_line(conn.id1, conn.pid1).as_bytes());
@@ -744,7 +747,7 @@ impl Reactor {
                 }
                 Got::Bytes(n) => {
                     self.mark_alive(token);
-                    self.take_input(token, &buf[..kept + n]);
+                    self.take_input(token, &buf[..kept + n], max_body);
                 }
                 Got::Lost(reason) => {
                     self.lost(token, reason);
@@ -757,8 +760,7 @@ impl Reactor {
     }
 
     /// Decode `data` (which arrived on `token`) and deliver the packages.
-    fn take_input(&mut self, token: Token, data: &[u8]) {
-        let max_body = self.node.upgrade().map(|n| n.max_message_size()).unwrap_or(0);
+    fn take_input(&mut self, token: Token, data: &[u8], max_body: u64) {
         let Some(link) = self.link(token) else { return };
         let mut batch = Vec::new();
         let decoded = link.decoder.decode(data, max_body, &mut batch);
@@ -863,7 +865,6 @@ impl Reactor {
             }
             match wrote {
                 Ok(Wrote::All) => {
-                    link.conn.last_write_ns.store(now_ns(), Ordering::Relaxed);
                     if link.closing.as_ref().is_some_and(|c| c.close_package_loaded) {
                         return self.finish(token);
                     }

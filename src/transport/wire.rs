@@ -24,22 +24,6 @@ const DIRECT_BODY_MIN: usize = 16 * 1024;
 /// Initial and minimum growth step when reading a big body.
 const BODY_CHUNK: usize = 1 << 20;
 
-/// Write one small package at once from the caller's thread, never blocking. Returns the
-/// bytes that went out (possibly 0 or part of it), or None if the socket refused (full or
-/// broken: the reactor's own write then tells which).
-pub(crate) fn write_now(stream: &TcpStream, pkg: &Package) -> Option<usize> {
-    let header = pkg.header().encode();
-    let slices = [IoSlice::new(&header), IoSlice::new(pkg.body())];
-    let sock = SockRef::from(stream);
-    loop {
-        match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => return Some(n),
-            Err(_) => return None,
-        }
-    }
-}
-
 /// Write a package from the caller's buffers (`header` with `data` as its body) as far as the
 /// socket takes it now, never waiting. Returns the bytes written, or None if the socket
 /// failed before a byte went out.
