@@ -23,12 +23,18 @@ fn rss_kib() -> u64 {
 }
 
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// One client's life: connect, use every pattern, close.
@@ -98,7 +104,11 @@ fn main() {
         }
     }
     // Flat after warm-up: compare the first sample after 20 % of the run with the last.
-    let warm = samples.iter().find(|(t, _)| *t >= seconds * 0.2).copied().unwrap_or((0.0, 0));
+    let warm = samples
+        .iter()
+        .find(|(t, _)| *t >= seconds * 0.2)
+        .copied()
+        .unwrap_or((0.0, 0));
     let last = samples.last().copied().unwrap_or((0.0, 0));
     let max = samples.iter().map(|s| s.1).max().unwrap_or(0);
     println!(

@@ -6,7 +6,8 @@
 # Checks what the script needs and installs what is missing, without root:
 #   demo, test  cargo (on PATH or in ~/.cargo/bin; not installed: use rustup), a C compiler,
 #               cmake >= 3.16 (the system one, else pip-installed into the venv);
-#   test        a C++ compiler; pkg-config (the system one, else PyPI's pkgconf in the venv);
+#   test        a C++ compiler; rustfmt and clippy (rustup component add, when missing);
+#               pkg-config (the system one, else PyPI's pkgconf in the venv);
 #               pyzo==4.22.0 and pytest in the venv; cbindgen 0.29.0
 #               (cargo install cbindgen --version 0.29.0 --locked, into ~/.cargo/bin).
 # The venv is $YOTON_VENV (default <repo>/venv), created with $PYTHON (default python3) when
@@ -122,6 +123,19 @@ yoton_setup() {
     fi
 
     [ "$1" = test ] || return 0
+
+    # rustfmt and clippy (the suite checks formatting and lints): rustup's default profile has
+    # them; a minimal profile does not.
+    for _comp in rustfmt clippy; do
+        _sub=fmt
+        [ "$_comp" = clippy ] && _sub=clippy
+        if ! cargo "$_sub" --version >/dev/null 2>&1; then
+            command -v rustup >/dev/null 2>&1 ||
+                _yoton_die "cargo $_sub not found and no rustup to add it: install the $_comp component"
+            _yoton_say "adding the Rust component $_comp (rustup component add $_comp)"
+            rustup component add "$_comp" >/dev/null 2>&1 || _yoton_die "rustup component add $_comp failed"
+        fi
+    done
 
     # pkg-config (the package test, CMake's GLib lookup, the benchmark Makefile).
     if ! _yoton_pkg_config_ok; then

@@ -19,7 +19,10 @@ build=${YOTON_BUILD_DIR:-$root/build}
 . "$root/scripts/setup-env.sh"
 yoton_setup test
 
-echo "== 1/4 Rust unit and integration tests (cargo test)"
+echo "== 1/4 Rust: formatting, lints, unit and integration tests"
+# The tree stays rustfmt-formatted and clippy-clean: both are part of the suite.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings 2>&1
 cargo test --locked --all-targets 2>&1
 # The concurrency stress test again in a release build: other timings, other interleavings.
 cargo test --locked --release --test stress 2>&1

@@ -4,11 +4,11 @@
 //! original lacks: a request line is cut off at `MAX_REQUEST` bytes or after 1 s, and the
 //! connection is dropped with a recorded reason; the server keeps serving others.
 
+use parking_lot::Mutex;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc};
-use parking_lot::{Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,10 @@ fn read_line(stream: &TcpStream, deadline: Option<Instant>, limit: usize) -> io:
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete line within the time budget"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no complete line within the time budget",
+                    ));
                 }
                 Some(d - now)
             }
@@ -79,8 +82,16 @@ fn read_line(stream: &TcpStream, deadline: Option<Instant>, limit: usize) -> io:
             Ok(0) => return Ok(line),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete line within the time budget"))
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no complete line within the time budget",
+                ))
             }
             Err(e) => return Err(e),
         };
@@ -90,14 +101,21 @@ fn read_line(stream: &TcpStream, deadline: Option<Instant>, limit: usize) -> io:
             None if chunk[n - 1] == b'\r' && n > 1 => n - 1,
             None => n,
         };
-        let take = if line.last() == Some(&b'\r') && chunk[0] == b'\n' { 1 } else { take };
+        let take = if line.last() == Some(&b'\r') && chunk[0] == b'\n' {
+            1
+        } else {
+            take
+        };
         r.read_exact(&mut chunk[..take])?;
         line.extend_from_slice(&chunk[..take]);
         if line.ends_with(b"\r\n") {
             return Ok(line);
         }
         if line.len() > limit {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("line longer than {limit} bytes without CRLF")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("line longer than {limit} bytes without CRLF"),
+            ));
         }
     }
 }
@@ -126,15 +144,28 @@ pub fn do_request(address: &str, request: &str, timeout: Option<Duration>) -> Re
         Some(t) => TcpStream::connect_timeout(&sockaddr, t.max(Duration::from_millis(1))),
         None => TcpStream::connect(sockaddr),
     }
-    .map_err(|e| Error::new(ErrorKind::Io, format!("No server is listening at the given port. ({e})")))?;
-    send_all(&stream, with_crlf(request).as_bytes()).map_err(|e| Error::io("cannot send the request", &e))?;
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("No server is listening at the given port. ({e})"),
+        )
+    })?;
+    send_all(&stream, with_crlf(request).as_bytes())
+        .map_err(|e| Error::io("cannot send the request", &e))?;
     let _ = stream.shutdown(Shutdown::Write);
     match read_line(&stream, deadline, MAX_REPLY) {
         // (The original returns "" here; an error says what happened.)
-        Ok(line) if line.is_empty() => Err(Error::new(ErrorKind::Io, "the server closed the connection without replying")),
+        Ok(line) if line.is_empty() => Err(Error::new(
+            ErrorKind::Io,
+            "the server closed the connection without replying",
+        )),
         Ok(line) => Ok(decode_lossy(&line)),
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Error::timeout("the server did not reply in time")),
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Error::new(ErrorKind::TooLarge, e.to_string())),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            Err(Error::timeout("the server did not reply in time"))
+        }
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            Err(Error::new(ErrorKind::TooLarge, e.to_string()))
+        }
         Err(e) => Err(Error::io("cannot read the reply", &e)),
     }
 }
@@ -163,11 +194,17 @@ impl RequestServer {
     /// Listen at `address` (port 0: any free port). With `thread_per_connection`, each
     /// connection is handled in its own thread (at most 64 at once), so a slow client or a
     /// slow handler does not hold up the others.
-    pub fn bind(address: &str, handler: RequestHandler, thread_per_connection: bool) -> Result<RequestServer> {
+    pub fn bind(
+        address: &str,
+        handler: RequestHandler,
+        thread_per_connection: bool,
+    ) -> Result<RequestServer> {
         let addr = parse_address(address)?;
         // The request server serves its sockets with blocking calls in its own threads.
         let listener = Socket::from(listen(&addr, 1)?);
-        listener.set_nonblocking(false).map_err(|e| Error::io("cannot configure the listening socket", &e))?;
+        listener
+            .set_nonblocking(false)
+            .map_err(|e| Error::io("cannot configure the listening socket", &e))?;
         Ok(RequestServer {
             shared: Arc::new(ServerShared {
                 listener,
@@ -186,7 +223,12 @@ impl RequestServer {
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.shared.listener.local_addr().ok().and_then(|a| a.as_socket()).map_or(0, |a| a.port())
+        self.shared
+            .listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map_or(0, |a| a.port())
     }
 
     /// Serve in the calling thread until `stop` (from another thread or a handler).
@@ -211,7 +253,12 @@ impl RequestServer {
                 serve(&shared);
                 shared.running.store(false, Ordering::SeqCst);
             })
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start the server thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the server thread: {e}"),
+                )
+            })?;
         *self.thread.lock() = Some(handle);
         Ok(())
     }
@@ -230,7 +277,10 @@ impl RequestServer {
         }
         // (From a handler on a connection thread: it would wait for itself.)
         let deadline = Instant::now() + STOP_WAIT;
-        while !IN_WORKER.with(|w| w.get()) && self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        while !IN_WORKER.with(|w| w.get())
+            && self.shared.active.load(Ordering::SeqCst) > 0
+            && Instant::now() < deadline
+        {
             thread::sleep(Duration::from_millis(1));
         }
     }
@@ -278,12 +328,14 @@ fn serve(shared: &Arc<ServerShared>) {
         }
         let worker = shared.clone();
         let active = shared.active.clone();
-        let spawned = thread::Builder::new().name("yoton-request".into()).spawn(move || {
-            IN_WORKER.with(|w| w.set(true));
-            handle_connection(&worker, stream);
-            drop(worker);
-            active.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = thread::Builder::new()
+            .name("yoton-request".into())
+            .spawn(move || {
+                IN_WORKER.with(|w| w.set(true));
+                handle_connection(&worker, stream);
+                drop(worker);
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
         if spawned.is_err() {
             shared.active.fetch_sub(1, Ordering::SeqCst);
             note_drop(shared, "cannot start a connection thread");

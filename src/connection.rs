@@ -93,7 +93,12 @@ impl DirectWriteGate {
                 return false;
             }
             let granted = next.max(now) + DIRECT_WRITE_SPACING_NS;
-            match self.next_ns.compare_exchange_weak(next, granted, Ordering::Relaxed, Ordering::Relaxed) {
+            match self.next_ns.compare_exchange_weak(
+                next,
+                granted,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(current) => next = current,
             }
@@ -152,7 +157,8 @@ pub mod reasons {
     pub const DROPPED: &str = "Other end dropped the connection.";
     pub const LOST_TRACK: &str = "Lost track of the stream.";
     pub const TIMED_OUT: &str = "Connection timed out.";
-    pub const NOT_READING: &str = "The other end does not read: its unread control traffic exceeded the limit.";
+    pub const NOT_READING: &str =
+        "The other end does not read: its unread control traffic exceeded the limit.";
     pub const STALLED: &str = "The other end does not read: nothing could be written to it for";
 }
 
@@ -294,7 +300,12 @@ impl OutQueue {
     }
 
     /// Take the next write batch, both lanes in queueing order, within the limits.
-    pub(crate) fn take_batch(&mut self, max_packages: usize, max_bytes: usize, batch: &mut Vec<PackageRef>) {
+    pub(crate) fn take_batch(
+        &mut self,
+        max_packages: usize,
+        max_bytes: usize,
+        batch: &mut Vec<PackageRef>,
+    ) {
         let mut bytes = 0;
         while batch.len() < max_packages && bytes < max_bytes {
             let control_first = match (self.control.front(), self.bulk_tickets.front()) {
@@ -344,7 +355,12 @@ pub(crate) struct ConnShared {
 }
 
 impl ConnShared {
-    pub(crate) fn new(id1: u64, reactor: Arc<ReactorHandle>, name: &str, params: QueueParams) -> Arc<ConnShared> {
+    pub(crate) fn new(
+        id1: u64,
+        reactor: Arc<ReactorHandle>,
+        name: &str,
+        params: QueueParams,
+    ) -> Arc<ConnShared> {
         Arc::new(ConnShared {
             id1,
             pid1: std::process::id() as u64,
@@ -419,7 +435,12 @@ impl ConnShared {
     /// Never blocks (bulk senders wait for room first, outside every lock: `wait_for_room`).
     /// An idle connection gets a small package written at once by the caller when `direct`
     /// allows it: a hop to the reactor costs more than the write.
-    pub(crate) fn push(self: &Arc<Self>, pkg: PackageRef, lane: Lane, direct: &mut DirectTicket<'_>) -> usize {
+    pub(crate) fn push(
+        self: &Arc<Self>,
+        pkg: PackageRef,
+        lane: Lane,
+        direct: &mut DirectTicket<'_>,
+    ) -> usize {
         let mut out = self.out();
         if out.stopped {
             return 1;
@@ -528,7 +549,10 @@ impl ConnShared {
     /// middle of, and releases the socket. Waits for that at most CLOSE_WAIT.
     pub(crate) fn close(self: &Arc<Self>, reason: &str) {
         if self.begin_close(reason) {
-            self.reactor.send(Command::Close { conn: self.clone(), tell_peer: true });
+            self.reactor.send(Command::Close {
+                conn: self.clone(),
+                tell_peer: true,
+            });
             self.wait_closed(Instant::now() + CLOSE_WAIT);
         }
     }
@@ -536,7 +560,10 @@ impl ConnShared {
     /// `close_on_problem()`: close without telling the peer.
     pub(crate) fn close_on_problem(self: &Arc<Self>, reason: &str) {
         if self.begin_close(reason) {
-            self.reactor.send(Command::Close { conn: self.clone(), tell_peer: false });
+            self.reactor.send(Command::Close {
+                conn: self.clone(),
+                tell_peer: false,
+            });
             self.wait_closed(Instant::now() + CLOSE_WAIT);
         }
     }
@@ -561,7 +588,13 @@ impl ConnShared {
 
     /// The handshake is done: record the peer and the socket and set `status`. False if the
     /// connection closed meanwhile (or has a peer already).
-    pub(crate) fn attach(&self, stream: Arc<TcpStream>, id2: u64, pid2: u64, status: Status) -> bool {
+    pub(crate) fn attach(
+        &self,
+        stream: Arc<TcpStream>,
+        id2: u64,
+        pid2: u64,
+        status: Status,
+    ) -> bool {
         {
             let mut st = self.state();
             if st.status != Status::Waiting {
@@ -569,7 +602,14 @@ impl ConnShared {
             }
             let (h1, p1) = crate::transport::tcp::socket_name(stream.local_addr().ok());
             let (h2, p2) = crate::transport::tcp::socket_name(stream.peer_addr().ok());
-            st.endpoints = Endpoints { hostname1: h1, port1: p1, hostname2: h2, port2: p2, id2, pid2 };
+            st.endpoints = Endpoints {
+                hostname1: h1,
+                port1: p1,
+                hostname2: h2,
+                port2: p2,
+                id2,
+                pid2,
+            };
             st.set_status(status, &self.status_mirror);
         }
         self.out().stream = Some(stream);
@@ -614,7 +654,10 @@ impl ConnShared {
 
     /// The reason the connection is closing or closed with.
     pub(crate) fn reason(&self) -> String {
-        self.state().reason.clone().unwrap_or_else(|| reasons::UNSPECIFIED.to_string())
+        self.state()
+            .reason
+            .clone()
+            .unwrap_or_else(|| reasons::UNSPECIFIED.to_string())
     }
 
     /// The `timedout` state changed (the reactor calls this once per change).
@@ -626,11 +669,17 @@ impl ConnShared {
     /// original, then waits for the reactor to get past it.
     pub(crate) fn flush(self: &Arc<Self>, timeout: Duration) -> Result<()> {
         if self.status() < Status::Hosting {
-            return Err(Error::closed("cannot flush: the connection is not connected"));
+            return Err(Error::closed(
+                "cannot flush: the connection is not connected",
+            ));
         }
         // `done` counts every package that left the lanes, so reaching `pushed` as of now
         // means everything queued before went out.
-        self.push(Arc::new(Package::signal(Header::HEARTBEAT)), Lane::Bulk, &mut DirectTicket::Never);
+        self.push(
+            Arc::new(Package::signal(Header::HEARTBEAT)),
+            Lane::Bulk,
+            &mut DirectTicket::Never,
+        );
         let target = self.out().pushed;
         let deadline = Instant::now() + timeout;
         let mut out = self.out();
@@ -639,7 +688,9 @@ impl ConnShared {
                 return Ok(());
             }
             if out.stopped {
-                return Err(Error::closed("the connection closed before the flush completed"));
+                return Err(Error::closed(
+                    "the connection closed before the flush completed",
+                ));
             }
             if self.progress.wait_until(&mut out, deadline).timed_out() {
                 return Err(Error::timeout("Sending the packages timed out."));
@@ -734,9 +785,13 @@ impl Connection {
     /// Set the timeout; at least 0.5 s as in the original.
     pub fn set_timeout(&self, seconds: f64) -> Result<()> {
         if seconds.is_nan() || seconds < MIN_TIMEOUT || !seconds.is_finite() {
-            return Err(Error::invalid(format!("timeout must be at least {MIN_TIMEOUT:.2} (got {seconds})")));
+            return Err(Error::invalid(format!(
+                "timeout must be at least {MIN_TIMEOUT:.2} (got {seconds})"
+            )));
         }
-        self.shared.timeout_ms.store((seconds * 1000.0).round() as u64, Ordering::SeqCst);
+        self.shared
+            .timeout_ms
+            .store((seconds * 1000.0).round() as u64, Ordering::SeqCst);
         Ok(())
     }
     /// Why the connection closed (None while alive).
@@ -754,7 +809,8 @@ impl Connection {
     }
     /// Close without telling the peer. Default reason "Unspecified problem".
     pub fn close_on_problem(&self, reason: Option<&str>) {
-        self.shared.close_on_problem(reason.unwrap_or(reasons::UNSPECIFIED));
+        self.shared
+            .close_on_problem(reason.unwrap_or(reasons::UNSPECIFIED));
     }
     /// Wait until everything queued so far is written to the socket.
     pub fn flush(&self, timeout: Duration) -> Result<()> {

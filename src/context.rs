@@ -2,12 +2,12 @@
 //! assigns sequence numbers, queues packages while unconnected, and routes what arrives
 //! (deduplicate, forward, deliver) — §6 of docs/protocol.md, with the robust handling of §13.
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::channels::ChannelShared;
@@ -38,10 +38,18 @@ const DEDUPE_WINDOW: u64 = 1024;
 /// A new context id: `(milliseconds << 32) | random`, strictly increasing time part, never 0.
 fn new_context_id() -> u64 {
     static LAST_TIME: Mutex<u64> = Mutex::new(0);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0) & 0xFFFF_FFFF;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+        & 0xFFFF_FFFF;
     let t = {
         let mut last = LAST_TIME.lock();
-        let t = if now > *last { now } else { (*last + 1) & 0xFFFF_FFFF };
+        let t = if now > *last {
+            now
+        } else {
+            (*last + 1) & 0xFFFF_FFFF
+        };
         let t = t.max(1);
         *last = t;
         t
@@ -64,7 +72,11 @@ struct SeenWindow {
 
 impl SeenWindow {
     fn new(now: Instant) -> SeenWindow {
-        SeenWindow { max: 0, bits: [0; (DEDUPE_WINDOW / 64) as usize], last_seen: now }
+        SeenWindow {
+            max: 0,
+            bits: [0; (DEDUPE_WINDOW / 64) as usize],
+            last_seen: now,
+        }
     }
 
     fn bit(seq: u64) -> (usize, u64) {
@@ -220,7 +232,12 @@ impl ContextInner {
         if !router.connections.iter().any(|c| congested(&c)) || self.reactor.is_current_thread() {
             return router;
         }
-        let waiting: Vec<Arc<ConnShared>> = router.connections.iter().filter(congested).cloned().collect();
+        let waiting: Vec<Arc<ConnShared>> = router
+            .connections
+            .iter()
+            .filter(congested)
+            .cloned()
+            .collect();
         drop(router);
         let deadline = Instant::now() + SEND_WAIT;
         for c in waiting {
@@ -236,8 +253,13 @@ impl ContextInner {
         if self.reactor.is_current_thread() {
             return;
         }
-        let conns: Vec<Arc<ConnShared>> =
-            self.router().connections.iter().filter(|c| c.status() >= Status::Hosting).cloned().collect();
+        let conns: Vec<Arc<ConnShared>> = self
+            .router()
+            .connections
+            .iter()
+            .filter(|c| c.status() >= Status::Hosting)
+            .cloned()
+            .collect();
         for c in conns {
             c.wait_until_below(packages, deadline);
         }
@@ -246,7 +268,13 @@ impl ContextInner {
     /// Originate a control package (context messages, request/reply, states, sync-mode
     /// words): never discarded, never waits.
     pub(crate) fn send(&self, slot: u64, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
-        self.originate(slot, dest_id, dest_seq, Payload::Body(Body::Owned(nul_terminated(body))), Lane::Control)
+        self.originate(
+            slot,
+            dest_id,
+            dest_seq,
+            Payload::Body(Body::Owned(nul_terminated(body))),
+            Lane::Control,
+        )
     }
 
     /// Originate a publication (bulk lane): waits for room first, bounded; in loss-free mode
@@ -257,7 +285,14 @@ impl ContextInner {
 
     /// Assign the next seq and queue the package on every alive connection, or on the
     /// startup queue when there is none, all under the routing lock.
-    fn originate(&self, slot: u64, dest_id: u64, dest_seq: u64, payload: Payload<'_>, lane: Lane) -> Result<()> {
+    fn originate(
+        &self,
+        slot: u64,
+        dest_id: u64,
+        dest_seq: u64,
+        payload: Payload<'_>,
+        lane: Lane,
+    ) -> Result<()> {
         let len = payload.len();
         if len == 0 {
             // An empty body would read as a heartbeat/close package: never sent.
@@ -270,7 +305,11 @@ impl ContextInner {
                 format!("message of {len} bytes is above the maximum message size of {max} bytes"),
             ));
         }
-        let mut router = if lane == Lane::Bulk { self.router_with_room() } else { self.router() };
+        let mut router = if lane == Lane::Bulk {
+            self.router_with_room()
+        } else {
+            self.router()
+        };
         if lane == Lane::Bulk && self.blocking.load(Ordering::Relaxed) {
             // Loss-free mode: a lane that is still full after the wait refuses the package
             // (the same condition the wait waited for).
@@ -286,18 +325,30 @@ impl ContextInner {
             }
         }
         router.send_seq += 1;
-        let header = Header { slot, source_id: self.id, source_seq: router.send_seq, dest_id, dest_seq, length: 0 };
+        let header = Header {
+            slot,
+            source_id: self.id,
+            source_seq: router.send_seq,
+            dest_id,
+            dest_seq,
+            length: 0,
+        };
         // A big publication to one idle peer goes straight from the caller's buffer to the
         // socket, as a program writing to a socket itself would: no copy, no thread hop.
         if let Payload::Copy(data) = payload {
-            if lane == Lane::Bulk && data.len() > crate::connection::DIRECT_WRITE_LIMIT && !self.reactor.is_current_thread() {
+            if lane == Lane::Bulk
+                && data.len() > crate::connection::DIRECT_WRITE_LIMIT
+                && !self.reactor.is_current_thread()
+            {
                 let mut alive = router.connections.iter().filter(|c| c.is_alive());
                 if let (Some(conn), None) = (alive.next(), alive.next()) {
                     if let Some(stream) = conn.claim_writer() {
                         let conn = conn.clone();
                         // The seq is ours and the writer claimed: later packages queue behind it.
                         drop(router);
-                        conn.write_claimed(stream, &header, data, || crate::pool::package(&header, data));
+                        conn.write_claimed(stream, &header, data, || {
+                            crate::pool::package(&header, data)
+                        });
                         return Ok(());
                     }
                 }
@@ -333,7 +384,8 @@ impl ContextInner {
         if pkg.dest_id != 0 || pkg.slot == SLOT_CONTEXT {
             return Lane::Control;
         }
-        let control_channel = |map: &HashMap<u64, Registered>| map.get(&pkg.slot).is_some_and(|r| r.control);
+        let control_channel =
+            |map: &HashMap<u64, Registered>| map.get(&pkg.slot).is_some_and(|r| r.control);
         if control_channel(&registry.receivers) || control_channel(&registry.senders) {
             Lane::Control
         } else {
@@ -343,7 +395,11 @@ impl ContextInner {
 
     /// Route packages that arrived on `from`: deduplicate, forward, deliver. Returns what
     /// must drain before more is read from `from` (loss-free mode).
-    fn route_batch(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) -> Vec<Arc<dyn Blocker>> {
+    fn route_batch(
+        &self,
+        from: &Arc<ConnShared>,
+        mut batch: Vec<PackageRef>,
+    ) -> Vec<Arc<dyn Blocker>> {
         // A context message (NEW_CONNECTION: state channels re-send) is handled before anything
         // that arrived after it is delivered, so a message sent after it is seen after its effect.
         let mut blockers = Vec::new();
@@ -368,7 +424,9 @@ impl ContextInner {
             forget_quiet_sources(&mut router.seen, now);
             router.seen_swept = now;
         }
-        let Some(first) = batch.first().map(|p| p.source_id) else { return };
+        let Some(first) = batch.first().map(|p| p.source_id) else {
+            return;
+        };
         let seen = &mut router.seen;
         if batch.iter().all(|p| p.source_id == first) {
             // The usual batch (one peer streaming): one window lookup, not one per package.
@@ -377,7 +435,9 @@ impl ContextInner {
             batch.retain(|p| window.accept(p.source_seq));
         } else {
             batch.retain(|p| {
-                let window = seen.entry(p.source_id).or_insert_with(|| SeenWindow::new(now));
+                let window = seen
+                    .entry(p.source_id)
+                    .or_insert_with(|| SeenWindow::new(now));
                 window.last_seen = now;
                 window.accept(p.source_seq)
             });
@@ -388,7 +448,11 @@ impl ContextInner {
     /// routing lock covers dedupe, sequence numbers and forwarding; deliveries to channels
     /// happen after it is released (a channel may send while it takes a delivery), in order,
     /// since one reactor thread routes everything of this context.
-    fn route_in_order(&self, from: &Arc<ConnShared>, mut batch: Vec<PackageRef>) -> Vec<Arc<dyn Blocker>> {
+    fn route_in_order(
+        &self,
+        from: &Arc<ConnShared>,
+        mut batch: Vec<PackageRef>,
+    ) -> Vec<Arc<dyn Blocker>> {
         let mut context_messages = Vec::new();
         let mut deliveries: Vec<(Arc<ChannelShared>, Vec<PackageRef>)> = Vec::new();
         let mut blockers: Vec<Arc<dyn Blocker>> = Vec::new();
@@ -397,8 +461,12 @@ impl ContextInner {
         {
             let registry = self.registry.read();
             let mut router = self.router();
-            let targets: Vec<Arc<ConnShared>> =
-                router.connections.iter().filter(|c| !Arc::ptr_eq(c, from) && c.is_alive()).cloned().collect();
+            let targets: Vec<Arc<ConnShared>> = router
+                .connections
+                .iter()
+                .filter(|c| !Arc::ptr_eq(c, from) && c.is_alive())
+                .cloned()
+                .collect();
             self.drop_duplicates(&mut router, &mut batch);
             for mut pkg in batch {
                 let forward = pkg.dest_id != self.id;
@@ -425,12 +493,21 @@ impl ContextInner {
                     context_messages.push(pkg);
                     continue;
                 }
-                let same_as_last = deliveries.last().is_some_and(|(c, _)| c.slot_in.hash == pkg.slot);
+                let same_as_last = deliveries
+                    .last()
+                    .is_some_and(|(c, _)| c.slot_in.hash == pkg.slot);
                 if same_as_last {
                     deliveries.last_mut().expect("checked").1.push(pkg);
-                } else if let Some((_, list)) = deliveries.iter_mut().find(|(c, _)| c.slot_in.hash == pkg.slot) {
+                } else if let Some((_, list)) = deliveries
+                    .iter_mut()
+                    .find(|(c, _)| c.slot_in.hash == pkg.slot)
+                {
                     list.push(pkg);
-                } else if let Some(channel) = registry.receivers.get(&pkg.slot).and_then(|r| r.channel.upgrade()) {
+                } else if let Some(channel) = registry
+                    .receivers
+                    .get(&pkg.slot)
+                    .and_then(|r| r.channel.upgrade())
+                {
                     deliveries.push((channel, vec![pkg]));
                 }
             }
@@ -485,12 +562,20 @@ impl ContextInner {
     /// Every live channel (each once), collected so callers can act without the registry lock.
     pub(crate) fn channels(&self) -> Vec<Arc<ChannelShared>> {
         let registry = self.registry.read();
-        registry.senders.values().filter_map(|r| r.channel.upgrade()).collect()
+        registry
+            .senders
+            .values()
+            .filter_map(|r| r.channel.upgrade())
+            .collect()
     }
 
     /// Connections with a peer.
     pub(crate) fn connected_count(&self) -> usize {
-        self.router().connections.iter().filter(|c| c.status() >= Status::Hosting).count()
+        self.router()
+            .connections
+            .iter()
+            .filter(|c| c.status() >= Status::Hosting)
+            .count()
     }
 
     /// Start the channel housekeeping (req/rep resends and auto-cancel, sync-mode resends):
@@ -504,8 +589,19 @@ impl ContextInner {
     /// A new connection; the startup queues move into it if it is the first.
     fn adopt_connection(&self, conn: &Arc<ConnShared>) {
         let mut router = self.router();
-        let mut queued: Vec<(Lane, PackageRef)> = router.startup_control.drain_all().into_iter().map(|p| (Lane::Control, p)).collect();
-        queued.extend(router.startup_bulk.drain_all().into_iter().map(|p| (Lane::Bulk, p)));
+        let mut queued: Vec<(Lane, PackageRef)> = router
+            .startup_control
+            .drain_all()
+            .into_iter()
+            .map(|p| (Lane::Control, p))
+            .collect();
+        queued.extend(
+            router
+                .startup_bulk
+                .drain_all()
+                .into_iter()
+                .map(|p| (Lane::Bulk, p)),
+        );
         if !queued.is_empty() {
             // In the order they were sent (all are ours: sequence order).
             queued.sort_by_key(|(_, p)| p.source_seq);
@@ -559,9 +655,15 @@ impl ContextInner {
     /// Close every connection against one shared deadline (not one after another).
     pub(crate) fn close_all(&self) {
         let conns: Vec<Arc<ConnShared>> = self.router().connections.clone();
-        let closing: Vec<Arc<ConnShared>> = conns.into_iter().filter(|c| c.begin_close(reasons::BY_CONTEXT)).collect();
+        let closing: Vec<Arc<ConnShared>> = conns
+            .into_iter()
+            .filter(|c| c.begin_close(reasons::BY_CONTEXT))
+            .collect();
         for c in &closing {
-            if !self.reactor.send(Command::Close { conn: c.clone(), tell_peer: true }) {
+            if !self.reactor.send(Command::Close {
+                conn: c.clone(),
+                tell_peer: true,
+            }) {
                 self.forget(c, c.finish_close(reasons::BY_CONTEXT), reasons::BY_CONTEXT);
             }
         }
@@ -575,7 +677,12 @@ impl ContextInner {
     pub(crate) fn close_channels(&self) {
         let channels: Vec<Arc<ChannelShared>> = {
             let registry = self.registry.read();
-            registry.receivers.values().chain(registry.senders.values()).filter_map(|r| r.channel.upgrade()).collect()
+            registry
+                .receivers
+                .values()
+                .chain(registry.senders.values())
+                .filter_map(|r| r.channel.upgrade())
+                .collect()
         };
         for channel in channels {
             channel.close();
@@ -690,7 +797,9 @@ impl Context {
             me: me.clone(),
             stall_timeout_ms: AtomicU64::new(DEFAULT_STALL_TIMEOUT.as_millis() as u64),
         });
-        Context { owner: Arc::new(Owner(inner)) }
+        Context {
+            owner: Arc::new(Owner(inner)),
+        }
     }
 
     pub(crate) fn inner(&self) -> &Arc<ContextInner> {
@@ -715,7 +824,12 @@ impl Context {
         let inner = self.inner();
         inner.start_reactor()?;
         let listener = tcp::listen(&addr, max_tries)?;
-        let conn = ConnShared::new(inner.id, inner.reactor.clone(), name.unwrap_or(""), inner.queue_params());
+        let conn = ConnShared::new(
+            inner.id,
+            inner.reactor.clone(),
+            name.unwrap_or(""),
+            inner.queue_params(),
+        );
         {
             let mut st = conn.state();
             let (host, port) = tcp::socket_name(listener.local_addr().ok());
@@ -723,7 +837,10 @@ impl Context {
             st.endpoints.port1 = port;
         }
         inner.adopt_connection(&conn);
-        if !inner.reactor.send(Command::Listen { conn: conn.clone(), listener }) {
+        if !inner.reactor.send(Command::Listen {
+            conn: conn.clone(),
+            listener,
+        }) {
             conn.begin_close(reasons::BY_CONTEXT);
             let peer = conn.finish_close(reasons::BY_CONTEXT);
             inner.forget(&conn, peer, reasons::BY_CONTEXT);
@@ -735,7 +852,12 @@ impl Context {
     /// Connect to a context hosting at `address`, retrying for up to `timeout`, then run the
     /// handshake (at most 2 s more). On success the connection is *connected* and a
     /// `NEW_CONNECTION` message goes out to the network.
-    pub fn connect(&self, address: &str, timeout: Duration, name: Option<&str>) -> Result<Connection> {
+    pub fn connect(
+        &self,
+        address: &str,
+        timeout: Duration,
+        name: Option<&str>,
+    ) -> Result<Connection> {
         let mut addr = parse_address(address)?;
         if addr.host.is_empty() {
             addr.host = "127.0.0.1".into();
@@ -746,10 +868,18 @@ impl Context {
         let (id2, pid2) = tcp::client_handshake(&stream, inner.id, std::process::id() as u64)?;
         tcp::prepare_stream(&stream);
         let stream = Arc::new(stream);
-        let conn = ConnShared::new(inner.id, inner.reactor.clone(), name.unwrap_or(""), inner.queue_params());
+        let conn = ConnShared::new(
+            inner.id,
+            inner.reactor.clone(),
+            name.unwrap_or(""),
+            inner.queue_params(),
+        );
         conn.attach(stream.clone(), id2, pid2, Status::Connected);
         inner.adopt_connection(&conn);
-        if !inner.reactor.send(Command::Adopt { conn: conn.clone(), stream }) {
+        if !inner.reactor.send(Command::Adopt {
+            conn: conn.clone(),
+            stream,
+        }) {
             conn.begin_close(reasons::BY_CONTEXT);
             let peer = conn.finish_close(reasons::BY_CONTEXT);
             inner.forget(&conn, peer, reasons::BY_CONTEXT);
@@ -797,7 +927,9 @@ impl Context {
 
     /// The first alive connection (waiting ones included) with this name.
     pub fn connection_by_name(&self, name: &str) -> Option<Connection> {
-        self.connections_all().into_iter().find(|c| c.name() == name)
+        self.connections_all()
+            .into_iter()
+            .find(|c| c.name() == name)
     }
 
     /// Queue limits for the startup queue, channel queues and connection out-queues created
@@ -805,7 +937,9 @@ impl Context {
     pub fn set_queue_params(&self, params: QueueParams) -> Result<()> {
         params.validate()?;
         *self.inner().params.lock() = params;
-        self.inner().blocking.store(params.discard == Discard::Block, Ordering::Relaxed);
+        self.inner()
+            .blocking
+            .store(params.discard == Discard::Block, Ordering::Relaxed);
         let mut router = self.inner().router();
         router.startup_control.set_params(params);
         router.startup_bulk.set_params(params);
@@ -829,7 +963,9 @@ impl Context {
                 "the maximum message size must be at least {MIN_MAX_MESSAGE_SIZE} bytes (context messages and handshake traffic must fit)"
             )));
         }
-        self.inner().max_message_size.store(bytes, Ordering::Relaxed);
+        self.inner()
+            .max_message_size
+            .store(bytes, Ordering::Relaxed);
         Ok(())
     }
 
@@ -865,8 +1001,14 @@ impl Context {
     pub fn set_stall_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         let ms = match timeout {
             None => 0,
-            Some(t) if t >= Duration::from_millis(500) => t.as_millis().min(u64::MAX as u128) as u64,
-            Some(t) => return Err(Error::invalid(format!("the stall timeout must be at least 0.5 s (got {t:?})"))),
+            Some(t) if t >= Duration::from_millis(500) => {
+                t.as_millis().min(u64::MAX as u128) as u64
+            }
+            Some(t) => {
+                return Err(Error::invalid(format!(
+                    "the stall timeout must be at least 0.5 s (got {t:?})"
+                )))
+            }
         };
         self.inner().stall_timeout_ms.store(ms, Ordering::Relaxed);
         Ok(())
@@ -896,7 +1038,10 @@ mod tests {
         assert!(!w.accept(2));
         assert!(!w.accept(1));
         assert!(w.accept(5000));
-        assert!(!w.accept(5000 - DEDUPE_WINDOW), "older than the window counts as seen");
+        assert!(
+            !w.accept(5000 - DEDUPE_WINDOW),
+            "older than the window counts as seen"
+        );
         assert!(w.accept(5000 - DEDUPE_WINDOW + 1));
         assert!(!w.accept(4));
     }

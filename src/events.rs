@@ -7,13 +7,13 @@
 //! timers are signals emitted by one shared timer thread, which runs only while something is
 //! pending (plus a short grace).
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use parking_lot::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,11 +48,19 @@ struct EventLoop {
 fn event_loop() -> &'static EventLoop {
     static LOOP: OnceLock<EventLoop> = OnceLock::new();
     LOOP.get_or_init(|| {
-        let (reader, writer) = UnixStream::pair().expect("cannot create the yoton wakeup socket pair");
-        reader.set_nonblocking(true).expect("non-blocking wakeup socket");
-        writer.set_nonblocking(true).expect("non-blocking wakeup socket");
+        let (reader, writer) =
+            UnixStream::pair().expect("cannot create the yoton wakeup socket pair");
+        reader
+            .set_nonblocking(true)
+            .expect("non-blocking wakeup socket");
+        writer
+            .set_nonblocking(true)
+            .expect("non-blocking wakeup socket");
         EventLoop {
-            queue: Mutex::new(Queue { events: VecDeque::new(), notified: false }),
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                notified: false,
+            }),
             ready: Condvar::new(),
             reader,
             writer,
@@ -140,7 +148,9 @@ pub enum Block {
 pub fn process_events(block: Block) -> Result<usize> {
     let el = event_loop();
     if IN_EVENTS.with(|flag| flag.replace(true)) {
-        return Err(Error::invalid("process_events was called from inside an event (re-entrant call)"));
+        return Err(Error::invalid(
+            "process_events was called from inside an event (re-entrant call)",
+        ));
     }
     struct Done;
     impl Drop for Done {
@@ -156,7 +166,9 @@ pub fn process_events(block: Block) -> Result<usize> {
         Block::For(d) => (Some(Instant::now() + d), false),
     };
     let mut count = 0;
-    let Some(first) = pop(el, wait, forever) else { return Ok(0) };
+    let Some(first) = pop(el, wait, forever) else {
+        return Ok(0);
+    };
     run_event(first);
     count += 1;
     while let Some(event) = pop(el, None, false) {
@@ -240,7 +252,9 @@ pub fn pending_events() -> usize {
 /// delay at the front. NaN and infinite delays are refused.
 pub fn call_later(delay: f64, event: Event) -> Result<()> {
     if !delay.is_finite() {
-        return Err(Error::invalid(format!("call_later needs a finite delay, not {delay}")));
+        return Err(Error::invalid(format!(
+            "call_later needs a finite delay, not {delay}"
+        )));
     }
     if delay == 0.0 {
         post(event, false);
@@ -332,11 +346,19 @@ fn schedule(at: Instant, action: Due, live: Option<Live>) {
     let mut timers = el.timers.lock();
     timers.seq += 1;
     let seq = timers.seq;
-    timers.heap.push(Entry { at, seq, action, live });
+    timers.heap.push(Entry {
+        at,
+        seq,
+        action,
+        live,
+    });
     // The thread decides to exit under this lock, so either it sees the new entry or it has
     // already cleared the flag and we start a new one.
     if !timers.thread_running {
-        thread::Builder::new().name("yoton-timers".into()).spawn(timer_thread).expect("cannot spawn the yoton timer thread");
+        thread::Builder::new()
+            .name("yoton-timers".into())
+            .spawn(timer_thread)
+            .expect("cannot spawn the yoton timer thread");
         timers.thread_running = true;
     }
     drop(timers);
@@ -373,7 +395,8 @@ fn timer_thread() {
             timers = el.timers.lock();
         } else {
             // Wake at least once per grace to notice a timer that was stopped meanwhile.
-            el.timers_changed.wait_for(&mut timers, (at - now).min(idle_grace()));
+            el.timers_changed
+                .wait_for(&mut timers, (at - now).min(idle_grace()));
         }
     }
 }
@@ -383,7 +406,12 @@ fn timer_thread() {
 pub fn time_until_next_timer() -> Option<Duration> {
     let timers = event_loop().timers.lock();
     // Stopped timers leave their entry in the heap (it is skipped when due): ignore them.
-    let next = timers.heap.iter().filter(|e| e.is_live()).map(|e| e.at).min()?;
+    let next = timers
+        .heap
+        .iter()
+        .filter(|e| e.is_live())
+        .map(|e| e.at)
+        .min()?;
     Some(next.saturating_duration_since(Instant::now()))
 }
 
@@ -405,7 +433,9 @@ pub struct Signal<A> {
 
 impl<A> Clone for Signal<A> {
     fn clone(&self) -> Self {
-        Signal { shared: self.shared.clone() }
+        Signal {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -417,7 +447,12 @@ impl<A: Clone + Send + Sync + 'static> Default for Signal<A> {
 
 impl<A: Clone + Send + Sync + 'static> Signal<A> {
     pub fn new() -> Signal<A> {
-        Signal { shared: Arc::new(SignalShared { handlers: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }) }
+        Signal {
+            shared: Arc::new(SignalShared {
+                handlers: Mutex::new(Vec::new()),
+                next_id: AtomicU64::new(1),
+            }),
+        }
     }
 
     /// Bind a handler; returns its id for `unbind`.
@@ -447,7 +482,13 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
 
     /// Queue one event per bound handler (safe from any thread).
     pub fn emit(&self, arg: A) {
-        let ids: Vec<u64> = self.shared.handlers.lock().iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self
+            .shared
+            .handlers
+            .lock()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let weak: Weak<SignalShared<A>> = Arc::downgrade(&self.shared);
             let arg = arg.clone();
@@ -455,7 +496,12 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
                 Box::new(move || {
                     // Look the handler up when the event runs: unbound (or dropped) means skip.
                     let Some(shared) = weak.upgrade() else { return };
-                    let handler = shared.handlers.lock().iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+                    let handler = shared
+                        .handlers
+                        .lock()
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, h)| h.clone());
                     if let Some(handler) = handler {
                         handler(&arg);
                     }
@@ -468,9 +514,21 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
     /// Call every bound handler now, on this thread. A handler unbound by an earlier one
     /// (during this emission) is not called.
     pub fn emit_now(&self, arg: A) {
-        let ids: Vec<u64> = self.shared.handlers.lock().iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self
+            .shared
+            .handlers
+            .lock()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
-            let handler = self.shared.handlers.lock().iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone());
+            let handler = self
+                .shared
+                .handlers
+                .lock()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, h)| h.clone());
             if let Some(handler) = handler {
                 handler(&arg);
             }
@@ -500,7 +558,12 @@ impl Timer {
         let interval = positive_interval(interval)?;
         Ok(Timer {
             signal: Signal::new(),
-            state: Arc::new(Mutex::new(TimerState { interval, oneshot, generation: 0, running: false })),
+            state: Arc::new(Mutex::new(TimerState {
+                interval,
+                oneshot,
+                generation: 0,
+                running: false,
+            })),
         })
     }
 
@@ -552,26 +615,36 @@ impl Timer {
                 st.running && st.generation == generation
             })
         });
-        schedule(at, Arc::new(move || {
-            let (Some(state), Some(shared)) = (weak_state.upgrade(), weak_signal.upgrade()) else { return };
-            let timer = Timer { signal: Signal { shared }, state };
-            let rearm = {
-                let mut st = timer.state.lock();
-                if st.generation != generation || !st.running {
+        schedule(
+            at,
+            Arc::new(move || {
+                let (Some(state), Some(shared)) = (weak_state.upgrade(), weak_signal.upgrade())
+                else {
                     return;
+                };
+                let timer = Timer {
+                    signal: Signal { shared },
+                    state,
+                };
+                let rearm = {
+                    let mut st = timer.state.lock();
+                    if st.generation != generation || !st.running {
+                        return;
+                    }
+                    if st.oneshot {
+                        st.running = false;
+                        None
+                    } else {
+                        Some(at + st.interval)
+                    }
+                };
+                timer.signal.emit(());
+                if let Some(next) = rearm {
+                    timer.arm(generation, next);
                 }
-                if st.oneshot {
-                    st.running = false;
-                    None
-                } else {
-                    Some(at + st.interval)
-                }
-            };
-            timer.signal.emit(());
-            if let Some(next) = rearm {
-                timer.arm(generation, next);
-            }
-        }), Some(live));
+            }),
+            Some(live),
+        );
     }
 }
 
@@ -579,7 +652,9 @@ fn positive_interval(seconds: f64) -> Result<Duration> {
     if seconds.is_finite() && seconds > 0.0 {
         Ok(Duration::from_secs_f64(seconds))
     } else {
-        Err(Error::invalid(format!("a timer interval must be positive and finite, not {seconds}")))
+        Err(Error::invalid(format!(
+            "a timer interval must be positive and finite, not {seconds}"
+        )))
     }
 }
 
@@ -601,8 +676,18 @@ mod tests {
         for round in 0..300u64 {
             let tx = Mutex::new(tx.clone());
             let delay = Duration::from_micros(round % 4 * 300);
-            schedule(Instant::now() + delay, Arc::new(move || { let _ = tx.lock().send(round); }), None);
-            assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(round), "round {round} never ran");
+            schedule(
+                Instant::now() + delay,
+                Arc::new(move || {
+                    let _ = tx.lock().send(round);
+                }),
+                None,
+            );
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(5)),
+                Ok(round),
+                "round {round} never ran"
+            );
             // Vary the pause around the grace so the next schedule lands before, during and
             // after the thread's exit decision.
             thread::sleep(Duration::from_micros(round % 7 * 250));

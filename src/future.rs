@@ -1,8 +1,8 @@
 //! Futures: the pending result of a request (docs/protocol.md §9.3.3). The requester side fills them from
 //! replies; the executor-side methods (`set_result`, ...) let users complete their own.
 
-use std::sync::{Arc, Weak};
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::channels::ChannelShared;
@@ -47,7 +47,12 @@ pub(crate) struct FutureShared {
 }
 
 impl FutureShared {
-    pub(crate) fn new(channel: Option<Weak<ChannelShared>>, request_id: u64, request: Vec<u8>, auto_cancel: Option<Duration>) -> Arc<FutureShared> {
+    pub(crate) fn new(
+        channel: Option<Weak<ChannelShared>>,
+        request_id: u64,
+        request: Vec<u8>,
+        auto_cancel: Option<Duration>,
+    ) -> Arc<FutureShared> {
         let now = Instant::now();
         Arc::new_cyclic(|me| FutureShared {
             state: Mutex::new(FutureState {
@@ -166,7 +171,9 @@ impl Default for Future {
 impl Future {
     /// A future not tied to any request: complete it yourself with `set_result` and friends.
     pub fn new() -> Future {
-        Future { shared: FutureShared::new(None, 0, Vec::new(), None) }
+        Future {
+            shared: FutureShared::new(None, 0, Vec::new(), None),
+        }
     }
 
     pub fn status(&self) -> FutureStatus {
@@ -199,9 +206,19 @@ impl Future {
     pub fn result(&self, timeout: Option<Duration>) -> Result<Value> {
         match self.shared.wait(timeout) {
             FutureStatus::Success => Ok(self.shared.state().result.clone().unwrap_or(Value::None)),
-            FutureStatus::Error => Err(self.shared.state().error.clone().unwrap_or_else(|| Error::new(ErrorKind::Remote, ""))),
-            FutureStatus::Cancelled => Err(Error::new(ErrorKind::Cancelled, "the request was cancelled")),
-            _ => Err(Error::timeout("the request did not finish within the timeout")),
+            FutureStatus::Error => Err(self
+                .shared
+                .state()
+                .error
+                .clone()
+                .unwrap_or_else(|| Error::new(ErrorKind::Remote, ""))),
+            FutureStatus::Cancelled => Err(Error::new(
+                ErrorKind::Cancelled,
+                "the request was cancelled",
+            )),
+            _ => Err(Error::timeout(
+                "the request did not finish within the timeout",
+            )),
         }
     }
 

@@ -22,8 +22,8 @@ mod pool;
 pub mod protocol;
 pub mod queue;
 pub mod transport;
-pub mod value;
 mod unprintable;
+pub mod value;
 mod value_repr;
 
 #[allow(unsafe_code)]

@@ -167,4 +167,3 @@ fn prefetch_line(p: *const u8) {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_line(_p: *const u8) {}
-

@@ -12,9 +12,9 @@
 //! `GLOBAL_MAX` packages globally plus `LOCAL_MAX` per thread, each with a body capacity of
 //! at most `BODY_CAPACITY_MAX` bytes.
 
+use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::sync::{Arc};
-use parking_lot::{Mutex};
+use std::sync::Arc;
 
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
@@ -79,7 +79,9 @@ pub(crate) fn package(header: &Header, data: &[u8]) -> PackageRef {
 /// Let go of a package: kept for reuse if this was its last reference and its body is small
 /// and ours; otherwise just dropped.
 pub(crate) fn recycle(mut pkg: PackageRef) {
-    let Some(p) = Arc::get_mut(&mut pkg) else { return };
+    let Some(p) = Arc::get_mut(&mut pkg) else {
+        return;
+    };
     match p.owned_capacity() {
         Some(c) if c <= BODY_CAPACITY_MAX => {}
         Some(c) if (BIG_MIN..=BIG_MAX).contains(&c) => {
@@ -141,7 +143,14 @@ mod tests {
     use super::*;
 
     fn header(seq: u64, len: usize) -> Header {
-        Header { slot: 7, source_id: 1, source_seq: seq, dest_id: 0, dest_seq: 0, length: len as u64 }
+        Header {
+            slot: 7,
+            source_id: 1,
+            source_seq: seq,
+            dest_id: 0,
+            dest_seq: 0,
+            length: len as u64,
+        }
     }
 
     #[test]
@@ -150,7 +159,11 @@ mod tests {
         let address = Arc::as_ptr(&first);
         recycle(first);
         let second = package(&header(2, 2), b"yo");
-        assert_eq!(Arc::as_ptr(&second), address, "the same allocation came back");
+        assert_eq!(
+            Arc::as_ptr(&second),
+            address,
+            "the same allocation came back"
+        );
         assert_eq!(second.body(), b"yo");
         assert_eq!(second.source_seq, 2);
         assert_eq!(second.recv_seq, 0);
@@ -196,7 +209,9 @@ mod tests {
 
     #[test]
     fn local_caches_spill_into_a_bounded_global_pool() {
-        let packages: Vec<PackageRef> = (0..(LOCAL_MAX * 3) as u64).map(|i| package(&header(i, 1), b"x")).collect();
+        let packages: Vec<PackageRef> = (0..(LOCAL_MAX * 3) as u64)
+            .map(|i| package(&header(i, 1), b"x"))
+            .collect();
         for p in packages {
             recycle(p);
         }

@@ -30,7 +30,11 @@ pub struct QueueParams {
 impl Default for QueueParams {
     fn default() -> Self {
         // The original's (10000, "old"), plus a byte bound so memory stays bounded for big messages.
-        QueueParams { max_packages: 10_000, max_bytes: 256 << 20, discard: Discard::Old }
+        QueueParams {
+            max_packages: 10_000,
+            max_bytes: 256 << 20,
+            discard: Discard::Old,
+        }
     }
 }
 
@@ -70,7 +74,11 @@ pub struct PackageQueue {
 
 impl PackageQueue {
     pub fn new(params: QueueParams) -> PackageQueue {
-        PackageQueue { items: VecDeque::new(), bytes: 0, params }
+        PackageQueue {
+            items: VecDeque::new(),
+            bytes: 0,
+            params,
+        }
     }
 
     pub fn set_params(&mut self, params: QueueParams) {
@@ -90,7 +98,12 @@ impl PackageQueue {
             match self.params.discard {
                 // Callers wait before pushing; what still arrives is kept (bounded by them).
                 Discard::Block => {}
-                Discard::New => return Pushed { accepted: false, evicted: 0 },
+                Discard::New => {
+                    return Pushed {
+                        accepted: false,
+                        evicted: 0,
+                    }
+                }
                 Discard::Old => {
                     while full(self) {
                         self.pop();
@@ -101,7 +114,10 @@ impl PackageQueue {
         }
         self.bytes += cost;
         self.items.push_back(pkg);
-        Pushed { accepted: true, evicted }
+        Pushed {
+            accepted: true,
+            evicted,
+        }
     }
 
     /// Append without applying limits (moving the startup queue into a connection, docs/protocol.md §6.4).
@@ -172,7 +188,11 @@ mod tests {
     use std::sync::Arc;
 
     fn pkg(seq: u64) -> PackageRef {
-        let h = Header { slot: 8, source_seq: seq, ..Header::default() };
+        let h = Header {
+            slot: 8,
+            source_seq: seq,
+            ..Header::default()
+        };
         Arc::new(Package::new(&h, format!("m{seq}").into_bytes()))
     }
 
@@ -183,7 +203,11 @@ mod tests {
     #[test]
     fn discard_new_keeps_first() {
         // docs/protocol.md §6.8: after 8 sends with (5, "new") the queue holds m0..m4.
-        let mut q = PackageQueue::new(QueueParams { max_packages: 5, discard: Discard::New, ..Default::default() });
+        let mut q = PackageQueue::new(QueueParams {
+            max_packages: 5,
+            discard: Discard::New,
+            ..Default::default()
+        });
         let dropped: usize = (1..=8).map(|s| q.push(pkg(s)).dropped()).sum();
         assert_eq!(dropped, 3);
         assert_eq!(seqs(&mut q), vec![1, 2, 3, 4, 5]);
@@ -191,7 +215,11 @@ mod tests {
 
     #[test]
     fn discard_old_keeps_last() {
-        let mut q = PackageQueue::new(QueueParams { max_packages: 5, discard: Discard::Old, ..Default::default() });
+        let mut q = PackageQueue::new(QueueParams {
+            max_packages: 5,
+            discard: Discard::Old,
+            ..Default::default()
+        });
         let dropped: usize = (1..=8).map(|s| q.push(pkg(s)).dropped()).sum();
         assert_eq!(dropped, 3);
         assert_eq!(seqs(&mut q), vec![4, 5, 6, 7, 8]);
@@ -200,7 +228,11 @@ mod tests {
     #[test]
     fn byte_limit_applies() {
         let cost = pkg(1).cost();
-        let mut q = PackageQueue::new(QueueParams { max_packages: 100, max_bytes: cost * 2, discard: Discard::Old });
+        let mut q = PackageQueue::new(QueueParams {
+            max_packages: 100,
+            max_bytes: cost * 2,
+            discard: Discard::Old,
+        });
         for s in 1..=4 {
             q.push(pkg(s));
         }
@@ -213,14 +245,29 @@ mod tests {
     fn oversized_single_package_is_kept_when_empty() {
         // A lone package bigger than max_bytes still goes through: limits bound queues, not
         // message size (that is the context's max message size).
-        let mut q = PackageQueue::new(QueueParams { max_packages: 10, max_bytes: 1, discard: Discard::New });
-        assert_eq!(q.push(pkg(1)), Pushed { accepted: true, evicted: 0 });
+        let mut q = PackageQueue::new(QueueParams {
+            max_packages: 10,
+            max_bytes: 1,
+            discard: Discard::New,
+        });
+        assert_eq!(
+            q.push(pkg(1)),
+            Pushed {
+                accepted: true,
+                evicted: 0
+            }
+        );
         assert_eq!(q.len(), 1);
     }
 
     #[test]
     fn zero_limits_are_invalid() {
-        assert!(QueueParams { max_packages: 0, ..Default::default() }.validate().is_err());
+        assert!(QueueParams {
+            max_packages: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
         assert!(QueueParams::default().validate().is_ok());
     }
 }

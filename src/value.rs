@@ -32,7 +32,12 @@ impl Value {
         K: Into<Value>,
         V: Into<Value>,
     {
-        Value::Dict(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Value::Dict(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// The Python type name, for error messages.
@@ -118,7 +123,11 @@ impl Value {
 
     /// Look up a string key in a `Dict`. With duplicate keys the last one wins, as in Python.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.as_dict()?.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.as_dict()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 }
 
@@ -197,20 +206,47 @@ mod tests {
         assert_eq!(Value::from(1.5f64), Value::Float(1.5));
         assert_eq!(Value::from("a"), Value::Str("a".into()));
         assert_eq!(Value::from(String::from("b")), Value::Str("b".into()));
-        assert_eq!(Value::from(vec![Value::None]), Value::List(vec![Value::None]));
+        assert_eq!(
+            Value::from(vec![Value::None]),
+            Value::List(vec![Value::None])
+        );
         assert_eq!(Value::from(None::<i64>), Value::None);
         assert_eq!(Value::from(Some("x")), Value::Str("x".into()));
     }
 
     #[test]
     fn constructors() {
-        assert_eq!(Value::list([1, 2]), Value::List(vec![Value::Int(1), Value::Int(2)]));
-        assert_eq!(Value::tuple(["hi"]), Value::Tuple(vec![Value::Str("hi".into())]));
-        assert_eq!(Value::dict([("a", 1)]), Value::Dict(vec![(Value::Str("a".into()), Value::Int(1))]));
-        let request = Value::tuple([Value::from("add"), Value::tuple([3, 4]), Value::dict(Vec::<(Value, Value)>::new())]);
+        assert_eq!(
+            Value::list([1, 2]),
+            Value::List(vec![Value::Int(1), Value::Int(2)])
+        );
+        assert_eq!(
+            Value::tuple(["hi"]),
+            Value::Tuple(vec![Value::Str("hi".into())])
+        );
+        assert_eq!(
+            Value::dict([("a", 1)]),
+            Value::Dict(vec![(Value::Str("a".into()), Value::Int(1))])
+        );
+        let request = Value::tuple([
+            Value::from("add"),
+            Value::tuple([3, 4]),
+            Value::dict(Vec::<(Value, Value)>::new()),
+        ]);
         let bytes = crate::protocol::object::encode(&request).unwrap();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, ["7403", "7303616464", "7402", "690300000000000000", "690400000000000000", "6400"].concat());
+        assert_eq!(
+            hex,
+            [
+                "7403",
+                "7303616464",
+                "7402",
+                "690300000000000000",
+                "690400000000000000",
+                "6400"
+            ]
+            .concat()
+        );
     }
 
     #[test]

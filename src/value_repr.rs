@@ -79,11 +79,19 @@ pub(crate) fn float_repr(f: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{text}")
     } else {
-        let rest = if digits.len() > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        let rest = if digits.len() > 1 {
+            format!(".{}", &digits[1..])
+        } else {
+            String::new()
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{}{rest}e{esign}{:02}", &digits[..1], exp.abs())
     }
@@ -100,7 +108,11 @@ fn is_printable(c: char) -> bool {
 
 /// Python's str repr: single quotes unless the text has a `'` and no `"`.
 fn string_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -164,7 +176,10 @@ mod tests {
             Value::Dict(vec![(Value::Str("k".into()), Value::Float(1.5))]),
             Value::Tuple(vec![Value::Str("x\n".into())]),
         ]);
-        assert_eq!(v.repr(), r#"(1, "a'b", [None, True], {'k': 1.5}, ('x\n',))"#);
+        assert_eq!(
+            v.repr(),
+            r#"(1, "a'b", [None, True], {'k': 1.5}, ('x\n',))"#
+        );
         assert_eq!(Value::Tuple(vec![]).repr(), "()");
         assert_eq!(Value::Str("héllo 😀".into()).repr(), "'héllo 😀'");
         // Escapes exactly like CPython 3.11 (values from its repr()).

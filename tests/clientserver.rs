@@ -29,15 +29,32 @@ fn echo_server(per_connection: bool) -> (RequestServer, String, Arc<Mutex<Vec<St
 fn request_and_reply_keep_the_originals_crlf_conventions() {
     let (server, addr, seen) = echo_server(false);
     let t = Some(Duration::from_secs(5));
-    assert_eq!(do_request(&addr, "hello", t).unwrap(), "Requested: hello\r\n");
-    assert_eq!(do_request(&addr, "GET / HTTP/1.0\r\n", t).unwrap(), "Requested: GET / HTTP/1.0\r\n");
-    assert_eq!(do_request(&addr, "héllo", t).unwrap(), "Requested: héllo\r\n");
-    assert_eq!(*seen.lock().unwrap(), ["hello\r\n", "GET / HTTP/1.0\r\n", "héllo\r\n"]);
+    assert_eq!(
+        do_request(&addr, "hello", t).unwrap(),
+        "Requested: hello\r\n"
+    );
+    assert_eq!(
+        do_request(&addr, "GET / HTTP/1.0\r\n", t).unwrap(),
+        "Requested: GET / HTTP/1.0\r\n"
+    );
+    assert_eq!(
+        do_request(&addr, "héllo", t).unwrap(),
+        "Requested: héllo\r\n"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["hello\r\n", "GET / HTTP/1.0\r\n", "héllo\r\n"]
+    );
     assert_eq!(server.handled(), 3);
     server.stop();
     let err = do_request(&addr, "again", t).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
-    assert!(err.message().starts_with("No server is listening at the given port."), "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("No server is listening at the given port."),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]
@@ -59,7 +76,8 @@ fn an_http_server_reply_line_is_returned() {
         let (mut s, _) = listener.accept().unwrap();
         let mut request = Vec::new();
         s.read_to_end(&mut request).unwrap(); // the client shuts down its write side
-        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
         request
     });
     let reply = do_request(&addr, "GET / HTTP/1.0\r\n", Some(Duration::from_secs(5))).unwrap();
@@ -83,7 +101,10 @@ fn bad_clients_are_dropped_and_others_still_served() {
         assert_eq!(reply, "Requested: still there?\r\n");
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.dropped() < 2 {
-            assert!(Instant::now() < deadline, "bad clients were not dropped ({per_connection})");
+            assert!(
+                Instant::now() < deadline,
+                "bad clients were not dropped ({per_connection})"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!server.last_drop_reason().is_empty());
@@ -97,7 +118,13 @@ fn bad_clients_are_dropped_and_others_still_served() {
 fn a_panicking_handler_drops_only_that_request() {
     let server = RequestServer::bind(
         "localhost:0",
-        Arc::new(|request: &str| if request.starts_with("boom") { panic!("boom") } else { "ok".to_string() }),
+        Arc::new(|request: &str| {
+            if request.starts_with("boom") {
+                panic!("boom")
+            } else {
+                "ok".to_string()
+            }
+        }),
         true,
     )
     .unwrap();

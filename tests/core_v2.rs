@@ -33,7 +33,10 @@ mod common;
 
 use common::{bind_any, link, read_line, wait_for};
 use yoton::protocol::handshake::encode_line;
-use yoton::{Channel, Connection, Context, Discard, ErrorKind, MessageType, QueueParams, RepMode, Status, Value};
+use yoton::{
+    Channel, Connection, Context, Discard, ErrorKind, MessageType, QueueParams, RepMode, Status,
+    Value,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -72,10 +75,18 @@ fn deadlock_watch() {
                 if cycles.is_empty() {
                     continue;
                 }
-                let mut text = format!("DEADLOCK in test `{}`: {} lock cycle(s) found by parking_lot\n", current_test(), cycles.len());
+                let mut text = format!(
+                    "DEADLOCK in test `{}`: {} lock cycle(s) found by parking_lot\n",
+                    current_test(),
+                    cycles.len()
+                );
                 for (i, threads) in cycles.iter().enumerate() {
                     for t in threads {
-                        text += &format!("cycle {i}, thread {:?}:\n{:?}\n", t.thread_id(), t.backtrace());
+                        text += &format!(
+                            "cycle {i}, thread {:?}:\n{:?}\n",
+                            t.thread_id(),
+                            t.backtrace()
+                        );
                     }
                 }
                 report(&text);
@@ -103,7 +114,10 @@ static PROCESS_WIDE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 /// `watchdog` for a test that counts process-wide resources: no other test runs meanwhile.
 fn watchdog_alone(test: &'static str, budget: Duration) -> Watchdog {
     let turn = Turn::Exclusive(PROCESS_WIDE.write().unwrap_or_else(|e| e.into_inner()));
-    Watchdog { _done: watchdog_with(test, budget), _turn: turn }
+    Watchdog {
+        _done: watchdog_with(test, budget),
+        _turn: turn,
+    }
 }
 
 /// Start a watchdog for `test`: if the returned guard is not dropped within `budget`, print
@@ -111,7 +125,10 @@ fn watchdog_alone(test: &'static str, budget: Duration) -> Watchdog {
 /// is dropped last (after the contexts, whose drop is part of what is being checked).
 fn watchdog(test: &'static str, budget: Duration) -> Watchdog {
     let turn = Turn::Shared(PROCESS_WIDE.read().unwrap_or_else(|e| e.into_inner()));
-    Watchdog { _done: watchdog_with(test, budget), _turn: turn }
+    Watchdog {
+        _done: watchdog_with(test, budget),
+        _turn: turn,
+    }
 }
 
 /// The watchdog thread itself; dropping the returned sender tells it the test finished.
@@ -139,8 +156,13 @@ fn stalled_raw_peer(host: &Context, id: u64) -> (TcpStream, Connection) {
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(encode_line(id, 4242).as_bytes()).unwrap();
     let line = read_line(&mut s);
-    assert!(line.starts_with("YOTON!") && line.ends_with("\r\n"), "host handshake line: {line:?}");
-    wait_for("the host side of the raw peer to be connected", || conn.status() == Status::Hosting);
+    assert!(
+        line.starts_with("YOTON!") && line.ends_with("\r\n"),
+        "host handshake line: {line:?}"
+    );
+    wait_for("the host side of the raw peer to be connected", || {
+        conn.status() == Status::Hosting
+    });
     (s, conn)
 }
 
@@ -178,7 +200,10 @@ fn timed_drop(what: &str, ctx: Context, limit: Duration) -> Duration {
     let start = Instant::now();
     let dropper = thread::spawn(move || drop(ctx));
     while !dropper.is_finished() {
-        assert!(start.elapsed() < limit, "dropping {what} did not return within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "dropping {what} did not return within {limit:?}"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     dropper.join().unwrap();
@@ -186,7 +211,8 @@ fn timed_drop(what: &str, ctx: Context, limit: Duration) -> Duration {
 }
 
 fn echo(req: &Channel, i: i64, timeout: Duration) -> yoton::Result<Value> {
-    req.call("echo", vec![Value::Int(i)], vec![])?.result(Some(timeout))
+    req.call("echo", vec![Value::Int(i)], vec![])?
+        .result(Some(timeout))
 }
 
 /// A 1 KiB message whose first 8 bytes are `seq` (little endian).
@@ -210,7 +236,10 @@ fn seq_of(data: &[u8]) -> u64 {
 /// 1–3 s. Both loops must finish and both contexts must drop within a few seconds.
 #[test]
 fn state_sends_from_both_ends_do_not_deadlock() {
-    let _wd = watchdog("state_sends_from_both_ends_do_not_deadlock", Duration::from_secs(25));
+    let _wd = watchdog(
+        "state_sends_from_both_ends_do_not_deadlock",
+        Duration::from_secs(25),
+    );
     let (a, b) = (Context::new(), Context::new());
     link(&a, &b);
     let run = Duration::from_secs(2);
@@ -236,7 +265,10 @@ fn state_sends_from_both_ends_do_not_deadlock() {
     let start = Instant::now();
     for (side, h) in ["a", "b"].iter().zip(&loops) {
         while !h.is_finished() {
-            assert!(start.elapsed() < Duration::from_secs(8), "the send_state loop of side {side} is stuck (deadlock)");
+            assert!(
+                start.elapsed() < Duration::from_secs(8),
+                "the send_state loop of side {side} is stuck (deadlock)"
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -271,7 +303,11 @@ struct StalledSetup {
 /// Returns the setup and how many sends were accepted.
 fn stalled_setup() -> (StalledSetup, u64) {
     let host = Context::new();
-    host.set_queue_params(QueueParams { discard: Discard::Block, ..Default::default() }).unwrap();
+    host.set_queue_params(QueueParams {
+        discard: Discard::Block,
+        ..Default::default()
+    })
+    .unwrap();
     let publ = Channel::publisher(&host, "data", MessageType::Binary).unwrap();
     let rep = Channel::replier(&host, "svc").unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
@@ -280,7 +316,10 @@ fn stalled_setup() -> (StalledSetup, u64) {
     link(&host, &client);
     let req = Channel::requester(&client, "svc").unwrap();
     let sub = Channel::subscriber(&client, "data", MessageType::Binary).unwrap();
-    assert!(echo(&req, 0, Duration::from_secs(5)).is_ok(), "warm-up call before the stall");
+    assert!(
+        echo(&req, 0, Duration::from_secs(5)).is_ok(),
+        "warm-up call before the stall"
+    );
     let (raw, raw_conn) = stalled_raw_peer(&host, 0x0123_4567_89ab_cdef);
     let mut accepted = 0u64;
     let start = Instant::now();
@@ -288,14 +327,37 @@ fn stalled_setup() -> (StalledSetup, u64) {
         match publ.send(&kib(i)) {
             Ok(()) => accepted += 1,
             Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::Timeout, "a refused send in Block mode: {e}");
+                assert_eq!(
+                    e.kind(),
+                    ErrorKind::Timeout,
+                    "a refused send in Block mode: {e}"
+                );
                 break;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "publishing towards the stalled peer took too long");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "publishing towards the stalled peer took too long"
+        );
     }
-    assert!(raw_conn.is_connected(), "the stalled peer stays connected: {:?}", raw_conn.close_reason());
-    (StalledSetup { host, _client: client, _publ: publ, _rep: rep, req, _sub: sub, raw, raw_conn }, accepted)
+    assert!(
+        raw_conn.is_connected(),
+        "the stalled peer stays connected: {:?}",
+        raw_conn.close_reason()
+    );
+    (
+        StalledSetup {
+            host,
+            _client: client,
+            _publ: publ,
+            _rep: rep,
+            req,
+            _sub: sub,
+            raw,
+            raw_conn,
+        },
+        accepted,
+    )
 }
 
 /// A peer that completed the handshake and never reads congests its connection; with
@@ -304,16 +366,24 @@ fn stalled_setup() -> (StalledSetup, u64) {
 /// the congested connection to the raw peer: sends wait 1 s and then fail with `Timeout`.)
 #[test]
 fn stalled_peer_does_not_block_rpc_with_others() {
-    let _wd = watchdog("stalled_peer_does_not_block_rpc_with_others", Duration::from_secs(30));
+    let _wd = watchdog(
+        "stalled_peer_does_not_block_rpc_with_others",
+        Duration::from_secs(30),
+    );
     let (s, accepted) = stalled_setup();
     assert!(accepted > 0);
     for i in 1..=3 {
         let start = Instant::now();
         let got = echo(&s.req, i, Duration::from_secs(5));
         let took = start.elapsed();
-        let value = got.unwrap_or_else(|e| panic!("call {i} with the healthy client failed after {took:?}: {e}"));
+        let value = got.unwrap_or_else(|e| {
+            panic!("call {i} with the healthy client failed after {took:?}: {e}")
+        });
         assert_eq!(value.repr(), format!("({i}, '{:#x}')", s.host.id()));
-        assert!(took < Duration::from_secs(2), "call {i} took {took:?} (limit 2 s)");
+        assert!(
+            took < Duration::from_secs(2),
+            "call {i} took {took:?} (limit 2 s)"
+        );
     }
     assert!(s.raw_conn.is_connected());
     drop(s.raw);
@@ -325,10 +395,18 @@ fn stalled_peer_does_not_block_rpc_with_others() {
 /// the healthy subscriber receives it.
 #[test]
 fn stalled_peer_stops_publication_to_healthy_peers_only_until_the_stall_timeout() {
-    let _wd = watchdog("stalled_peer_stops_publication_to_healthy_peers_only_until_the_stall_timeout", Duration::from_secs(30));
+    let _wd = watchdog(
+        "stalled_peer_stops_publication_to_healthy_peers_only_until_the_stall_timeout",
+        Duration::from_secs(30),
+    );
     let host = Context::new();
-    host.set_queue_params(QueueParams { discard: Discard::Block, ..Default::default() }).unwrap();
-    host.set_stall_timeout(Some(Duration::from_secs(1))).unwrap();
+    host.set_queue_params(QueueParams {
+        discard: Discard::Block,
+        ..Default::default()
+    })
+    .unwrap();
+    host.set_stall_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
     let publ = Channel::publisher(&host, "data", MessageType::Binary).unwrap();
     let client = Context::new();
     link(&host, &client);
@@ -338,22 +416,30 @@ fn stalled_peer_stops_publication_to_healthy_peers_only_until_the_stall_timeout(
     let start = Instant::now();
     let mut i = 0u64;
     while raw_conn.is_connected() {
-        assert!(start.elapsed() < Duration::from_secs(15), "the stalled peer was never cut");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the stalled peer was never cut"
+        );
         match publ.send(&kib(i)) {
             Ok(()) => i += 1,
             Err(e) => assert_eq!(e.kind(), ErrorKind::Timeout, "{e}"),
         }
         while sub.recv(Some(Duration::ZERO)).is_ok() {}
     }
-    wait_for("the stalled link to be closed", || raw_conn.status() == Status::Closed);
+    wait_for("the stalled link to be closed", || {
+        raw_conn.status() == Status::Closed
+    });
     let reason = raw_conn.close_reason().unwrap_or_default();
     assert!(reason.contains("does not read"), "{reason}");
     // The healthy subscriber gets what is published from now on.
     while sub.recv(Some(Duration::from_millis(200))).is_ok() {}
     let marker = u64::MAX - 1;
-    publ.send(&kib(marker)).expect("a send after the stalled peer was cut");
+    publ.send(&kib(marker))
+        .expect("a send after the stalled peer was cut");
     loop {
-        let m = sub.recv(Some(Duration::from_secs(2))).expect("the healthy subscriber receives again");
+        let m = sub
+            .recv(Some(Duration::from_secs(2)))
+            .expect("the healthy subscriber receives again");
         if seq_of(m.data()) == marker {
             break;
         }
@@ -373,13 +459,21 @@ fn stalled_peer_stops_publication_to_healthy_peers_only_until_the_stall_timeout(
 fn bulk_data_and_rpc(test: &'static str, policy: Discard) {
     let _wd = watchdog(test, Duration::from_secs(30));
     let (host, client) = (Context::new(), Context::new());
-    host.set_queue_params(QueueParams { max_packages: 20, discard: policy, ..Default::default() }).unwrap();
+    host.set_queue_params(QueueParams {
+        max_packages: 20,
+        discard: policy,
+        ..Default::default()
+    })
+    .unwrap();
     let (hc, cc) = link(&host, &client);
     let rep = Channel::replier(&host, "svc").unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
     let req = Channel::requester(&client, "svc").unwrap();
     let slow_sub = Channel::subscriber(&client, "bulk", MessageType::Binary).unwrap();
-    assert!(echo(&req, 0, Duration::from_secs(5)).is_ok(), "warm-up call before the flood");
+    assert!(
+        echo(&req, 0, Duration::from_secs(5)).is_ok(),
+        "warm-up call before the flood"
+    );
 
     let publ = Channel::publisher(&host, "bulk", MessageType::Binary).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -395,7 +489,8 @@ fn bulk_data_and_rpc(test: &'static str, policy: Discard) {
                     let start = Instant::now();
                     let mut i = 0u64;
                     // Until the calls are done; bounded in case they hang.
-                    while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(10) {
+                    while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(10)
+                    {
                         publ.send(&kib(i)).unwrap();
                         i += 1;
                         sent.fetch_add(1, Ordering::Relaxed);
@@ -412,7 +507,12 @@ fn bulk_data_and_rpc(test: &'static str, policy: Discard) {
         let t = Instant::now();
         match echo(&req, i, Duration::from_secs(2)) {
             Ok(v) => assert_eq!(v.repr(), format!("({i}, '{:#x}')", host.id())),
-            Err(e) => failures.push(format!("call {i}: {:?} after {:?}: {}", e.kind(), t.elapsed(), e.message())),
+            Err(e) => failures.push(format!(
+                "call {i}: {:?} after {:?}: {}",
+                e.kind(),
+                t.elapsed(),
+                e.message()
+            )),
         }
         if failures.len() >= 3 {
             break; // enough evidence; keep the test short
@@ -442,8 +542,14 @@ fn bulk_data_and_rpc(test: &'static str, policy: Discard) {
         slow_sub.pending()
     );
     // Sanity: the flood really congested the link (otherwise this test proves nothing).
-    assert!(discarded > 0, "the host's out-queue never overflowed: the test did not exercise the discard policy");
-    assert!(calls_took < Duration::from_secs(10), "20 calls took {calls_took:?}");
+    assert!(
+        discarded > 0,
+        "the host's out-queue never overflowed: the test did not exercise the discard policy"
+    );
+    assert!(
+        calls_took < Duration::from_secs(10),
+        "20 calls took {calls_took:?}"
+    );
 }
 
 #[test]
@@ -453,7 +559,10 @@ fn bulk_data_does_not_push_out_replies() {
 
 #[test]
 fn bulk_data_does_not_push_out_replies_discard_new() {
-    bulk_data_and_rpc("bulk_data_does_not_push_out_replies_discard_new", Discard::New);
+    bulk_data_and_rpc(
+        "bulk_data_does_not_push_out_replies_discard_new",
+        Discard::New,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,7 +575,10 @@ fn bulk_data_does_not_push_out_replies_discard_new() {
 /// connection state, released only when the last handle went away.)
 #[test]
 fn closed_connection_releases_its_socket() {
-    let _wd = watchdog_alone("closed_connection_releases_its_socket", Duration::from_secs(30));
+    let _wd = watchdog_alone(
+        "closed_connection_releases_its_socket",
+        Duration::from_secs(30),
+    );
     let (a, b) = (Context::new(), Context::new());
     // Warm-up: whatever a context creates lazily (reactor, wakeup fds, event queue) exists
     // before the baseline; one link stays open so the reactors keep running.
@@ -483,7 +595,10 @@ fn closed_connection_releases_its_socket() {
     }
     let with_links = open_fds();
     // 40 sockets (give or take a transient fd counted in the baseline).
-    assert!(with_links >= baseline + 36, "20 links should hold 40 sockets: {baseline} -> {with_links}");
+    assert!(
+        with_links >= baseline + 36,
+        "20 links should hold 40 sockets: {baseline} -> {with_links}"
+    );
     for (i, (hc, cc)) in handles.iter().enumerate() {
         // Close with a clone, keep the originals.
         if i % 2 == 0 {
@@ -493,7 +608,9 @@ fn closed_connection_releases_its_socket() {
         }
     }
     for (i, (hc, cc)) in handles.iter().enumerate() {
-        wait_for(&format!("link {i} to be closed on both ends"), || hc.status() == Status::Closed && cc.status() == Status::Closed);
+        wait_for(&format!("link {i} to be closed on both ends"), || {
+            hc.status() == Status::Closed && cc.status() == Status::Closed
+        });
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut now = open_fds();
@@ -519,7 +636,10 @@ fn closed_connection_releases_its_socket() {
 /// per stuck peer for the close package, one peer after the other.
 #[test]
 fn context_shutdown_with_stuck_peers_is_parallel() {
-    let _wd = watchdog("context_shutdown_with_stuck_peers_is_parallel", Duration::from_secs(30));
+    let _wd = watchdog(
+        "context_shutdown_with_stuck_peers_is_parallel",
+        Duration::from_secs(30),
+    );
     let host = Context::new();
     let mut peers = Vec::new();
     for i in 0..5u64 {
@@ -549,7 +669,10 @@ fn context_shutdown_with_stuck_peers_is_parallel() {
     }
     drop(publ);
     let took = timed_drop("the host with 5 stuck peers", host, Duration::from_secs(10));
-    assert!(took <= Duration::from_millis(1500), "dropping the host took {took:?} with 5 stuck peers (limit 1.5 s)");
+    assert!(
+        took <= Duration::from_millis(1500),
+        "dropping the host took {took:?} with 5 stuck peers (limit 1.5 s)"
+    );
     for (_, c) in &peers {
         assert_eq!(c.status(), Status::Closed);
     }
@@ -566,7 +689,10 @@ fn context_shutdown_with_stuck_peers_is_parallel() {
 /// delivers to the 200th, and the whole run stays under 10 s.
 #[test]
 fn many_clients_come_and_go_and_delivery_still_works() {
-    let _wd = watchdog("many_clients_come_and_go_and_delivery_still_works", Duration::from_secs(30));
+    let _wd = watchdog(
+        "many_clients_come_and_go_and_delivery_still_works",
+        Duration::from_secs(30),
+    );
     let host = Context::new();
     let down = Channel::publisher(&host, "down", MessageType::Text).unwrap();
     let up = Channel::subscriber(&host, "up", MessageType::Text).unwrap();
@@ -578,12 +704,22 @@ fn many_clients_come_and_go_and_delivery_still_works() {
         let publ = Channel::publisher(&client, "up", MessageType::Text).unwrap();
         let (hc, _cc) = link(&host, &client);
         publ.send(format!("hello from {i}").as_bytes()).unwrap();
-        assert_eq!(up.recv(t).unwrap().text().unwrap(), format!("hello from {i}"), "client {i} -> host");
+        assert_eq!(
+            up.recv(t).unwrap().text().unwrap(),
+            format!("hello from {i}"),
+            "client {i} -> host"
+        );
         down.send(format!("to {i}").as_bytes()).unwrap();
-        assert_eq!(sub.recv(t).unwrap().text().unwrap(), format!("to {i}"), "host -> client {i}");
+        assert_eq!(
+            sub.recv(t).unwrap().text().unwrap(),
+            format!("to {i}"),
+            "host -> client {i}"
+        );
         drop((sub, publ));
         timed_drop(&format!("client {i}"), client, Duration::from_secs(3));
-        wait_for("the host side to see the client go", || hc.status() == Status::Closed);
+        wait_for("the host side to see the client go", || {
+            hc.status() == Status::Closed
+        });
         assert_eq!(host.connection_count(), 0);
     }
     let took = start.elapsed();
@@ -602,9 +738,15 @@ fn many_clients_come_and_go_and_delivery_still_works() {
 /// send wait (1 s, docs/design.md "Queues and back-pressure": sends wait up to 1 s, then fail).
 #[test]
 fn loss_free_mode_recovers_after_a_stall() {
-    let _wd = watchdog("loss_free_mode_recovers_after_a_stall", Duration::from_secs(30));
+    let _wd = watchdog(
+        "loss_free_mode_recovers_after_a_stall",
+        Duration::from_secs(30),
+    );
     let (a, b) = (Context::new(), Context::new());
-    let block = QueueParams { discard: Discard::Block, ..Default::default() };
+    let block = QueueParams {
+        discard: Discard::Block,
+        ..Default::default()
+    };
     a.set_queue_params(block).unwrap();
     b.set_queue_params(block).unwrap();
     link(&a, &b);
@@ -644,7 +786,10 @@ fn loss_free_mode_recovers_after_a_stall() {
     // publisher is pushed back all the way).
     let stall = Instant::now();
     while stall.elapsed() < Duration::from_secs(2) {
-        assert!(!publisher.is_finished(), "the publisher ended during the stall");
+        assert!(
+            !publisher.is_finished(),
+            "the publisher ended during the stall"
+        );
         thread::sleep(Duration::from_millis(20));
     }
     // Resume reading; keep the publisher running for a while so it recovers too.
@@ -659,7 +804,10 @@ fn loss_free_mode_recovers_after_a_stall() {
     let (accepted, refused, in_sends) = publisher.join().unwrap();
     // The scenario happened: bounded queues fill well within the 2 s stall, after which the
     // publisher can only wait (or fail after waiting). Otherwise the queues were unbounded.
-    assert!(in_sends >= Duration::from_secs(1), "the publisher was never pushed back (only {in_sends:?} spent in send)");
+    assert!(
+        in_sends >= Duration::from_secs(1),
+        "the publisher was never pushed back (only {in_sends:?} spent in send)"
+    );
     let last = *accepted.last().expect("some sends were accepted");
     let drain = Instant::now();
     while received.last() != Some(&last) {
@@ -672,20 +820,37 @@ fn loss_free_mode_recovers_after_a_stall() {
                 received.last()
             ),
         }
-        assert!(drain.elapsed() < Duration::from_secs(10), "draining took too long");
+        assert!(
+            drain.elapsed() < Duration::from_secs(10),
+            "draining took too long"
+        );
     }
     // Nothing else is on its way.
-    assert_eq!(sub.recv(Some(Duration::from_millis(300))).unwrap_err().kind(), ErrorKind::Timeout, "an extra message arrived");
+    assert_eq!(
+        sub.recv(Some(Duration::from_millis(300)))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout,
+        "an extra message arrived"
+    );
 
     for (attempt, kind, took, message) in &refused {
-        assert_eq!(*kind, ErrorKind::Timeout, "send {attempt} failed with {kind:?} ({message})");
+        assert_eq!(
+            *kind,
+            ErrorKind::Timeout,
+            "send {attempt} failed with {kind:?} ({message})"
+        );
         assert!(
             *took >= Duration::from_millis(900),
             "send {attempt} was refused after {took:?}, before the documented 1 s send wait ({message})"
         );
     }
     if received != accepted {
-        let first_diff = received.iter().zip(&accepted).position(|(r, a)| r != a).unwrap_or(received.len().min(accepted.len()));
+        let first_diff = received
+            .iter()
+            .zip(&accepted)
+            .position(|(r, a)| r != a)
+            .unwrap_or(received.len().min(accepted.len()));
         let refused_set: std::collections::HashSet<u64> = refused.iter().map(|r| r.0).collect();
         let refused_arrived = received.iter().filter(|s| refused_set.contains(s)).count();
         panic!(
@@ -723,7 +888,10 @@ fn thread_count_is_bounded() {
     let host = Context::new();
     let publ = Channel::publisher(&host, "fan", MessageType::Text).unwrap();
     let clients: Vec<Context> = (0..50).map(|_| Context::new()).collect();
-    let subs: Vec<Channel> = clients.iter().map(|c| Channel::subscriber(c, "fan", MessageType::Text).unwrap()).collect();
+    let subs: Vec<Channel> = clients
+        .iter()
+        .map(|c| Channel::subscriber(c, "fan", MessageType::Text).unwrap())
+        .collect();
     let mut links = Vec::new();
     for c in &clients {
         links.push(link(&host, c));
@@ -747,14 +915,20 @@ fn thread_count_is_bounded() {
     );
     publ.send(b"to everyone").unwrap();
     for (i, sub) in subs.iter().enumerate() {
-        let m = sub.recv(Some(Duration::from_secs(5))).unwrap_or_else(|e| panic!("subscriber {i}: {e}"));
+        let m = sub
+            .recv(Some(Duration::from_secs(5)))
+            .unwrap_or_else(|e| panic!("subscriber {i}: {e}"));
         assert_eq!(m.text().unwrap(), "to everyone");
     }
     drop((subs, publ, links));
     let start = Instant::now();
     drop(clients);
     drop(host);
-    assert!(start.elapsed() < Duration::from_secs(10), "dropping 51 contexts took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "dropping 51 contexts took {:?}",
+        start.elapsed()
+    );
 }
 
 /// The open-files limit of this process (from /proc/self/limits).
@@ -777,7 +951,9 @@ fn raw_read_until(s: &mut TcpStream, body: &[u8]) -> bool {
         if s.read_exact(&mut header).is_err() {
             return false;
         }
-        let Ok(h) = Header::decode(&header) else { return false };
+        let Ok(h) = Header::decode(&header) else {
+            return false;
+        };
         let mut got = vec![0u8; h.length.min(1 << 20) as usize];
         if s.read_exact(&mut got).is_err() {
             return false;
@@ -794,11 +970,16 @@ fn raw_read_until(s: &mut TcpStream, body: &[u8]) -> bool {
 /// this process (a context each would add 1000 reactor threads of their own).
 #[test]
 fn a_thousand_peers_share_one_reactor_thread() {
-    let _wd = watchdog_alone("a_thousand_peers_share_one_reactor_thread", Duration::from_secs(60));
+    let _wd = watchdog_alone(
+        "a_thousand_peers_share_one_reactor_thread",
+        Duration::from_secs(60),
+    );
     const PEERS: usize = 1000;
     let limit = open_files_limit();
     if limit < 2 * PEERS + 200 {
-        report(&format!("SKIPPED a_thousand_peers_share_one_reactor_thread: the open-files limit is {limit}\n"));
+        report(&format!(
+            "SKIPPED a_thousand_peers_share_one_reactor_thread: the open-files limit is {limit}\n"
+        ));
         return;
     }
     let before = yoton_threads().len();
@@ -808,20 +989,37 @@ fn a_thousand_peers_share_one_reactor_thread() {
     for i in 0..PEERS {
         let (conn, addr) = bind_any(&host);
         let mut s = TcpStream::connect(&addr).unwrap();
-        s.write_all(encode_line(0x1000_0000_0000 + i as u64, 4242).as_bytes()).unwrap();
+        s.write_all(encode_line(0x1000_0000_0000 + i as u64, 4242).as_bytes())
+            .unwrap();
         let line = read_line(&mut s);
-        assert!(line.starts_with("YOTON!"), "peer {i}: host handshake line {line:?}");
+        assert!(
+            line.starts_with("YOTON!"),
+            "peer {i}: host handshake line {line:?}"
+        );
         peers.push((s, conn));
     }
-    wait_for("all 1000 connections to be hosting", || host.connection_count() == PEERS);
+    wait_for("all 1000 connections to be hosting", || {
+        host.connection_count() == PEERS
+    });
     let threads = yoton_threads();
-    assert!(threads.len() <= before + 4, "{} yoton threads for one context with {PEERS} peers: {}", threads.len(), summary(&threads));
+    assert!(
+        threads.len() <= before + 4,
+        "{} yoton threads for one context with {PEERS} peers: {}",
+        threads.len(),
+        summary(&threads)
+    );
     publ.send(b"to all thousand").unwrap();
     for (i, (s, _)) in peers.iter_mut().enumerate() {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        assert!(raw_read_until(s, b"to all thousand"), "peer {i} did not receive the publication");
+        assert!(
+            raw_read_until(s, b"to all thousand"),
+            "peer {i} did not receive the publication"
+        );
     }
     drop(peers);
     let took = timed_drop("the host of 1000 peers", host, Duration::from_secs(5));
-    assert!(took < Duration::from_millis(1500), "dropping the host took {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "dropping the host took {took:?}"
+    );
 }

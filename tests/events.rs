@@ -56,12 +56,21 @@ fn call_later_order_front_and_back_and_bad_delays() {
     // A delayed call: not before its time, and the timer query sees it.
     let hit = Arc::new(AtomicUsize::new(0));
     let h = hit.clone();
-    events::call_later(0.2, Box::new(move || { h.fetch_add(1, Ordering::SeqCst); })).unwrap();
+    events::call_later(
+        0.2,
+        Box::new(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
     assert!(events::time_until_next_timer().unwrap() <= Duration::from_millis(200));
     assert_eq!(events::process_events(Block::No).unwrap(), 0);
     pump_until("the delayed call", || hit.load(Ordering::SeqCst) == 1);
     // Blocking for a bounded time with nothing queued returns 0.
-    assert_eq!(events::process_events(Block::For(Duration::from_millis(30))).unwrap(), 0);
+    assert_eq!(
+        events::process_events(Block::For(Duration::from_millis(30))).unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -76,7 +85,13 @@ fn wakeup_fd_is_readable_exactly_while_events_are_pending_under_a_burst() {
             thread::spawn(move || {
                 for _ in 0..250 {
                     let ran = ran.clone();
-                    events::call_later(0.0, Box::new(move || { ran.fetch_add(1, Ordering::SeqCst); })).unwrap();
+                    events::call_later(
+                        0.0,
+                        Box::new(move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }),
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -105,7 +120,9 @@ fn embedding_callback_fires_once_per_processing_round() {
     let _s = serial();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    events::embed_event_loop(Some(Arc::new(move || { c.fetch_add(1, Ordering::SeqCst); })));
+    events::embed_event_loop(Some(Arc::new(move || {
+        c.fetch_add(1, Ordering::SeqCst);
+    })));
     for _ in 0..5 {
         events::call_later(0.0, Box::new(|| {})).unwrap();
     }
@@ -122,10 +139,13 @@ fn start_and_stop_from_inside_a_callback_and_reentrancy_is_refused() {
     let _s = serial();
     let reentrant = Arc::new(Mutex::new(None));
     let r = reentrant.clone();
-    events::call_later(0.05, Box::new(move || {
-        *r.lock().unwrap() = Some(events::process_events(Block::No).is_err());
-        events::stop_event_loop();
-    }))
+    events::call_later(
+        0.05,
+        Box::new(move || {
+            *r.lock().unwrap() = Some(events::process_events(Block::No).is_err());
+            events::stop_event_loop();
+        }),
+    )
     .unwrap();
     events::start_event_loop().unwrap();
     assert_eq!(*reentrant.lock().unwrap(), Some(true));
@@ -139,15 +159,28 @@ fn timers_fire_in_order_repeat_and_stop() {
     let fast = Timer::new(0.05, false).unwrap();
     let slow = Timer::new(0.3, true).unwrap();
     let (l1, l2) = (log.clone(), log.clone());
-    fast.signal().bind(Arc::new(move |_: &()| l1.lock().unwrap().push("fast")));
-    slow.signal().bind(Arc::new(move |_: &()| l2.lock().unwrap().push("slow")));
+    fast.signal()
+        .bind(Arc::new(move |_: &()| l1.lock().unwrap().push("fast")));
+    slow.signal()
+        .bind(Arc::new(move |_: &()| l2.lock().unwrap().push("slow")));
     slow.start(None, None).unwrap();
     fast.start(None, None).unwrap();
     assert!(fast.running() && slow.running());
-    pump_until("the one-shot timer", || log.lock().unwrap().contains(&"slow"));
+    pump_until("the one-shot timer", || {
+        log.lock().unwrap().contains(&"slow")
+    });
     assert!(!slow.running());
-    let fast_before_slow = log.lock().unwrap().iter().take_while(|n| **n == "fast").count();
-    assert!(fast_before_slow >= 2, "the 50 ms timer fires several times before the 300 ms one: {:?}", log.lock().unwrap());
+    let fast_before_slow = log
+        .lock()
+        .unwrap()
+        .iter()
+        .take_while(|n| **n == "fast")
+        .count();
+    assert!(
+        fast_before_slow >= 2,
+        "the 50 ms timer fires several times before the 300 ms one: {:?}",
+        log.lock().unwrap()
+    );
     fast.stop();
     events::process_events(Block::For(Duration::from_millis(100))).unwrap();
     let n = log.lock().unwrap().len();
@@ -173,7 +206,11 @@ fn signals_emit_queued_emit_now_and_unbind() {
     sig.emit(3);
     assert!(sig.unbind(id));
     events::process_events(Block::No).unwrap();
-    assert_eq!(*got.lock().unwrap(), [2, 1], "no callback after unbind, even for a queued emit");
+    assert_eq!(
+        *got.lock().unwrap(),
+        [2, 1],
+        "no callback after unbind, even for a queued emit"
+    );
 }
 
 #[test]
@@ -195,7 +232,9 @@ fn channel_connection_and_future_signals_run_on_the_processing_thread() {
     for i in 0..10 {
         publ.send(format!("{i}").as_bytes()).unwrap();
     }
-    pump_until("received", || received.load(Ordering::SeqCst) >= 1 && sub.pending() == 10);
+    pump_until("received", || {
+        received.load(Ordering::SeqCst) >= 1 && sub.pending() == 10
+    });
     // replier in event mode + future done callback
     let rep = Channel::replier(&a, "evsvc").unwrap();
     rep.set_mode(RepMode::Event).unwrap();
@@ -208,8 +247,13 @@ fn channel_connection_and_future_signals_run_on_the_processing_thread() {
         d.fetch_add(1, Ordering::SeqCst);
         t.lock().unwrap().push(thread::current().id());
     }));
-    pump_until("the event-mode reply and the done callback", || done.load(Ordering::SeqCst) == 1);
-    assert_eq!(f.result(Some(Duration::ZERO)).unwrap().repr(), format!("(5, '{:#x}')", a.id()));
+    pump_until("the event-mode reply and the done callback", || {
+        done.load(Ordering::SeqCst) == 1
+    });
+    assert_eq!(
+        f.result(Some(Duration::ZERO)).unwrap().repr(),
+        format!("(5, '{:#x}')", a.id())
+    );
     // closed
     let reason = Arc::new(Mutex::new(String::new()));
     let (r, t) = (reason.clone(), threads.clone());
@@ -220,5 +264,8 @@ fn channel_connection_and_future_signals_run_on_the_processing_thread() {
     cc.close(Some("bye"));
     pump_until("closed", || !reason.lock().unwrap().is_empty());
     assert_eq!(*reason.lock().unwrap(), "Closed from other end.");
-    assert!(threads.lock().unwrap().iter().all(|t| *t == me), "callbacks ran on another thread");
+    assert!(
+        threads.lock().unwrap().iter().all(|t| *t == me),
+        "callbacks ran on another thread"
+    );
 }

@@ -16,7 +16,6 @@ use yoton::{Channel, Connection, Context, ErrorKind, MessageType, Status};
 
 const RAW_ID: u64 = 0x0123_4567_89ab_cdef;
 
-
 /// A raw client that completed the handshake with `host`; returns the socket and the
 /// host-side connection (now hosting).
 fn raw_client(host: &Context) -> (TcpStream, Connection) {
@@ -24,20 +23,32 @@ fn raw_client(host: &Context) -> (TcpStream, Connection) {
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(encode_line(RAW_ID, 4242).as_bytes()).unwrap();
     let line = read_line(&mut s);
-    assert!(line.starts_with("YOTON!") && line.ends_with("\r\n"), "{line:?}");
+    assert!(
+        line.starts_with("YOTON!") && line.ends_with("\r\n"),
+        "{line:?}"
+    );
     wait_for("hosting", || conn.status() == Status::Hosting);
     (s, conn)
 }
 
 fn package(slot: u64, seq: u64, body: &[u8]) -> Vec<u8> {
-    let h = Header { slot, source_id: RAW_ID, source_seq: seq, dest_id: 0, dest_seq: 0, length: body.len() as u64 };
+    let h = Header {
+        slot,
+        source_id: RAW_ID,
+        source_seq: seq,
+        dest_id: 0,
+        dest_seq: 0,
+        length: body.len() as u64,
+    };
     let mut out = h.encode().to_vec();
     out.extend_from_slice(body);
     out
 }
 
 fn wait_closed(conn: &Connection) -> String {
-    wait_for("the connection to close", || conn.status() == Status::Closed);
+    wait_for("the connection to close", || {
+        conn.status() == Status::Closed
+    });
     conn.close_reason().unwrap()
 }
 
@@ -46,7 +57,8 @@ fn http_client_gets_the_error_line_and_the_host_keeps_accepting() {
     let host = Context::new();
     let (conn, addr) = bind_any(&host);
     let mut http = TcpStream::connect(&addr).unwrap();
-    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(read_line(&mut http), "ERROR: this is Yoton.\r\n");
     let mut bad_id = TcpStream::connect(&addr).unwrap();
     bad_id.write_all(b"YOTON!nothex.12\r\n").unwrap();
@@ -91,9 +103,15 @@ fn our_client_refuses_a_non_yoton_server() {
         std::thread::sleep(Duration::from_millis(200));
     });
     let ctx = Context::new();
-    let err = ctx.connect(&addr.to_string(), Duration::from_secs(2), None).unwrap_err();
+    let err = ctx
+        .connect(&addr.to_string(), Duration::from_secs(2), None)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Handshake);
-    assert!(err.message().contains("Handshake failed"), "{}", err.message());
+    assert!(
+        err.message().contains("Handshake failed"),
+        "{}",
+        err.message()
+    );
     server.join().unwrap();
     assert_eq!(ctx.connections_all().len(), 0);
 }
@@ -104,21 +122,41 @@ fn our_client_gives_up_on_a_silent_server() {
     let addr = listener.local_addr().unwrap();
     let ctx = Context::new();
     let start = Instant::now();
-    let err = ctx.connect(&addr.to_string(), Duration::from_secs(1), None).unwrap_err();
+    let err = ctx
+        .connect(&addr.to_string(), Duration::from_secs(1), None)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Handshake);
-    assert!(err.message().contains("Handshake timed out"), "{}", err.message());
+    assert!(
+        err.message().contains("Handshake timed out"),
+        "{}",
+        err.message()
+    );
     assert!(start.elapsed() < Duration::from_secs(6));
     drop(listener);
 }
 
 #[test]
 fn connect_with_nothing_listening_is_bounded_by_the_timeout() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ctx = Context::new();
     let start = Instant::now();
-    let err = ctx.connect(&format!("127.0.0.1:{port}"), Duration::from_millis(300), None).unwrap_err();
+    let err = ctx
+        .connect(
+            &format!("127.0.0.1:{port}"),
+            Duration::from_millis(300),
+            None,
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
-    assert!(err.message().starts_with("Cannot connect to 127.0.0.1 on"), "{}", err.message());
+    assert!(
+        err.message().starts_with("Cannot connect to 127.0.0.1 on"),
+        "{}",
+        err.message()
+    );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
@@ -126,19 +164,32 @@ fn connect_with_nothing_listening_is_bounded_by_the_timeout() {
 fn connecting_to_self_fails_on_both_ends() {
     let ctx = Context::new();
     let (conn, addr) = bind_any(&ctx);
-    let err = ctx.connect(&addr, Duration::from_secs(2), None).unwrap_err();
+    let err = ctx
+        .connect(&addr, Duration::from_secs(2), None)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Handshake);
-    assert!(err.message().contains("cannot connect to self"), "{}", err.message());
+    assert!(
+        err.message().contains("cannot connect to self"),
+        "{}",
+        err.message()
+    );
     assert!(conn.is_waiting());
 }
 
 #[test]
 fn malformed_addresses_and_ports_in_use() {
     let ctx = Context::new();
-    for bad in ["localhost", "localhost:70000", "localhost:a+b+c", "localhost:-5"] {
+    for bad in [
+        "localhost",
+        "localhost:70000",
+        "localhost:a+b+c",
+        "localhost:-5",
+    ] {
         let err = ctx.bind(bad, 1, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
-        let err = ctx.connect(bad, Duration::from_millis(100), None).unwrap_err();
+        let err = ctx
+            .connect(bad, Duration::from_millis(100), None)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
     }
     // A base port outside the ephemeral range: there, the outgoing connections of tests running
@@ -152,19 +203,37 @@ fn malformed_addresses_and_ports_in_use() {
     assert_eq!(err.kind(), ErrorKind::AddressInUse, "{err}");
     // With max_tries the next ports of the sequence are tried.
     let next = ctx.bind(&addr, 4, None).unwrap();
-    assert_eq!(next.port1(), addr.rsplit(':').next().unwrap().parse::<u16>().unwrap() + 1);
-    assert_eq!(ctx.bind(&addr, 0, None).unwrap_err().kind(), ErrorKind::AddressInUse);
+    assert_eq!(
+        next.port1(),
+        addr.rsplit(':').next().unwrap().parse::<u16>().unwrap() + 1
+    );
+    assert_eq!(
+        ctx.bind(&addr, 0, None).unwrap_err().kind(),
+        ErrorKind::AddressInUse
+    );
 }
 
 #[test]
 fn hostile_length_closes_with_a_reason_and_allocates_nothing() {
     let host = Context::new();
     let (mut s, conn) = raw_client(&host);
-    let mut h = Header { slot: 8, source_id: RAW_ID, source_seq: 1, dest_id: 0, dest_seq: 0, length: u64::MAX / 2 }.encode().to_vec();
+    let mut h = Header {
+        slot: 8,
+        source_id: RAW_ID,
+        source_seq: 1,
+        dest_id: 0,
+        dest_seq: 0,
+        length: u64::MAX / 2,
+    }
+    .encode()
+    .to_vec();
     h.extend_from_slice(b"some bytes");
     s.write_all(&h).unwrap();
     let reason = wait_closed(&conn);
-    assert!(reason.contains("above the maximum message size"), "{reason}");
+    assert!(
+        reason.contains("above the maximum message size"),
+        "{reason}"
+    );
     assert_eq!(host.connection_count(), 0);
 }
 
@@ -198,7 +267,14 @@ fn eof_in_the_middle_of_a_header_or_body_closes() {
 fn peer_vanishing_during_a_big_message_closes() {
     let host = Context::new();
     let (mut s, conn) = raw_client(&host);
-    let h = Header { slot: 8, source_id: RAW_ID, source_seq: 1, dest_id: 0, dest_seq: 0, length: 50 << 20 };
+    let h = Header {
+        slot: 8,
+        source_id: RAW_ID,
+        source_seq: 1,
+        dest_id: 0,
+        dest_seq: 0,
+        length: 50 << 20,
+    };
     s.write_all(&h.encode()).unwrap();
     s.write_all(&vec![1u8; 3 << 20]).unwrap();
     drop(s);
@@ -222,10 +298,19 @@ fn connection_signals_heartbeats_close_and_unknown() {
     let (mut s, conn) = raw_client(&host);
     let slot = slot_of("sig.txt.pub-sub");
     let mut stream = Header::HEARTBEAT.encode().to_vec();
-    stream.extend(Header { source_seq: 5, ..Header::HEARTBEAT }.encode());
+    stream.extend(
+        Header {
+            source_seq: 5,
+            ..Header::HEARTBEAT
+        }
+        .encode(),
+    );
     stream.extend(package(slot, 1, b"still here"));
     s.write_all(&stream).unwrap();
-    assert_eq!(sub.recv(Some(common::WAIT)).unwrap().text().unwrap(), "still here");
+    assert_eq!(
+        sub.recv(Some(common::WAIT)).unwrap().text().unwrap(),
+        "still here"
+    );
     assert!(conn.is_connected());
     s.write_all(&Header::CLOSE.encode()).unwrap();
     assert_eq!(wait_closed(&conn), "Closed from other end.");
@@ -262,7 +347,8 @@ fn duplicates_seq_zero_and_invalid_text_are_dropped_without_harm() {
 fn close_connection_context_message_from_the_direct_peer_closes_the_link() {
     let host = Context::new();
     let (mut s, conn) = raw_client(&host);
-    s.write_all(&package(SLOT_CONTEXT, 1, b"CLOSE_CONNECTION")).unwrap();
+    s.write_all(&package(SLOT_CONTEXT, 1, b"CLOSE_CONNECTION"))
+        .unwrap();
     let reason = wait_closed(&conn);
     assert!(reason.contains("CLOSE_CONNECTION"), "{reason}");
 }
@@ -272,7 +358,10 @@ fn silence_sets_timedout_and_data_clears_it() {
     let host = Context::new();
     let (mut s, conn) = raw_client(&host);
     wait_for("timedout after silence", || conn.is_timedout());
-    assert!(conn.is_connected(), "a timeout does not close the connection");
+    assert!(
+        conn.is_connected(),
+        "a timeout does not close the connection"
+    );
     s.write_all(&Header::HEARTBEAT.encode()).unwrap();
     wait_for("timedout cleared by a heartbeat", || !conn.is_timedout());
 }
@@ -294,12 +383,24 @@ fn huge_names_are_refused_at_once() {
     let start = std::time::Instant::now();
     let err = Channel::publisher(&ctx, &huge, MessageType::Text).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(err.message().contains("above the limit of 8192 bytes"), "{}", err.message());
+    assert!(
+        err.message().contains("above the limit of 8192 bytes"),
+        "{}",
+        err.message()
+    );
     let err = ctx.bind(&format!("localhost:{huge}"), 1, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
     // The limit itself is fine, and hashing it is quick.
     let start = std::time::Instant::now();
     Channel::publisher(&ctx, &"n".repeat(8192), MessageType::Text).unwrap();
-    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -33,9 +33,13 @@ fn yoton_threads() -> Vec<String> {
 
 /// Whether the process-wide timer thread is running.
 fn timer_thread_running() -> bool {
-    std::fs::read_dir("/proc/self/task").unwrap().flatten().any(|task| {
-        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "yoton-timers")
-    })
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .any(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.trim() == "yoton-timers")
+        })
 }
 
 /// Process events until `cond` holds (bounded).
@@ -61,7 +65,13 @@ fn dropping_the_last_handle_joins_every_context_thread() {
         sub = Channel::subscriber(&b, "x", MessageType::Text).unwrap();
         sub.set_sync_mode(true).unwrap(); // channel housekeeping
         publ.send(b"hi").unwrap();
-        assert_eq!(sub.recv(Some(Duration::from_secs(5))).unwrap().text().unwrap(), "hi");
+        assert_eq!(
+            sub.recv(Some(Duration::from_secs(5)))
+                .unwrap()
+                .text()
+                .unwrap(),
+            "hi"
+        );
         req = Channel::requester(&b, "svc").unwrap();
         rep = Channel::replier(&a, "svc").unwrap();
         rep.set_mode(RepMode::Thread).unwrap();
@@ -72,7 +82,9 @@ fn dropping_the_last_handle_joins_every_context_thread() {
         rep2.set_mode(RepMode::Thread).unwrap();
         // (A new thread names itself once it runs: wait for that, bounded.)
         let count = |name: &str| yoton_threads().iter().filter(|n| *n == name).count();
-        common::wait_for("2 reactor and 2 replier threads", || count("yoton-io") == 2 && count("yoton-replier") == 2);
+        common::wait_for("2 reactor and 2 replier threads", || {
+            count("yoton-io") == 2 && count("yoton-replier") == 2
+        });
         drop((a, b));
         // Every thread of both contexts is joined by the time the last handle is dropped.
         let left = yoton_threads();
@@ -94,7 +106,13 @@ fn the_timer_thread_ends_when_nothing_is_pending_and_comes_back_on_demand() {
     let calls = Arc::new(AtomicUsize::new(0));
     let later = |calls: &Arc<AtomicUsize>| {
         let calls = calls.clone();
-        events::call_later(0.05, Box::new(move || { calls.fetch_add(1, Ordering::SeqCst); })).unwrap();
+        events::call_later(
+            0.05,
+            Box::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
     };
     later(&calls);
     pump_until("the delayed call", || calls.load(Ordering::SeqCst) == 1);
@@ -103,7 +121,9 @@ fn the_timer_thread_ends_when_nothing_is_pending_and_comes_back_on_demand() {
     let fired = Arc::new(AtomicUsize::new(0));
     let repeating = Timer::new(0.02, false).unwrap();
     let f = fired.clone();
-    repeating.signal().bind(Arc::new(move |_: &()| { f.fetch_add(1, Ordering::SeqCst); }));
+    repeating.signal().bind(Arc::new(move |_: &()| {
+        f.fetch_add(1, Ordering::SeqCst);
+    }));
     repeating.start(None, None).unwrap();
     let far = Timer::new(3600.0, true).unwrap();
     far.start(None, None).unwrap();
@@ -113,6 +133,8 @@ fn the_timer_thread_ends_when_nothing_is_pending_and_comes_back_on_demand() {
     common::wait_for("the timer thread to end", || !timer_thread_running());
     // Scheduling again starts it again.
     later(&calls);
-    pump_until("the delayed call after a restart", || calls.load(Ordering::SeqCst) == 2);
+    pump_until("the delayed call after a restart", || {
+        calls.load(Ordering::SeqCst) == 2
+    });
     common::wait_for("the timer thread to end again", || !timer_thread_running());
 }

@@ -14,7 +14,10 @@ const T: Option<Duration> = Some(Duration::from_secs(10));
 fn add_handler() -> yoton::Handler {
     Arc::new(|args: &[Value], _kw: &[(Value, Value)]| match args {
         [Value::Int(a), Value::Int(b)] => Ok(Value::Int(a + b)),
-        _ => Err(format!("add needs two ints, got {}", Value::Tuple(args.to_vec()).repr())),
+        _ => Err(format!(
+            "add needs two ints, got {}",
+            Value::Tuple(args.to_vec()).repr()
+        )),
     })
 }
 
@@ -26,15 +29,36 @@ fn call_a_registered_method_and_the_builtin_echo() {
     rep.register("add", add_handler()).unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
     let req = Channel::requester(&b, "svc").unwrap();
-    let f = req.call("add", vec![Value::Int(3), Value::Int(4)], vec![]).unwrap();
+    let f = req
+        .call("add", vec![Value::Int(3), Value::Int(4)], vec![])
+        .unwrap();
     assert_eq!(f.result(T).unwrap(), Value::Int(7));
     assert_eq!(f.status(), FutureStatus::Success);
-    let f = req.call("echo", vec![Value::Str("hi".into())], vec![("sleep".into(), Value::Float(0.0))]).unwrap();
-    let expected = Value::Tuple(vec![Value::Str("hi".into()), Value::Str(format!("{:#x}", a.id()))]);
+    let f = req
+        .call(
+            "echo",
+            vec![Value::Str("hi".into())],
+            vec![("sleep".into(), Value::Float(0.0))],
+        )
+        .unwrap();
+    let expected = Value::Tuple(vec![
+        Value::Str("hi".into()),
+        Value::Str(format!("{:#x}", a.id())),
+    ]);
     assert_eq!(f.result(T).unwrap(), expected);
     // kwargs reach the handler
-    rep.register("kw", Arc::new(|_a: &[Value], kw: &[(Value, Value)]| Ok(Value::Dict(kw.to_vec())))).unwrap();
-    let f = req.call("kw", vec![], vec![("x".into(), Value::List(vec![Value::Float(1.5)]))]).unwrap();
+    rep.register(
+        "kw",
+        Arc::new(|_a: &[Value], kw: &[(Value, Value)]| Ok(Value::Dict(kw.to_vec()))),
+    )
+    .unwrap();
+    let f = req
+        .call(
+            "kw",
+            vec![],
+            vec![("x".into(), Value::List(vec![Value::Float(1.5)]))],
+        )
+        .unwrap();
     assert_eq!(f.result(T).unwrap().repr(), "{'x': [1.5]}");
     assert_eq!(req.requests_in_flight().unwrap(), 0);
 }
@@ -45,18 +69,51 @@ fn errors_unknown_methods_and_panics_come_back_as_remote_errors() {
     link(&a, &b);
     let rep = Channel::replier(&a, "svc").unwrap();
     rep.register("add", add_handler()).unwrap();
-    rep.register("boom", Arc::new(|_: &[Value], _: &[(Value, Value)]| panic!("kaboom"))).unwrap();
+    rep.register(
+        "boom",
+        Arc::new(|_: &[Value], _: &[(Value, Value)]| panic!("kaboom")),
+    )
+    .unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
     let req = Channel::requester(&b, "svc").unwrap();
-    let err = req.call("nope", vec![], vec![]).unwrap().result(T).unwrap_err();
-    assert_eq!((err.kind(), err.message()), (ErrorKind::Remote, "Method 'nope' not implemented."));
-    let err = req.call("add", vec![Value::Str("x".into())], vec![]).unwrap().result(T).unwrap_err();
+    let err = req
+        .call("nope", vec![], vec![])
+        .unwrap()
+        .result(T)
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.message()),
+        (ErrorKind::Remote, "Method 'nope' not implemented.")
+    );
+    let err = req
+        .call("add", vec![Value::Str("x".into())], vec![])
+        .unwrap()
+        .result(T)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Remote);
-    assert!(err.message().starts_with("add needs two ints"), "{}", err.message());
-    let err = req.call("boom", vec![], vec![]).unwrap().result(T).unwrap_err();
-    assert!(err.message().contains("panicked: kaboom"), "{}", err.message());
+    assert!(
+        err.message().starts_with("add needs two ints"),
+        "{}",
+        err.message()
+    );
+    let err = req
+        .call("boom", vec![], vec![])
+        .unwrap()
+        .result(T)
+        .unwrap_err();
+    assert!(
+        err.message().contains("panicked: kaboom"),
+        "{}",
+        err.message()
+    );
     // The replier keeps working.
-    assert_eq!(req.call("add", vec![Value::Int(1), Value::Int(1)], vec![]).unwrap().result(T).unwrap(), Value::Int(2));
+    assert_eq!(
+        req.call("add", vec![Value::Int(1), Value::Int(1)], vec![])
+            .unwrap()
+            .result(T)
+            .unwrap(),
+        Value::Int(2)
+    );
 }
 
 #[test]
@@ -66,8 +123,16 @@ fn requests_wait_for_a_replier_and_cancel() {
     let rep = Channel::replier(&a, "svc").unwrap(); // mode off: nothing is acknowledged
     let req = Channel::requester(&b, "svc").unwrap();
     let f = req.call("echo", vec![Value::Int(1)], vec![]).unwrap();
-    assert_eq!(f.result(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::Timeout);
-    assert_eq!(f.result(Some(Duration::from_millis(700))).unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        f.result(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    assert_eq!(
+        f.result(Some(Duration::from_millis(700)))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     assert!(f.cancel());
     assert!(f.cancelled() && f.done());
     assert_eq!(f.result(None).unwrap_err().kind(), ErrorKind::Cancelled);
@@ -77,20 +142,30 @@ fn requests_wait_for_a_replier_and_cancel() {
     assert_eq!(g.result(T).unwrap_err().kind(), ErrorKind::Cancelled);
     // result_or_cancel
     let h = req.call("echo", vec![Value::Int(3)], vec![]).unwrap();
-    assert_eq!(h.result_or_cancel(Duration::from_millis(100)).unwrap(), None);
+    assert_eq!(
+        h.result_or_cancel(Duration::from_millis(100)).unwrap(),
+        None
+    );
     assert!(h.cancelled());
     // Switching the replier on now: it works through its backlog; the cancelled requests'
     // acknowledgements are ignored, a new request is answered.
     rep.set_mode(RepMode::Thread).unwrap();
     let k = req.call("echo", vec![Value::Int(4)], vec![]).unwrap();
     assert_eq!(k.result(T).unwrap().repr(), format!("(4, '{:#x}')", a.id()));
-    wait_for("no request in flight", || req.requests_in_flight().unwrap() == 0);
+    wait_for("no request in flight", || {
+        req.requests_in_flight().unwrap() == 0
+    });
 }
 
 #[test]
 fn a_busy_replier_is_skipped_load_balancing() {
     // requester <-> hub <-> (r1, r2)
-    let (hub, client, c1, c2) = (Context::new(), Context::new(), Context::new(), Context::new());
+    let (hub, client, c1, c2) = (
+        Context::new(),
+        Context::new(),
+        Context::new(),
+        Context::new(),
+    );
     link(&hub, &client);
     link(&hub, &c1);
     link(&hub, &c2);
@@ -102,7 +177,14 @@ fn a_busy_replier_is_skipped_load_balancing() {
     }
     let req = Channel::requester(&client, "work").unwrap();
     let futures: Vec<_> = (0..4)
-        .map(|i| req.call("echo", vec![Value::Int(i)], vec![("sleep".into(), Value::Float(0.3))]).unwrap())
+        .map(|i| {
+            req.call(
+                "echo",
+                vec![Value::Int(i)],
+                vec![("sleep".into(), Value::Float(0.3))],
+            )
+            .unwrap()
+        })
         .collect();
     let repliers: Vec<String> = futures
         .iter()
@@ -111,8 +193,14 @@ fn a_busy_replier_is_skipped_load_balancing() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let by_c1 = repliers.iter().filter(|r| **r == format!("'{:#x}'", c1.id())).count();
-    assert_eq!(by_c1, 2, "requests should alternate between the two repliers: {repliers:?}");
+    let by_c1 = repliers
+        .iter()
+        .filter(|r| **r == format!("'{:#x}'", c1.id()))
+        .count();
+    assert_eq!(
+        by_c1, 2,
+        "requests should alternate between the two repliers: {repliers:?}"
+    );
 }
 
 #[test]
@@ -122,13 +210,23 @@ fn a_running_request_fails_when_the_repliers_connection_closes() {
     let rep = Channel::replier(&a, "svc").unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
     let req = Channel::requester(&b, "svc").unwrap();
-    let f = req.call("echo", vec![Value::Int(1)], vec![("sleep".into(), Value::Float(5.0))]).unwrap();
+    let f = req
+        .call(
+            "echo",
+            vec![Value::Int(1)],
+            vec![("sleep".into(), Value::Float(5.0))],
+        )
+        .unwrap();
     wait_for("the request to run", || f.running());
     let start = Instant::now();
     to_replier.close_on_problem(Some("replier killed"));
     let err = f.result(T).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io);
-    assert!(err.message().contains("replier killed"), "{}", err.message());
+    assert!(
+        err.message().contains("replier killed"),
+        "{}",
+        err.message()
+    );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
@@ -142,14 +240,25 @@ fn state_reaches_a_late_joiner_over_two_hops_and_the_last_writer_wins() {
     assert_eq!(sa.recv_state().unwrap().data(), b"");
     sa.send_state(b"ready").unwrap();
     sa.send_state(b"ready").unwrap(); // equal: no-op
-    wait_for("the hub to get the state", || hub_state.recv_state().unwrap().data() == b"ready");
+    wait_for("the hub to get the state", || {
+        hub_state.recv_state().unwrap().data() == b"ready"
+    });
     let sl = Channel::state(&late, "status", MessageType::Text).unwrap();
     link(&hub, &late);
-    wait_for("the late joiner to get the state", || sl.recv_state().unwrap().data() == b"ready");
+    wait_for("the late joiner to get the state", || {
+        sl.recv_state().unwrap().data() == b"ready"
+    });
     sl.send_state(b"busy").unwrap();
-    wait_for("the writer to win", || sa.recv_state().unwrap().data() == b"busy");
+    wait_for("the writer to win", || {
+        sa.recv_state().unwrap().data() == b"busy"
+    });
     assert!(sa.send_state(b"").is_err());
-    assert_eq!(Channel::state(&a, "status", MessageType::Text).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        Channel::state(&a, "status", MessageType::Text)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 #[test]
@@ -163,7 +272,10 @@ fn sync_mode_throttles_a_fast_publisher_without_loss() {
     // Start the burst once a's routing has seen the subscriber's "ok": a marker sent after it on
     // the same connection is routed after it.
     let mark_sub = Channel::subscriber(&a, "flow-mark", MessageType::Text).unwrap();
-    Channel::publisher(&b, "flow-mark", MessageType::Text).unwrap().send(b"synced").unwrap();
+    Channel::publisher(&b, "flow-mark", MessageType::Text)
+        .unwrap()
+        .send(b"synced")
+        .unwrap();
     assert_eq!(mark_sub.recv(T).unwrap().text().unwrap(), "synced");
     let n = 20000;
     let sender = std::thread::spawn(move || {
@@ -183,7 +295,10 @@ fn sync_mode_throttles_a_fast_publisher_without_loss() {
     sender.join().unwrap();
     assert_eq!(a.discarded() + b.discarded(), 0);
     // Without sync mode the whole burst lands in the subscriber's queue at once.
-    assert!(peak < n / 2, "the publisher was not throttled: {peak} messages were pending at once");
+    assert!(
+        peak < n / 2,
+        "the publisher was not throttled: {peak} messages were pending at once"
+    );
     sub.set_sync_mode(false).unwrap();
 }
 
@@ -196,13 +311,26 @@ fn ordered_reading_across_two_subscribers() {
     let s1 = Channel::subscriber(&b, "s1", MessageType::Text).unwrap();
     let s2 = Channel::subscriber(&b, "s2", MessageType::Text).unwrap();
     // Arrival order 1,2 on s1; 3 on s2; 4 on s1; 5,6 on s2; 7 on s1 (docs/protocol.md §9.2.4).
-    for (p, text) in [(&p1, "1"), (&p1, "2"), (&p2, "3"), (&p1, "4"), (&p2, "5"), (&p2, "6"), (&p1, "7")] {
+    for (p, text) in [
+        (&p1, "1"),
+        (&p1, "2"),
+        (&p2, "3"),
+        (&p1, "4"),
+        (&p2, "5"),
+        (&p2, "6"),
+        (&p1, "7"),
+    ] {
         p.send(text.as_bytes()).unwrap();
     }
     wait_for("all seven", || s1.pending() == 4 && s2.pending() == 3);
     let mut order = Vec::new();
     while let Some(ch) = Channel::select_sub_channel(&[&s1, &s2]).unwrap() {
-        let batch: Vec<String> = ch.recv_selected().unwrap().iter().map(|m| m.text().unwrap().to_string()).collect();
+        let batch: Vec<String> = ch
+            .recv_selected()
+            .unwrap()
+            .iter()
+            .map(|m| m.text().unwrap().to_string())
+            .collect();
         order.push(batch.join(""));
     }
     assert_eq!(order, ["12", "3", "4", "56", "7"]);

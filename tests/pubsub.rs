@@ -14,7 +14,12 @@ const T: Option<Duration> = Some(Duration::from_secs(10));
 fn text_binary_object_and_custom_types_arrive_intact() {
     let (a, b) = (Context::new(), Context::new());
     link(&a, &b);
-    let types = [MessageType::Text, MessageType::Binary, MessageType::Object, MessageType::Custom("num".into())];
+    let types = [
+        MessageType::Text,
+        MessageType::Binary,
+        MessageType::Object,
+        MessageType::Custom("num".into()),
+    ];
     for t in types {
         let publ = Channel::publisher(&a, "data", t.clone()).unwrap();
         let sub = Channel::subscriber(&b, "data", t.clone()).unwrap();
@@ -23,7 +28,11 @@ fn text_binary_object_and_custom_types_arrive_intact() {
             MessageType::Text => publ.send("héllo 😀".as_bytes()).unwrap(),
             MessageType::Binary => publ.send(&[0, 1, 2, 255]).unwrap(),
             MessageType::Object => publ
-                .send_value(&Value::Tuple(vec![Value::Int(-1), Value::Str("x".into()), Value::List(vec![Value::None])]))
+                .send_value(&Value::Tuple(vec![
+                    Value::Int(-1),
+                    Value::Str("x".into()),
+                    Value::List(vec![Value::None]),
+                ]))
                 .unwrap(),
             MessageType::Custom(_) => publ.send(b"3.25").unwrap(),
         }
@@ -74,7 +83,10 @@ fn empty_messages_are_skipped_and_invalid_utf8_is_refused() {
     let publ = Channel::publisher(&a, "t", MessageType::Text).unwrap();
     let sub = Channel::subscriber(&b, "t", MessageType::Text).unwrap();
     publ.send(b"").unwrap();
-    assert_eq!(publ.send(&[0xff, 0xfe]).unwrap_err().kind(), ErrorKind::Encoding);
+    assert_eq!(
+        publ.send(&[0xff, 0xfe]).unwrap_err().kind(),
+        ErrorKind::Encoding
+    );
     publ.send(b"after").unwrap();
     assert_eq!(sub.recv(T).unwrap().text().unwrap(), "after");
     // The connection survived the empty send (it would read as a close package otherwise).
@@ -91,9 +103,18 @@ fn recv_all_and_iteration_take_what_is_pending() {
         publ.send(format!("{i}").as_bytes()).unwrap();
     }
     wait_for("six pending", || sub.pending() == 6);
-    let first: Vec<String> = sub.try_iter().take(2).map(|m| m.text().unwrap().to_string()).collect();
+    let first: Vec<String> = sub
+        .try_iter()
+        .take(2)
+        .map(|m| m.text().unwrap().to_string())
+        .collect();
     assert_eq!(first, ["0", "1"]);
-    let rest: Vec<String> = sub.recv_all().unwrap().iter().map(|m| m.text().unwrap().to_string()).collect();
+    let rest: Vec<String> = sub
+        .recv_all()
+        .unwrap()
+        .iter()
+        .map(|m| m.text().unwrap().to_string())
+        .collect();
     assert_eq!(rest, ["2", "3", "4", "5"]);
     assert_eq!(sub.try_iter().count(), 0);
     assert!(publ.recv_all().is_err());
@@ -103,8 +124,16 @@ fn recv_all_and_iteration_take_what_is_pending() {
 fn recv_timeouts_and_closed_channels() {
     let a = Context::new();
     let sub = Channel::subscriber(&a, "none", MessageType::Text).unwrap();
-    assert_eq!(sub.recv(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::Timeout);
-    assert_eq!(sub.recv(Some(Duration::from_millis(20))).unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        sub.recv(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    assert_eq!(
+        sub.recv(Some(Duration::from_millis(20)))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     let sub2 = sub.clone();
     let waiter = std::thread::spawn(move || sub2.recv(None).unwrap_err().kind());
     std::thread::sleep(Duration::from_millis(50));
@@ -113,7 +142,10 @@ fn recv_timeouts_and_closed_channels() {
     let publ = Channel::publisher(&a, "none", MessageType::Text).unwrap();
     publ.close();
     assert_eq!(publ.send(b"x").unwrap_err().kind(), ErrorKind::Closed);
-    assert_eq!(sub.send(b"x").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        sub.send(b"x").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 #[test]
@@ -122,7 +154,11 @@ fn slot_collisions_are_refused_like_the_original() {
     let _p = Channel::publisher(&a, "same", MessageType::Text).unwrap();
     let err = Channel::publisher(&a, "SAME", MessageType::Text).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("Slot not free: SAME.txt.pub-sub"), "{}", err.message());
+    assert!(
+        err.message().contains("Slot not free: SAME.txt.pub-sub"),
+        "{}",
+        err.message()
+    );
     // A pub and a sub on the same base do not collide.
     let _s = Channel::subscriber(&a, "same", MessageType::Text).unwrap();
     // Once closed (or dropped), the slot is free again.
@@ -147,14 +183,24 @@ fn packages_sent_before_connecting_go_to_the_first_connection() {
 #[test]
 fn startup_queue_discards_by_policy_and_counts() {
     let a = Context::new();
-    a.set_queue_params(QueueParams { max_packages: 5, discard: Discard::New, ..Default::default() }).unwrap();
+    a.set_queue_params(QueueParams {
+        max_packages: 5,
+        discard: Discard::New,
+        ..Default::default()
+    })
+    .unwrap();
     let publ = Channel::publisher(&a, "q", MessageType::Text).unwrap();
     for i in 0..8 {
         publ.send(format!("m{i}").as_bytes()).unwrap();
     }
     assert_eq!(a.startup_queued(), 5);
     assert_eq!(a.discarded(), 3);
-    assert!(a.set_queue_params(QueueParams { max_packages: 0, ..Default::default() }).is_err());
+    assert!(a
+        .set_queue_params(QueueParams {
+            max_packages: 0,
+            ..Default::default()
+        })
+        .is_err());
 }
 
 #[test]
@@ -178,7 +224,12 @@ fn a_router_context_forwards_between_hops_without_duplicates() {
     a.flush(Duration::from_secs(5)).unwrap();
     r.flush(Duration::from_secs(5)).unwrap();
     b.flush(Duration::from_secs(5)).unwrap();
-    assert_eq!(sub.recv(Some(Duration::from_millis(200))).unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        sub.recv(Some(Duration::from_millis(200)))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     // The originator never gets its own packages back round the loop (docs/protocol.md §13 #9).
     assert_eq!(own_sub.pending(), 0);
 }
@@ -219,7 +270,9 @@ fn connection_properties() {
     assert_eq!(a.connections_all().len(), 1);
     assert_eq!(a.connection_count(), 0);
     hc.set_name("kernel");
-    let cc = b.connect(&addr, Duration::from_secs(5), Some("to-a")).unwrap();
+    let cc = b
+        .connect(&addr, Duration::from_secs(5), Some("to-a"))
+        .unwrap();
     wait_for("hosting", || hc.status() == Status::Hosting);
     assert_eq!(cc.status(), Status::Connected);
     assert_eq!((hc.id1(), hc.id2()), (a.id(), b.id()));
@@ -260,16 +313,26 @@ fn sends_above_the_maximum_message_size_are_refused() {
     let a = Context::new();
     a.set_max_message_size(1024).unwrap();
     let publ = Channel::publisher(&a, "m", MessageType::Binary).unwrap();
-    assert_eq!(publ.send(&[0; 1025]).unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(
+        publ.send(&[0; 1025]).unwrap_err().kind(),
+        ErrorKind::TooLarge
+    );
     publ.send(&[0; 1024]).unwrap();
     assert!(a.set_max_message_size(0).is_err());
-    assert!(a.set_max_message_size(1023).is_err(), "protocol traffic must always fit");
+    assert!(
+        a.set_max_message_size(1023).is_err(),
+        "protocol traffic must always fit"
+    );
 }
 
 #[test]
 fn discard_block_is_loss_free_with_a_tiny_queue_and_a_slow_reader() {
     let (a, b) = (Context::new(), Context::new());
-    let block = QueueParams { max_packages: 100, discard: Discard::Block, ..Default::default() };
+    let block = QueueParams {
+        max_packages: 100,
+        discard: Discard::Block,
+        ..Default::default()
+    };
     a.set_queue_params(block).unwrap();
     b.set_queue_params(block).unwrap();
     link(&a, &b);
@@ -298,12 +361,17 @@ fn discard_block_is_loss_free_with_a_tiny_queue_and_a_slow_reader() {
 #[test]
 fn discard_block_send_times_out_when_the_peer_never_reads() {
     let a = Context::new();
-    a.set_queue_params(QueueParams { discard: Discard::Block, ..Default::default() }).unwrap();
+    a.set_queue_params(QueueParams {
+        discard: Discard::Block,
+        ..Default::default()
+    })
+    .unwrap();
     let (conn, addr) = bind_any(&a);
     // A raw client that completes the handshake and then never reads.
     let mut raw = std::net::TcpStream::connect(&addr).unwrap();
     use std::io::{Read, Write};
-    raw.write_all(yoton::protocol::handshake::encode_line(42, 1).as_bytes()).unwrap();
+    raw.write_all(yoton::protocol::handshake::encode_line(42, 1).as_bytes())
+        .unwrap();
     let mut line = [0u8; 30];
     raw.read_exact(&mut line[..29]).unwrap();
     wait_for("hosting", || conn.is_connected());
@@ -318,7 +386,10 @@ fn discard_block_send_times_out_when_the_peer_never_reads() {
     }
     let (after, kind) = refused.expect("sends must eventually be refused");
     assert_eq!(kind, ErrorKind::Timeout);
-    assert!(after >= 8, "the out-queue takes its soft limit first ({after})");
+    assert!(
+        after >= 8,
+        "the out-queue takes its soft limit first ({after})"
+    );
     assert_eq!(a.discarded(), 0);
 }
 
@@ -329,14 +400,20 @@ fn zero_copy_sends_arrive_and_release_the_buffer_once_written() {
     link(&a, &Context::new()); // a second connection shares the same buffer
     let publ = Channel::publisher(&a, "zc", MessageType::Binary).unwrap();
     let sub = Channel::subscriber(&b, "zc", MessageType::Binary).unwrap();
-    let big: std::sync::Arc<Vec<u8>> = std::sync::Arc::new((0..3_000_000u32).map(|i| (i % 253) as u8).collect());
+    let big: std::sync::Arc<Vec<u8>> =
+        std::sync::Arc::new((0..3_000_000u32).map(|i| (i % 253) as u8).collect());
     publ.send_shared(big.clone()).unwrap();
     assert!(sub.recv(T).unwrap().data() == &big[..]);
     a.flush(Duration::from_secs(5)).unwrap();
-    wait_for("yoton to release the buffer", || std::sync::Arc::strong_count(&big) == 1);
+    wait_for("yoton to release the buffer", || {
+        std::sync::Arc::strong_count(&big) == 1
+    });
     // Checked like send: a TEXT channel refuses invalid UTF-8 and releases the buffer at once.
     let text = Channel::publisher(&a, "zt", MessageType::Text).unwrap();
     let bad: std::sync::Arc<Vec<u8>> = std::sync::Arc::new(vec![0xff]);
-    assert_eq!(text.send_shared(bad.clone()).unwrap_err().kind(), ErrorKind::Encoding);
+    assert_eq!(
+        text.send_shared(bad.clone()).unwrap_err().kind(),
+        ErrorKind::Encoding
+    );
     assert_eq!(std::sync::Arc::strong_count(&bad), 1);
 }

@@ -55,7 +55,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use yoton::events::{self, Block, Timer};
-use yoton::{Channel, ChannelKind, Connection, Context, Discard, Error, ErrorKind, Future, MessageType, QueueParams, RepMode, Value};
+use yoton::{
+    Channel, ChannelKind, Connection, Context, Discard, Error, ErrorKind, Future, MessageType,
+    QueueParams, RepMode, Value,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers: PRNG, output that the harness does not capture, locks without poisoning
@@ -115,7 +118,10 @@ fn lk<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +225,14 @@ enum Origin {
     CallLater,
     Handler,
 }
-const ORIGINS: [&str; 6] = ["done", "received", "closed", "timer", "call_later", "handler"];
+const ORIGINS: [&str; 6] = [
+    "done",
+    "received",
+    "closed",
+    "timer",
+    "call_later",
+    "handler",
+];
 
 /// Index of an error kind (`ErrorKind` is `repr(i32)`, 1..=11).
 fn kind_index(kind: ErrorKind) -> usize {
@@ -270,7 +283,10 @@ impl Stats {
         for (i, (_, name, _)) in OPS.iter().enumerate() {
             let n = self.ops[i].load(Ordering::Relaxed);
             total += n;
-            let errs: u64 = self.errors[i].iter().map(|a| a.load(Ordering::Relaxed)).sum();
+            let errs: u64 = self.errors[i]
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .sum();
             let skipped = self.skipped[i].load(Ordering::Relaxed);
             ops.push(format!(
                 "{name}={n}(err {errs}, skip {skipped}, max {}ms, sum {}ms)",
@@ -309,13 +325,21 @@ impl Stats {
                 let per: Vec<String> = all_kinds
                     .iter()
                     .filter(|k| self.errors[i][kind_index(**k)].load(Ordering::Relaxed) > 0)
-                    .map(|k| format!("{k:?}={}", self.errors[i][kind_index(*k)].load(Ordering::Relaxed)))
+                    .map(|k| {
+                        format!(
+                            "{k:?}={}",
+                            self.errors[i][kind_index(*k)].load(Ordering::Relaxed)
+                        )
+                    })
                     .collect();
                 (!per.is_empty()).then(|| format!("{name}:{}", per.join(",")))
             })
             .collect();
-        let callbacks: Vec<String> =
-            ORIGINS.iter().enumerate().map(|(i, n)| format!("{n}={}", self.callbacks[i].load(Ordering::Relaxed))).collect();
+        let callbacks: Vec<String> = ORIGINS
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n}={}", self.callbacks[i].load(Ordering::Relaxed)))
+            .collect();
         format!(
             "stress summary: seed={seed} iterations={total} [{}] errors [{}] errors_by_op [{}] messages sent={} received={} \
              rpc_ok={} contexts_dropped={} links={} callbacks [{}] callback_actions={}",
@@ -479,7 +503,10 @@ impl Shared {
     fn allow(&self, last: &AtomicU64, min_ms: u64) -> bool {
         let now = self.now_ms();
         let prev = last.load(Ordering::SeqCst);
-        now >= prev + min_ms && last.compare_exchange(prev, now, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        now >= prev + min_ms
+            && last
+                .compare_exchange(prev, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
     }
 
     fn value(&self) -> u64 {
@@ -487,7 +514,14 @@ impl Shared {
     }
 
     fn callback_rng(&self) -> Rng {
-        Rng::new(self.cfg.seed ^ 0xC0FF_EE00_0000_0000 ^ self.callback_seq.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x2545_F491_4F6C_DD1D))
+        Rng::new(
+            self.cfg.seed
+                ^ 0xC0FF_EE00_0000_0000
+                ^ self
+                    .callback_seq
+                    .fetch_add(1, Ordering::Relaxed)
+                    .wrapping_mul(0x2545_F491_4F6C_DD1D),
+        )
     }
 
     fn ctx(&self, slot: usize) -> Option<Arc<Ctx>> {
@@ -561,7 +595,9 @@ fn payload(v: u64, len: usize, text: bool) -> Vec<u8> {
     out.extend_from_slice(format!("{v:016x}:").as_bytes());
     let mut x = v;
     while out.len() < len {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let b = (x >> 33) as u8;
         out.push(if text { b'a' + b % 26 } else { b });
     }
@@ -572,13 +608,22 @@ fn payload_ok(data: &[u8], text: bool) -> bool {
     if data.len() < 17 || data[16] != b':' {
         return false;
     }
-    let Some(v) = std::str::from_utf8(&data[..16]).ok().and_then(|h| u64::from_str_radix(h, 16).ok()) else { return false };
+    let Some(v) = std::str::from_utf8(&data[..16])
+        .ok()
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+    else {
+        return false;
+    };
     payload(v, data.len(), text) == data
 }
 
 fn obj_value(v: u64) -> Value {
     let v = v & ((1 << 62) - 1);
-    Value::Tuple(vec![Value::Int(v as i64), Value::Str(format!("{v:016x}")), Value::List(vec![Value::Float(0.5), Value::None])])
+    Value::Tuple(vec![
+        Value::Int(v as i64),
+        Value::Str(format!("{v:016x}")),
+        Value::List(vec![Value::Float(0.5), Value::None]),
+    ])
 }
 
 fn obj_ok(value: &Value) -> bool {
@@ -604,7 +649,11 @@ fn check_message(t: &MessageType, m: &yoton::Message) -> Option<String> {
     match t {
         MessageType::Text => match m.text() {
             Ok(s) if payload_ok(s.as_bytes(), true) => None,
-            Ok(s) => Some(format!("corrupted TEXT message of {} bytes: {:?}", s.len(), &s[..s.len().min(40)])),
+            Ok(s) => Some(format!(
+                "corrupted TEXT message of {} bytes: {:?}",
+                s.len(),
+                &s[..s.len().min(40)]
+            )),
             Err(e) => Some(format!("TEXT message that is not text: {e}")),
         },
         MessageType::Object => match m.value() {
@@ -616,7 +665,10 @@ fn check_message(t: &MessageType, m: &yoton::Message) -> Option<String> {
             if payload_ok(m.data(), false) {
                 None
             } else {
-                Some(format!("corrupted BINARY message of {} bytes", m.data().len()))
+                Some(format!(
+                    "corrupted BINARY message of {} bytes",
+                    m.data().len()
+                ))
             }
         }
     }
@@ -637,7 +689,11 @@ fn random_params(rng: &mut Rng) -> QueueParams {
         1 => rng.range(500, 4000) as usize,
         _ => 10_000,
     };
-    QueueParams { max_packages, discard, ..Default::default() }
+    QueueParams {
+        max_packages,
+        discard,
+        ..Default::default()
+    }
 }
 
 fn new_ctx(sh: &Shared, slot: usize, params: QueueParams) -> Arc<Ctx> {
@@ -645,12 +701,22 @@ fn new_ctx(sh: &Shared, slot: usize, params: QueueParams) -> Arc<Ctx> {
     ctx.set_queue_params(params).expect("valid queue params");
     let gen = sh.next_gen.fetch_add(1, Ordering::SeqCst);
     let ever_block = AtomicBool::new(params.discard == Discard::Block);
-    Arc::new(Ctx { ctx: Some(ctx), slot, gen, dead: Arc::new(AtomicBool::new(false)), ever_block })
+    Arc::new(Ctx {
+        ctx: Some(ctx),
+        slot,
+        gen,
+        dead: Arc::new(AtomicBool::new(false)),
+        ever_block,
+    })
 }
 
 /// Link `client` to `host` over loopback; fallible and bounded (unlike tests/common's `link`,
 /// which panics: here either context may be closed or dropped meanwhile).
-fn try_link(host: &Context, client: &Context, connect: Duration) -> Result<(Connection, Connection), Error> {
+fn try_link(
+    host: &Context,
+    client: &Context,
+    connect: Duration,
+) -> Result<(Connection, Connection), Error> {
     let hc = host.bind("localhost:0", 1, None)?;
     let addr = format!("127.0.0.1:{}", hc.port1());
     let cc = match client.connect(&addr, connect, None) {
@@ -669,7 +735,14 @@ fn try_link(host: &Context, client: &Context, connect: Duration) -> Result<(Conn
 
 /// Keep both ends of a new link in the pool; the host end's `closed` handler closes and drops
 /// the client end's handle (a signal handler that frees a connection handle).
-fn adopt_link(sh: &Arc<Shared>, hc: Connection, cc: Connection, host: &Ctx, client: &Ctx, rng: &mut Rng) {
+fn adopt_link(
+    sh: &Arc<Shared>,
+    hc: Connection,
+    cc: Connection,
+    host: &Ctx,
+    client: &Ctx,
+    rng: &mut Rng,
+) {
     sh.stats.links.fetch_add(1, Ordering::Relaxed);
     if rng.chance(0.5) {
         let other = Mutex::new(Some(cc.clone()));
@@ -685,11 +758,29 @@ fn adopt_link(sh: &Arc<Shared>, hc: Connection, cc: Connection, host: &Ctx, clie
     }
     if rng.chance(0.2) {
         let weak = Arc::downgrade(sh);
-        cc.timedout_signal().bind(Arc::new(move |_: &bool| callback_action(&weak, Origin::Closed)));
+        cc.timedout_signal().bind(Arc::new(move |_: &bool| {
+            callback_action(&weak, Origin::Closed)
+        }));
     }
     let evicted = [
-        push_bounded(&sh.conns, Conn { c: hc, dead: host.dead.clone() }, MAX_CONNS, rng),
-        push_bounded(&sh.conns, Conn { c: cc, dead: client.dead.clone() }, MAX_CONNS, rng),
+        push_bounded(
+            &sh.conns,
+            Conn {
+                c: hc,
+                dead: host.dead.clone(),
+            },
+            MAX_CONNS,
+            rng,
+        ),
+        push_bounded(
+            &sh.conns,
+            Conn {
+                c: cc,
+                dead: client.dead.clone(),
+            },
+            MAX_CONNS,
+            rng,
+        ),
     ];
     drop(evicted);
 }
@@ -713,7 +804,10 @@ fn register_handlers(sh: &Arc<Shared>, rep: &Channel) -> Result<(), Error> {
             Ok(Value::Int(ms as i64))
         }),
     )?;
-    rep.register("boom", Arc::new(|_: &[Value], _: &[(Value, Value)]| panic!("{EXPECTED_PANIC}")))?;
+    rep.register(
+        "boom",
+        Arc::new(|_: &[Value], _: &[(Value, Value)]| panic!("{EXPECTED_PANIC}")),
+    )?;
     let weak = Arc::downgrade(sh);
     rep.register(
         "drop",
@@ -741,8 +835,14 @@ fn create_channel(sh: &Arc<Shared>, rng: &mut Rng, ctx: &Ctx) -> Result<(), Erro
             let (base, t) = STATE_BASES[rng.below(STATE_BASES.len())];
             (ChannelKind::State, Channel::state(c, base, msg_type(t))?)
         }
-        8 => (ChannelKind::Req, Channel::requester(c, RPC_BASES[rng.below(RPC_BASES.len())])?),
-        _ => (ChannelKind::Rep, Channel::replier(c, RPC_BASES[rng.below(RPC_BASES.len())])?),
+        8 => (
+            ChannelKind::Req,
+            Channel::requester(c, RPC_BASES[rng.below(RPC_BASES.len())])?,
+        ),
+        _ => (
+            ChannelKind::Rep,
+            Channel::replier(c, RPC_BASES[rng.below(RPC_BASES.len())])?,
+        ),
     };
     let hoard = kind == ChannelKind::Sub && rng.chance(0.1);
     match kind {
@@ -761,7 +861,8 @@ fn create_channel(sh: &Arc<Shared>, rng: &mut Rng, ctx: &Ctx) -> Result<(), Erro
                         if sh.callback_rng().chance(0.05) {
                             callback_action(&weak, Origin::Received);
                         } else {
-                            sh.stats.callbacks[Origin::Received as usize].fetch_add(1, Ordering::Relaxed);
+                            sh.stats.callbacks[Origin::Received as usize]
+                                .fetch_add(1, Ordering::Relaxed);
                             event_progress(&sh);
                         }
                     }
@@ -782,7 +883,14 @@ fn create_channel(sh: &Arc<Shared>, rng: &mut Rng, ctx: &Ctx) -> Result<(), Erro
         }
         _ => {}
     }
-    let entry = Chan { ch, kind, slot: ctx.slot, gen: ctx.gen, dead: ctx.dead.clone(), hoard };
+    let entry = Chan {
+        ch,
+        kind,
+        slot: ctx.slot,
+        gen: ctx.gen,
+        dead: ctx.dead.clone(),
+        hoard,
+    };
     let evicted = push_bounded(&sh.channels, entry, MAX_CHANNELS, rng);
     if let Some(old) = evicted {
         if rng.chance(0.3) {
@@ -875,7 +983,9 @@ fn act(sh: &Arc<Shared>, weak: &Weak<Shared>, origin: Origin) {
                 if let Ok(f) = c.ch.call("echo", vec![Value::Int(1)], vec![]) {
                     f.set_auto_cancel_timeout(Some(Duration::from_millis(200)));
                     let weak = weak.clone();
-                    f.add_done_callback(Box::new(move |_f: &Future| callback_action(&weak, Origin::Done)));
+                    f.add_done_callback(Box::new(move |_f: &Future| {
+                        callback_action(&weak, Origin::Done)
+                    }));
                 }
             }
         }
@@ -957,7 +1067,9 @@ fn publish_once(sh: &Shared, rng: &mut Rng, c: &Chan, len: usize) -> Res {
 }
 
 fn op_publish(sh: &Shared, rng: &mut Rng, w: &Worker) -> Outcome {
-    let Some(c) = sh.pick_chan(rng, ChannelKind::Pub) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan(rng, ChannelKind::Pub) else {
+        return Err(Fail::Skip);
+    };
     let burst = if rng.chance(0.3) { rng.range(2, 30) } else { 1 };
     // Each send may wait (bounded, about 1 s) for room or for a sync-mode subscriber: the
     // burst ends after a send that waited, or after 1.5 s.
@@ -967,7 +1079,9 @@ fn op_publish(sh: &Shared, rng: &mut Rng, w: &Worker) -> Outcome {
         let sent = Instant::now();
         publish_once(sh, rng, &c, len)?;
         w.tick();
-        if started.elapsed() > Duration::from_millis(1500) || sent.elapsed() > Duration::from_millis(100) {
+        if started.elapsed() > Duration::from_millis(1500)
+            || sent.elapsed() > Duration::from_millis(100)
+        {
             break;
         }
     }
@@ -977,12 +1091,17 @@ fn op_publish(sh: &Shared, rng: &mut Rng, w: &Worker) -> Outcome {
 fn received(sh: &Shared, c: &Chan, m: &yoton::Message) {
     sh.stats.received.fetch_add(1, Ordering::Relaxed);
     if let Some(problem) = check_message(c.ch.message_type(), m) {
-        sh.violation(format!("{problem} on {:?} (context slot {} gen {})", c.ch, c.slot, c.gen));
+        sh.violation(format!(
+            "{problem} on {:?} (context slot {} gen {})",
+            c.ch, c.slot, c.gen
+        ));
     }
 }
 
 fn op_receive(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan_where(rng, |c| c.kind == ChannelKind::Sub && !c.hoard) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan_where(rng, |c| c.kind == ChannelKind::Sub && !c.hoard) else {
+        return Err(Fail::Skip);
+    };
     match rng.below(5) {
         0 => {
             let m = c.ch.recv(Some(rng.ms(0, 20)))?;
@@ -1003,13 +1122,20 @@ fn op_receive(sh: &Shared, rng: &mut Rng) -> Outcome {
             // Ordered reading across the subscribers of one context.
             let subs: Vec<Chan> = lk(&sh.channels)
                 .iter()
-                .filter(|o| o.kind == ChannelKind::Sub && !o.hoard && o.slot == c.slot && o.gen == c.gen)
+                .filter(|o| {
+                    o.kind == ChannelKind::Sub && !o.hoard && o.slot == c.slot && o.gen == c.gen
+                })
                 .cloned()
                 .collect();
             let refs: Vec<&Channel> = subs.iter().map(|s| &s.ch).collect();
             for _ in 0..rng.range(1, 10) {
-                let Some(chosen) = Channel::select_sub_channel(&refs)? else { break };
-                let owner = subs.iter().find(|s| s.ch.same_as(&chosen)).expect("chosen among them");
+                let Some(chosen) = Channel::select_sub_channel(&refs)? else {
+                    break;
+                };
+                let owner = subs
+                    .iter()
+                    .find(|s| s.ch.same_as(&chosen))
+                    .expect("chosen among them");
                 for m in chosen.recv_selected()? {
                     received(sh, owner, &m);
                 }
@@ -1020,7 +1146,9 @@ fn op_receive(sh: &Shared, rng: &mut Rng) -> Outcome {
 }
 
 fn op_sync_mode(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan_where(rng, |c| c.kind == ChannelKind::Sub && !c.hoard) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan_where(rng, |c| c.kind == ChannelKind::Sub && !c.hoard) else {
+        return Err(Fail::Skip);
+    };
     c.ch.set_sync_mode(rng.chance(0.03))?;
     c.ch.sync_mode()?;
     Ok(())
@@ -1031,14 +1159,18 @@ fn send_state(sh: &Shared, rng: &mut Rng, c: &Chan) -> Res {
     let v = sh.value();
     let r = match c.ch.message_type() {
         MessageType::Object => c.ch.send_state_value(&obj_value(v)),
-        _ => c.ch.send_state(&payload(v, rng.range(17, 80) as usize, true)),
+        _ => {
+            c.ch.send_state(&payload(v, rng.range(17, 80) as usize, true))
+        }
     };
     check_must_fail(sh, "send_state", c, before, &r);
     r
 }
 
 fn op_state(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan(rng, ChannelKind::State) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan(rng, ChannelKind::State) else {
+        return Err(Fail::Skip);
+    };
     match rng.below(10) {
         0..=5 => {
             for _ in 0..rng.range(1, 20) {
@@ -1076,12 +1208,24 @@ fn start_call(sh: &Shared, rng: &mut Rng, c: &Chan) -> Result<(Future, Expect), 
     let (method, args, kwargs, expect) = match rng.below(10) {
         0..=2 => {
             let x = rng.below(1000) as i64;
-            let kwargs = if rng.chance(0.3) { vec![("sleep".to_string(), Value::Float(rng.range(0, 30) as f64 / 1000.0))] } else { vec![] };
+            let kwargs = if rng.chance(0.3) {
+                vec![(
+                    "sleep".to_string(),
+                    Value::Float(rng.range(0, 30) as f64 / 1000.0),
+                )]
+            } else {
+                vec![]
+            };
             ("echo", vec![Value::Int(x)], kwargs, Expect::Echo(x))
         }
         3..=5 => {
             let (a, b) = (rng.below(1 << 20) as i64, rng.below(1 << 20) as i64);
-            ("add", vec![Value::Int(a), Value::Int(b)], vec![], Expect::Sum(a + b))
+            (
+                "add",
+                vec![Value::Int(a), Value::Int(b)],
+                vec![],
+                Expect::Sum(a + b),
+            )
         }
         6 => {
             let ms = rng.range(0, 30) as i64;
@@ -1091,7 +1235,13 @@ fn start_call(sh: &Shared, rng: &mut Rng, c: &Chan) -> Result<(Future, Expect), 
         _ => ("drop", vec![], vec![], Expect::Unit),
     };
     let r = c.ch.call(method, args, kwargs);
-    check_must_fail(sh, "call", c, before, &r.as_ref().map(|_| ()).map_err(|e| e.clone()));
+    check_must_fail(
+        sh,
+        "call",
+        c,
+        before,
+        &r.as_ref().map(|_| ()).map_err(|e| e.clone()),
+    );
     let f = r?;
     if rng.chance(0.5) {
         f.set_auto_cancel_timeout(Some(rng.ms(10, 600)));
@@ -1103,14 +1253,19 @@ fn check_result(sh: &Shared, expect: &Expect, r: &Result<Value, Error>) {
     let Ok(v) = r else {
         if let (Expect::Remote, Err(e)) = (expect, r) {
             if e.kind() == ErrorKind::Remote && !e.message().contains("panicked") {
-                sh.violation(format!("the boom handler's error lost its panic text: {}", e.message()));
+                sh.violation(format!(
+                    "the boom handler's error lost its panic text: {}",
+                    e.message()
+                ));
             }
         }
         return;
     };
     sh.stats.rpc_ok.fetch_add(1, Ordering::Relaxed);
     let ok = match expect {
-        Expect::Echo(x) => matches!(v, Value::Tuple(items) if items.len() == 2 && items[0] == Value::Int(*x)),
+        Expect::Echo(x) => {
+            matches!(v, Value::Tuple(items) if items.len() == 2 && items[0] == Value::Int(*x))
+        }
         Expect::Sum(s) => *v == Value::Int(*s),
         Expect::Slow(ms) => *v == Value::Int(*ms),
         Expect::Remote => false,
@@ -1129,7 +1284,9 @@ fn check_result(sh: &Shared, expect: &Expect, r: &Result<Value, Error>) {
 }
 
 fn op_call(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan(rng, ChannelKind::Req) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan(rng, ChannelKind::Req) else {
+        return Err(Fail::Skip);
+    };
     let (f, expect) = start_call(sh, rng, &c)?;
     match rng.below(10) {
         0..=3 => {
@@ -1201,7 +1358,9 @@ fn op_future(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
         }
         6 => {
             let weak = Arc::downgrade(sh);
-            f.add_done_callback(Box::new(move |_: &Future| callback_action(&weak, Origin::Done)));
+            f.add_done_callback(Box::new(move |_: &Future| {
+                callback_action(&weak, Origin::Done)
+            }));
         }
         _ => {
             let mut pool = lk(&sh.futures);
@@ -1216,7 +1375,9 @@ fn op_future(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
 }
 
 fn op_rep_mode(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan(rng, ChannelKind::Rep) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan(rng, ChannelKind::Rep) else {
+        return Err(Fail::Skip);
+    };
     match rng.below(6) {
         0..=3 => {
             let mode = match rng.below(4) {
@@ -1231,7 +1392,10 @@ fn op_rep_mode(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
             c.ch.mode()?;
         }
         4 => {
-            c.ch.register("extra", Arc::new(|_: &[Value], _: &[(Value, Value)]| Ok(Value::Bool(true))))?;
+            c.ch.register(
+                "extra",
+                Arc::new(|_: &[Value], _: &[(Value, Value)]| Ok(Value::Bool(true))),
+            )?;
         }
         _ => {
             c.ch.unregister("extra")?;
@@ -1241,13 +1405,17 @@ fn op_rep_mode(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
 }
 
 fn op_handle(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_chan(rng, ChannelKind::Rep) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_chan(rng, ChannelKind::Rep) else {
+        return Err(Fail::Skip);
+    };
     c.ch.handle_pending_requests()?;
     Ok(())
 }
 
 fn op_new_channel(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
-    let Some(ctx) = sh.any_ctx(rng) else { return Err(Fail::Skip) };
+    let Some(ctx) = sh.any_ctx(rng) else {
+        return Err(Fail::Skip);
+    };
     Ok(create_channel(sh, rng, &ctx)?)
 }
 
@@ -1265,12 +1433,16 @@ fn op_close_channel(sh: &Shared, rng: &mut Rng) -> Outcome {
             c.ch.close();
         }
         1 => {
-            let Some(c) = take_random(&sh.channels, rng) else { return Err(Fail::Skip) };
+            let Some(c) = take_random(&sh.channels, rng) else {
+                return Err(Fail::Skip);
+            };
             c.ch.close();
             drop(c);
         }
         _ => {
-            let Some(c) = take_random(&sh.channels, rng) else { return Err(Fail::Skip) };
+            let Some(c) = take_random(&sh.channels, rng) else {
+                return Err(Fail::Skip);
+            };
             drop(c);
         }
     }
@@ -1278,10 +1450,15 @@ fn op_close_channel(sh: &Shared, rng: &mut Rng) -> Outcome {
 }
 
 fn op_conn(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
-    let Some(c) = sh.pick_conn(rng) else { return Err(Fail::Skip) };
+    let Some(c) = sh.pick_conn(rng) else {
+        return Err(Fail::Skip);
+    };
     let dead_before = c.dead.load(Ordering::SeqCst);
     if dead_before && c.c.is_alive() {
-        sh.violation(format!("a connection of a dropped context is still alive: {:?}", c.c));
+        sh.violation(format!(
+            "a connection of a dropped context is still alive: {:?}",
+            c.c
+        ));
     }
     match rng.below(10) {
         0..=1 => c.c.close(Some("stress: closed on command")),
@@ -1299,7 +1476,9 @@ fn op_conn(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
         }
         6 => {
             let weak = Arc::downgrade(sh);
-            c.c.closed_signal().bind(Arc::new(move |_: &String| callback_action(&weak, Origin::Closed)));
+            c.c.closed_signal().bind(Arc::new(move |_: &String| {
+                callback_action(&weak, Origin::Closed)
+            }));
         }
         _ => {
             let _ = (
@@ -1329,10 +1508,21 @@ fn op_reconnect(sh: &Arc<Shared>, rng: &mut Rng, w: &Worker) -> Outcome {
         return Err(Fail::Skip);
     }
     // An isolated context first (after a close or a drop), else any.
-    let isolated: Vec<&Arc<Ctx>> = live.iter().filter(|c| c.get().connection_count() == 0).collect();
-    let client = if !isolated.is_empty() && rng.chance(0.8) { isolated[rng.below(isolated.len())].clone() } else { live[rng.below(live.len())].clone() };
+    let isolated: Vec<&Arc<Ctx>> = live
+        .iter()
+        .filter(|c| c.get().connection_count() == 0)
+        .collect();
+    let client = if !isolated.is_empty() && rng.chance(0.8) {
+        isolated[rng.below(isolated.len())].clone()
+    } else {
+        live[rng.below(live.len())].clone()
+    };
     // Sometimes the same context (its own id in the handshake: a clean Handshake error).
-    let host = if rng.chance(0.03) { client.clone() } else { live[rng.below(live.len())].clone() };
+    let host = if rng.chance(0.03) {
+        client.clone()
+    } else {
+        live[rng.below(live.len())].clone()
+    };
     w.tick();
     if host.get().connections_all().len() >= 6 {
         // Enough links on that host: close one instead.
@@ -1347,14 +1537,21 @@ fn op_reconnect(sh: &Arc<Shared>, rng: &mut Rng, w: &Worker) -> Outcome {
 
 fn op_flush(sh: &Shared, rng: &mut Rng) -> Outcome {
     if rng.flag() {
-        let Some(ctx) = sh.any_ctx(rng) else { return Err(Fail::Skip) };
+        let Some(ctx) = sh.any_ctx(rng) else {
+            return Err(Fail::Skip);
+        };
         ctx.get().flush(rng.ms(0, 300))?;
     } else {
-        let Some(c) = sh.pick_conn(rng) else { return Err(Fail::Skip) };
+        let Some(c) = sh.pick_conn(rng) else {
+            return Err(Fail::Skip);
+        };
         let dead = c.dead.load(Ordering::SeqCst);
         let r = c.c.flush(rng.ms(0, 300));
         if dead && r.is_ok() {
-            sh.violation(format!("flush on a connection of a dropped context succeeded: {:?}", c.c));
+            sh.violation(format!(
+                "flush on a connection of a dropped context succeeded: {:?}",
+                c.c
+            ));
         }
         r?;
     }
@@ -1367,7 +1564,11 @@ fn op_timer(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
         let weak = Arc::downgrade(sh);
         let act = rng.chance(0.5);
         t.signal().bind(Arc::new(move |_: &()| {
-            if act && weak.upgrade().is_some_and(|sh| sh.callback_rng().chance(0.3)) {
+            if act
+                && weak
+                    .upgrade()
+                    .is_some_and(|sh| sh.callback_rng().chance(0.3))
+            {
                 callback_action(&weak, Origin::Timer);
             } else if let Some(sh) = weak.upgrade() {
                 sh.stats.callbacks[Origin::Timer as usize].fetch_add(1, Ordering::Relaxed);
@@ -1436,13 +1637,19 @@ fn op_call_later(sh: &Arc<Shared>, rng: &mut Rng) -> Outcome {
 }
 
 fn op_pump(_sh: &Shared, rng: &mut Rng) -> Outcome {
-    let block = if rng.flag() { Block::No } else { Block::For(rng.ms(0, 10)) };
+    let block = if rng.flag() {
+        Block::No
+    } else {
+        Block::For(rng.ms(0, 10))
+    };
     events::process_events(block)?;
     Ok(())
 }
 
 fn op_params(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(ctx) = sh.any_ctx(rng) else { return Err(Fail::Skip) };
+    let Some(ctx) = sh.any_ctx(rng) else {
+        return Err(Fail::Skip);
+    };
     let c = ctx.get();
     match rng.below(4) {
         0 | 1 => {
@@ -1453,7 +1660,11 @@ fn op_params(sh: &Shared, rng: &mut Rng) -> Outcome {
             c.set_queue_params(params)?
         }
         2 => c.set_rpc_spin(Duration::from_micros(rng.range(0, 200)))?,
-        _ => c.set_max_message_size(if rng.chance(0.7) { 256 << 20 } else { rng.range(300 << 10, 8 << 20) })?,
+        _ => c.set_max_message_size(if rng.chance(0.7) {
+            256 << 20
+        } else {
+            rng.range(300 << 10, 8 << 20)
+        })?,
     }
     Ok(())
 }
@@ -1462,7 +1673,9 @@ fn op_ctx_close(sh: &Shared, rng: &mut Rng) -> Outcome {
     if !sh.allow(&sh.last_ctx_close, 1500) {
         return Err(Fail::Skip);
     }
-    let Some(ctx) = sh.any_ctx(rng) else { return Err(Fail::Skip) };
+    let Some(ctx) = sh.any_ctx(rng) else {
+        return Err(Fail::Skip);
+    };
     if rng.chance(0.3) {
         ctx.get().close_channels();
     } else {
@@ -1499,9 +1712,11 @@ fn op_ctx_drop(sh: &Arc<Shared>, rng: &mut Rng, w: &Worker) -> Outcome {
         let other = &others[rng.below(others.len())];
         w.tick();
         let linked = if rng.flag() {
-            try_link(fresh.get(), other.get(), Duration::from_millis(500)).map(|(h, c)| adopt_link(sh, h, c, &fresh, other, rng))
+            try_link(fresh.get(), other.get(), Duration::from_millis(500))
+                .map(|(h, c)| adopt_link(sh, h, c, &fresh, other, rng))
         } else {
-            try_link(other.get(), fresh.get(), Duration::from_millis(500)).map(|(h, c)| adopt_link(sh, h, c, other, &fresh, rng))
+            try_link(other.get(), fresh.get(), Duration::from_millis(500))
+                .map(|(h, c)| adopt_link(sh, h, c, other, &fresh, rng))
         };
         if let Err(e) = linked {
             result = Err(e);
@@ -1513,18 +1728,42 @@ fn op_ctx_drop(sh: &Arc<Shared>, rng: &mut Rng, w: &Worker) -> Outcome {
 }
 
 fn op_inspect(sh: &Shared, rng: &mut Rng) -> Outcome {
-    let Some(ctx) = sh.any_ctx(rng) else { return Err(Fail::Skip) };
+    let Some(ctx) = sh.any_ctx(rng) else {
+        return Err(Fail::Skip);
+    };
     let c = ctx.get();
-    let _ = (c.id(), c.id_text(), c.connections(), c.connections_all(), c.connection_count());
-    let _ = (c.discarded(), c.startup_queued(), c.queue_params(), c.max_message_size(), c.rpc_spin());
+    let _ = (
+        c.id(),
+        c.id_text(),
+        c.connections(),
+        c.connections_all(),
+        c.connection_count(),
+    );
+    let _ = (
+        c.discarded(),
+        c.startup_queued(),
+        c.queue_params(),
+        c.max_message_size(),
+        c.rpc_spin(),
+    );
     let _ = c.connection_by_name("stress");
     if let Some(ch) = lk(&sh.channels).first().cloned() {
-        let _ = (ch.ch.pending(), ch.ch.is_closed(), ch.ch.slot_incoming().len(), ch.ch.slot_outgoing().len(), ch.ch.kind());
+        let _ = (
+            ch.ch.pending(),
+            ch.ch.is_closed(),
+            ch.ch.slot_incoming().len(),
+            ch.ch.slot_outgoing().len(),
+            ch.ch.kind(),
+        );
         if ch.kind == ChannelKind::Req {
             ch.ch.requests_in_flight()?;
         }
     }
-    let _ = (events::pending_events(), events::time_until_next_timer(), events::event_loop_running());
+    let _ = (
+        events::pending_events(),
+        events::time_until_next_timer(),
+        events::event_loop_running(),
+    );
     Ok(())
 }
 
@@ -1539,7 +1778,9 @@ struct Worker {
 
 impl Worker {
     fn tick(&self) {
-        self.sh.progress[self.index].last_ms.store(self.sh.now_ms(), Ordering::SeqCst);
+        self.sh.progress[self.index]
+            .last_ms
+            .store(self.sh.now_ms(), Ordering::SeqCst);
     }
 }
 
@@ -1608,7 +1849,11 @@ fn run_worker(w: Worker, seed: u64) {
                 sh.stats.ops[i].fetch_add(1, Ordering::Relaxed);
                 sh.stats.errors[i][kind_index(e.kind())].fetch_add(1, Ordering::Relaxed);
                 if e.kind() == ErrorKind::Internal {
-                    sh.violation(format!("an Internal error from {}: {}", op_name(i), e.message()));
+                    sh.violation(format!(
+                        "an Internal error from {}: {}",
+                        op_name(i),
+                        e.message()
+                    ));
                 }
             }
         }
@@ -1645,9 +1890,20 @@ fn thread_table() -> String {
             let path = task.path();
             let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
             let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()).unwrap_or("?").to_string();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or("?")
+                .to_string();
             let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
-            out += &format!("  tid {:>7} {:<18} state {} wchan {}\n", task.file_name().to_string_lossy(), comm.trim(), state, wchan.trim());
+            out += &format!(
+                "  tid {:>7} {:<18} state {} wchan {}\n",
+                task.file_name().to_string_lossy(),
+                comm.trim(),
+                state,
+                wchan.trim()
+            );
         }
     }
     out
@@ -1663,7 +1919,18 @@ fn gdb_backtraces() -> String {
         Err(e) => return format!("(gdb not run: {e})"),
     };
     let status = std::process::Command::new("timeout")
-        .args(["60", "gdb", "-p", &pid, "-batch", "-nx", "-ex", "set pagination off", "-ex", "thread apply all bt"])
+        .args([
+            "60",
+            "gdb",
+            "-p",
+            &pid,
+            "-batch",
+            "-nx",
+            "-ex",
+            "set pagination off",
+            "-ex",
+            "thread apply all bt",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(std::process::Stdio::null())
@@ -1696,12 +1963,20 @@ fn fail_hang(sh: &Shared, why: &str) -> ! {
             p.iterations.load(Ordering::SeqCst)
         );
     }
-    text += &format!("{}\nthreads:\n{}", sh.stats.summary(sh.cfg.seed), thread_table());
+    text += &format!(
+        "{}\nthreads:\n{}",
+        sh.stats.summary(sh.cfg.seed),
+        thread_table()
+    );
     let cycles = parking_lot::deadlock::check_deadlock();
     text += &format!("parking_lot lock cycles: {}\n", cycles.len());
     for (i, threads) in cycles.iter().enumerate() {
         for t in threads {
-            text += &format!("cycle {i}, thread {:?}:\n{:?}\n", t.thread_id(), t.backtrace());
+            text += &format!(
+                "cycle {i}, thread {:?}:\n{:?}\n",
+                t.thread_id(),
+                t.backtrace()
+            );
         }
     }
     report(&text);
@@ -1709,7 +1984,10 @@ fn fail_hang(sh: &Shared, why: &str) -> ! {
         report("=== backtraces (gdb):\n");
         report(&gdb_backtraces());
     }
-    report(&format!("=== STRESS WATCHDOG: {why} (seed {})\n", sh.cfg.seed));
+    report(&format!(
+        "=== STRESS WATCHDOG: {why} (seed {})\n",
+        sh.cfg.seed
+    ));
     std::process::exit(1);
 }
 
@@ -1721,19 +1999,31 @@ fn run_watchdog(weak: Weak<Shared>, total_limit: Duration) {
         let Some(sh) = weak.upgrade() else { return };
         let now = sh.now_ms();
         if sh.start.elapsed() > total_limit {
-            fail_hang(&sh, &format!("the whole test exceeded its limit of {total_limit:?}"));
+            fail_hang(
+                &sh,
+                &format!("the whole test exceeded its limit of {total_limit:?}"),
+            );
         }
         for p in &sh.progress {
             let since = now.saturating_sub(p.last_ms.load(Ordering::SeqCst));
             if p.active.load(Ordering::SeqCst) && since > STALL_MS {
                 let op = op_name(p.op.load(Ordering::SeqCst));
-                fail_hang(&sh, &format!("{} made no progress for {since} ms (in operation `{op}`)", p.name));
+                fail_hang(
+                    &sh,
+                    &format!(
+                        "{} made no progress for {since} ms (in operation `{op}`)",
+                        p.name
+                    ),
+                );
             }
         }
         let phase_since = now.saturating_sub(sh.phase_ms.load(Ordering::SeqCst));
         let phase = *lk(&sh.phase);
         if phase != "operations" && phase != "done" && phase_since > STALL_MS {
-            fail_hang(&sh, &format!("the main thread is stuck in phase `{phase}` for {phase_since} ms"));
+            fail_hang(
+                &sh,
+                &format!("the main thread is stuck in phase `{phase}` for {phase_since} ms"),
+            );
         }
         // The event loop: an event posted must run within STALL_MS while the pump runs.
         if sh.pump_active.load(Ordering::SeqCst) && !sh.pump_stop.load(Ordering::SeqCst) {
@@ -1743,9 +2033,14 @@ fn run_watchdog(weak: Weak<Shared>, total_limit: Duration) {
                     sh.probe_ran.store(false, Ordering::SeqCst);
                     sh.probe_posted_ms.store(now.max(1), Ordering::SeqCst);
                     let ran = sh.probe_ran.clone();
-                    let _ = events::call_later(0.0, Box::new(move || ran.store(true, Ordering::SeqCst)));
+                    let _ = events::call_later(
+                        0.0,
+                        Box::new(move || ran.store(true, Ordering::SeqCst)),
+                    );
                 }
-            } else if now > posted + STALL_MS && now > sh.last_event_ms.load(Ordering::SeqCst) + STALL_MS {
+            } else if now > posted + STALL_MS
+                && now > sh.last_event_ms.load(Ordering::SeqCst) + STALL_MS
+            {
                 // (A long backlog of slow callbacks is not a hang: callbacks still finish.)
                 fail_hang(&sh, &format!("an event posted {} ms ago has not run and no callback finished since (the event loop is stuck)", now - posted));
             }
@@ -1777,7 +2072,9 @@ fn yoton_threads(include_timers: bool) -> Vec<String> {
 fn open_fds() -> Vec<String> {
     let mut fds = Vec::new();
     for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let target = std::fs::read_link(fd.path()).map(|p| p.display().to_string()).unwrap_or_default();
+        let target = std::fs::read_link(fd.path())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         fds.push(format!("{}->{target}", fd.file_name().to_string_lossy()));
     }
     fds.sort();
@@ -1827,7 +2124,9 @@ fn slots_released(ctxs: &[Arc<Ctx>]) -> (Vec<String>, Vec<String>) {
     // A replier thread or the reactor may hold a channel for a moment after its last handle.
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        taken.retain(|(ctx, kind, base, t)| Channel::new(ctx.get(), *kind, base, msg_type(*t)).is_err());
+        taken.retain(|(ctx, kind, base, t)| {
+            Channel::new(ctx.get(), *kind, base, msg_type(*t)).is_err()
+        });
         if taken.is_empty() || Instant::now() > deadline {
             break;
         }
@@ -1835,12 +2134,17 @@ fn slots_released(ctxs: &[Arc<Ctx>]) -> (Vec<String>, Vec<String>) {
     }
     let (mut new, mut known) = (Vec::new(), Vec::new());
     for (ctx, kind, base, t) in taken {
-        let err = Channel::new(ctx.get(), kind, base, msg_type(t)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Channel::new(ctx.get(), kind, base, msg_type(t))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         let text = format!(
             "the {kind:?} slot `{base}` of context slot {} gen {} is still taken after every handle was dropped: {err}",
             ctx.slot, ctx.gen
         );
-        if matches!(kind, ChannelKind::Sub | ChannelKind::Rep) && ctx.ever_block.load(Ordering::SeqCst) {
+        if matches!(kind, ChannelKind::Sub | ChannelKind::Rep)
+            && ctx.ever_block.load(Ordering::SeqCst)
+        {
             known.push(text);
         } else {
             new.push(text);
@@ -1862,7 +2166,13 @@ fn health_check(ctxs: &[Arc<Ctx>]) -> Vec<String> {
                     .iter()
                     .map(|k| format!("{:?}/q{}/to {:x}", k.status(), k.queued(), k.id2()))
                     .collect();
-                format!("slot {} gen {} {:?} [{}]", c.slot, c.gen, c.get().queue_params().discard, conns.join(", "))
+                format!(
+                    "slot {} gen {} {:?} [{}]",
+                    c.slot,
+                    c.gen,
+                    c.get().queue_params().discard,
+                    conns.join(", ")
+                )
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -1871,7 +2181,10 @@ fn health_check(ctxs: &[Arc<Ctx>]) -> Vec<String> {
     for pair in ctxs.windows(2) {
         match try_link(pair[0].get(), pair[1].get(), Duration::from_secs(3)) {
             Ok(l) => links.push(l),
-            Err(e) => problems.push(format!("health: linking slot {} to slot {} failed: {e}", pair[1].slot, pair[0].slot)),
+            Err(e) => problems.push(format!(
+                "health: linking slot {} to slot {} failed: {e}",
+                pair[1].slot, pair[0].slot
+            )),
         }
     }
     if !problems.is_empty() {
@@ -1881,7 +2194,10 @@ fn health_check(ctxs: &[Arc<Ctx>]) -> Vec<String> {
     let t = Duration::from_secs(10);
     // Pub/sub, both directions.
     for (from, to, name) in [(first, last, "health-a"), (last, first, "health-b")] {
-        let (Ok(publ), Ok(sub)) = (Channel::publisher(from, name, MessageType::Text), Channel::subscriber(to, name, MessageType::Text)) else {
+        let (Ok(publ), Ok(sub)) = (
+            Channel::publisher(from, name, MessageType::Text),
+            Channel::subscriber(to, name, MessageType::Text),
+        ) else {
             problems.push(format!("health: cannot create the {name} channels"));
             continue;
         };
@@ -1897,21 +2213,35 @@ fn health_check(ctxs: &[Arc<Ctx>]) -> Vec<String> {
         }
     }
     // State.
-    if let (Ok(sa), Ok(sb)) = (Channel::state(first, "health-st", MessageType::Text), Channel::state(last, "health-st", MessageType::Text)) {
+    if let (Ok(sa), Ok(sb)) = (
+        Channel::state(first, "health-st", MessageType::Text),
+        Channel::state(last, "health-st", MessageType::Text),
+    ) {
         let _ = sb.send_state(b"health");
         if !eventually(t, || sa.recv_state().is_ok_and(|m| m.data() == b"health")) {
-            problems.push(format!("health: a state did not arrive within {t:?}; network: {}", describe(ctxs)));
+            problems.push(format!(
+                "health: a state did not arrive within {t:?}; network: {}",
+                describe(ctxs)
+            ));
         }
     } else {
         problems.push("health: cannot create the state channels".into());
     }
     // RPC.
-    match (Channel::replier(last, "health-rr"), Channel::requester(first, "health-rr")) {
+    match (
+        Channel::replier(last, "health-rr"),
+        Channel::requester(first, "health-rr"),
+    ) {
         (Ok(rep), Ok(req)) => {
             let _ = rep.set_mode(RepMode::Thread);
-            let r = req.call("echo", vec![Value::Int(7)], vec![]).and_then(|f| f.result(Some(t)));
+            let r = req
+                .call("echo", vec![Value::Int(7)], vec![])
+                .and_then(|f| f.result(Some(t)));
             if let Err(e) = r {
-                problems.push(format!("health: an RPC call failed: {e}; network: {}", describe(ctxs)));
+                problems.push(format!(
+                    "health: an RPC call failed: {e}; network: {}",
+                    describe(ctxs)
+                ));
             }
         }
         _ => problems.push("health: cannot create the RPC channels".into()),
@@ -1928,10 +2258,14 @@ fn config() -> Config {
     let seed = match std::env::var("YOTON_STRESS_SEED") {
         Ok(s) => {
             let s = s.trim();
-            s.strip_prefix("0x").map_or_else(|| s.parse().ok(), |h| u64::from_str_radix(h, 16).ok()).expect("YOTON_STRESS_SEED must be a number")
+            s.strip_prefix("0x")
+                .map_or_else(|| s.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
+                .expect("YOTON_STRESS_SEED must be a number")
         }
         Err(_) => {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             (t.as_nanos() as u64) ^ ((std::process::id() as u64) << 32)
         }
     };
@@ -1958,9 +2292,14 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     // The process-wide event loop (and its wakeup socket pair) exists before the fd count.
     let _ = events::pending_events();
     let fds_before = open_fds();
-    assert!(yoton_threads(false).is_empty(), "engine threads before the test: {:?}", yoton_threads(true));
+    assert!(
+        yoton_threads(false).is_empty(),
+        "engine threads before the test: {:?}",
+        yoton_threads(true)
+    );
     let cfg = config();
-    let (seed, secs, workers, contexts, strict) = (cfg.seed, cfg.secs, cfg.workers, cfg.contexts, cfg.strict);
+    let (seed, secs, workers, contexts, strict) =
+        (cfg.seed, cfg.secs, cfg.workers, cfg.contexts, cfg.strict);
     report(&format!(
         "stress: seed {seed} (replay with YOTON_STRESS_SEED={seed}), {workers} workers, {contexts} contexts, {secs} s, \
          at most {} iterations per worker\n",
@@ -2005,7 +2344,10 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     let total_limit = Duration::from_secs_f64(secs) + Duration::from_secs(20);
     let watchdog = {
         let weak = Arc::downgrade(&sh);
-        thread::Builder::new().name("stress-watchdog".into()).spawn(move || run_watchdog(weak, total_limit)).unwrap()
+        thread::Builder::new()
+            .name("stress-watchdog".into())
+            .spawn(move || run_watchdog(weak, total_limit))
+            .unwrap()
     };
 
     // The network: a ring of contexts; slot 1 drops new packages from small queues, slots 2
@@ -2014,9 +2356,20 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     let mut rng = Rng::new(seed);
     for slot in 0..contexts {
         let params = match slot {
-            1 => QueueParams { max_packages: 300, discard: Discard::New, ..Default::default() },
-            2 => QueueParams { max_packages: 30, discard: Discard::Block, ..Default::default() },
-            3 => QueueParams { discard: Discard::Block, ..Default::default() },
+            1 => QueueParams {
+                max_packages: 300,
+                discard: Discard::New,
+                ..Default::default()
+            },
+            2 => QueueParams {
+                max_packages: 30,
+                discard: Discard::Block,
+                ..Default::default()
+            },
+            3 => QueueParams {
+                discard: Discard::Block,
+                ..Default::default()
+            },
             _ => QueueParams::default(),
         };
         let ctx = new_ctx(&sh, slot, params);
@@ -2039,11 +2392,26 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
         }
     }
     for (i, base) in RPC_BASES.iter().enumerate() {
-        for (ctx, mode) in [(&ring[i % contexts], RepMode::Thread), (&ring[(i + 2) % contexts], RepMode::Event)] {
+        for (ctx, mode) in [
+            (&ring[i % contexts], RepMode::Thread),
+            (&ring[(i + 2) % contexts], RepMode::Event),
+        ] {
             if let Ok(rep) = Channel::replier(ctx.get(), base) {
                 register_handlers(&sh, &rep).unwrap();
                 rep.set_mode(mode).unwrap();
-                let evicted = push_bounded(&sh.channels, Chan { ch: rep, kind: ChannelKind::Rep, slot: ctx.slot, gen: ctx.gen, dead: ctx.dead.clone(), hoard: false }, MAX_CHANNELS, &mut rng);
+                let evicted = push_bounded(
+                    &sh.channels,
+                    Chan {
+                        ch: rep,
+                        kind: ChannelKind::Rep,
+                        slot: ctx.slot,
+                        gen: ctx.gen,
+                        dead: ctx.dead.clone(),
+                        hoard: false,
+                    },
+                    MAX_CHANNELS,
+                    &mut rng,
+                );
                 drop(evicted);
             }
         }
@@ -2054,13 +2422,22 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     sh.set_phase("operations");
     let pump = {
         let sh = sh.clone();
-        thread::Builder::new().name("stress-pump".into()).spawn(move || run_pump(sh, seed ^ 0xA11CE)).unwrap()
+        thread::Builder::new()
+            .name("stress-pump".into())
+            .spawn(move || run_pump(sh, seed ^ 0xA11CE))
+            .unwrap()
     };
     let handles: Vec<_> = (0..workers)
         .map(|i| {
-            let w = Worker { sh: sh.clone(), index: i };
+            let w = Worker {
+                sh: sh.clone(),
+                index: i,
+            };
             let worker_seed = seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            thread::Builder::new().name(format!("stress-w{i}")).spawn(move || run_worker(w, worker_seed)).unwrap()
+            thread::Builder::new()
+                .name(format!("stress-w{i}"))
+                .spawn(move || run_worker(w, worker_seed))
+                .unwrap()
         })
         .collect();
     let mut worker_panics = Vec::new();
@@ -2079,7 +2456,10 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     while !pump.is_finished() {
         events::stop_event_loop();
         if Instant::now() > pump_deadline {
-            sh.violation("the event pump did not stop within 8 s of stop_event_loop calls (lost wake-up?)".into());
+            sh.violation(
+                "the event pump did not stop within 8 s of stop_event_loop calls (lost wake-up?)"
+                    .into(),
+            );
             break;
         }
         thread::sleep(Duration::from_millis(20));
@@ -2113,7 +2493,9 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
         if strict {
             sh.violation(format!("(known engine bug) {leak}"));
         } else {
-            report(&format!("KNOWN ENGINE BUG (not failing the run: YOTON_STRESS_STRICT=0): {leak}\n"));
+            report(&format!(
+                "KNOWN ENGINE BUG (not failing the run: YOTON_STRESS_STRICT=0): {leak}\n"
+            ));
         }
     }
 
@@ -2139,10 +2521,15 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     sh.set_phase("drop the contexts");
     let mut drop_times = Vec::new();
     for slot in 0..contexts {
-        let Some(ctx) = lk(&sh.contexts)[slot].take() else { continue };
+        let Some(ctx) = lk(&sh.contexts)[slot].take() else {
+            continue;
+        };
         let holders = Arc::strong_count(&ctx);
         if holders != 1 {
-            sh.violation(format!("context slot {slot} is still held by {} other handles after the run", holders - 1));
+            sh.violation(format!(
+                "context slot {slot} is still held by {} other handles after the run",
+                holders - 1
+            ));
         }
         let dead = ctx.dead.clone();
         let started = Instant::now();
@@ -2154,7 +2541,9 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
             sh.violation(format!("dropping context slot {slot} took {took:?}"));
         }
         if holders == 1 && !dead.load(Ordering::SeqCst) {
-            sh.violation(format!("context slot {slot} did not end when its last handle was dropped"));
+            sh.violation(format!(
+                "context slot {slot} did not end when its last handle was dropped"
+            ));
         }
     }
     let max_drop = MAX_CTX_DROP_MS.load(Ordering::Relaxed);
@@ -2169,7 +2558,11 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
         let later = eventually(Duration::from_secs(3), || yoton_threads(false).is_empty());
         sh.violation(format!(
             "engine threads left after every context was dropped: {left:?} ({})",
-            if later { "they ended within 3 s" } else { "still there after 3 s" }
+            if later {
+                "they ended within 3 s"
+            } else {
+                "still there after 3 s"
+            }
         ));
     }
     sh.set_phase("threads and descriptors");
@@ -2178,20 +2571,32 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
         yoton_threads(true).is_empty()
     });
     if !timers_gone {
-        sh.violation(format!("the timer thread did not end within 5 s: {:?}", yoton_threads(true)));
+        sh.violation(format!(
+            "the timer thread did not end within 5 s: {:?}",
+            yoton_threads(true)
+        ));
     }
     while events::process_events(Block::No).unwrap_or(0) > 0 {}
-    let fds_ok = eventually(Duration::from_secs(2), || open_fds().len() <= fds_before.len());
+    let fds_ok = eventually(Duration::from_secs(2), || {
+        open_fds().len() <= fds_before.len()
+    });
     if !fds_ok {
         let now = open_fds();
         let extra: Vec<&String> = now.iter().filter(|f| !fds_before.contains(f)).collect();
-        sh.violation(format!("{} file descriptors left open: {extra:?}", now.len() - fds_before.len()));
+        sh.violation(format!(
+            "{} file descriptors left open: {extra:?}",
+            now.len() - fds_before.len()
+        ));
     }
 
     sh.set_phase("done");
     let _ = watchdog.join();
     let total = sh.start.elapsed();
-    let iterations: Vec<u64> = sh.progress.iter().map(|p| p.iterations.load(Ordering::Relaxed)).collect();
+    let iterations: Vec<u64> = sh
+        .progress
+        .iter()
+        .map(|p| p.iterations.load(Ordering::Relaxed))
+        .collect();
     say(&format!(
         "{} | workers={workers} contexts={contexts} per-worker-iterations={iterations:?} ops_phase={:.1}s health={:.3}s \
          context_drops_ms={drop_times:.1?} max_context_drop_during_run={max_drop}ms total={:.1}s violations={} panics={} \
@@ -2208,9 +2613,16 @@ fn random_concurrent_api_use_never_panics_hangs_or_deadlocks() {
     let _ = std::panic::take_hook();
     let panics = lk(&PANICS).clone();
     let violations = lk(&sh.violations).clone();
-    assert!(worker_panics.is_empty(), "workers {worker_panics:?} panicked (seed {seed}): {panics:?}");
+    assert!(
+        worker_panics.is_empty(),
+        "workers {worker_panics:?} panicked (seed {seed}): {panics:?}"
+    );
     assert!(panics.is_empty(), "panics (seed {seed}): {panics:#?}");
-    assert!(violations.is_empty(), "{} violations (seed {seed}): {violations:#?}", sh.violation_count.load(Ordering::SeqCst));
+    assert!(
+        violations.is_empty(),
+        "{} violations (seed {seed}): {violations:#?}",
+        sh.violation_count.load(Ordering::SeqCst)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2233,9 +2645,12 @@ fn a_waiting_bind_does_not_slow_down_a_publisher_heard_by_a_sync_subscriber() {
     let publ = Channel::publisher(&a, "x", MessageType::Text).unwrap();
     let sub = Channel::subscriber(&b, "x", MessageType::Text).unwrap();
     sub.set_sync_mode(true).unwrap(); // sends "ok" at once
-    // A marker sent after the "ok" on the same connection: once it is here, so is the "ok".
+                                      // A marker sent after the "ok" on the same connection: once it is here, so is the "ok".
     let mark_sub = Channel::subscriber(&a, "mark", MessageType::Text).unwrap();
-    Channel::publisher(&b, "mark", MessageType::Text).unwrap().send(b"synced").unwrap();
+    Channel::publisher(&b, "mark", MessageType::Text)
+        .unwrap()
+        .send(b"synced")
+        .unwrap();
     assert_eq!(mark_sub.recv(t).unwrap().text().unwrap(), "synced");
     // A bind of the publisher's context that no peer connects to (yet).
     let waiting = a.bind("localhost:0", 1, None).unwrap();
@@ -2246,13 +2661,19 @@ fn a_waiting_bind_does_not_slow_down_a_publisher_heard_by_a_sync_subscriber() {
         let took = started.elapsed();
         assert_eq!(sub.recv(t).unwrap().text().unwrap(), format!("m{i}"));
         if took > Duration::from_millis(300) {
-            slow.push(format!("send {i} took {took:?} ({} packages queued on the waiting bind)", waiting.queued()));
+            slow.push(format!(
+                "send {i} took {took:?} ({} packages queued on the waiting bind)",
+                waiting.queued()
+            ));
             if slow.len() == 3 {
                 break;
             }
         }
     }
-    assert!(slow.is_empty(), "sends waited for a bind that has no peer: {slow:?}");
+    assert!(
+        slow.is_empty(),
+        "sends waited for a bind that has no peer: {slow:?}"
+    );
 }
 
 /// Found by the stress test (a slot "not free" long after every handle of it was dropped):
@@ -2270,7 +2691,12 @@ fn dropping_a_full_loss_free_subscriber_releases_its_slot_and_the_link() {
     let _alone = lk(&ALONE);
     common::deadlock_watch();
     let (a, b) = (Context::new(), Context::new());
-    a.set_queue_params(QueueParams { max_packages: 10, discard: Discard::Block, ..Default::default() }).unwrap();
+    a.set_queue_params(QueueParams {
+        max_packages: 10,
+        discard: Discard::Block,
+        ..Default::default()
+    })
+    .unwrap();
     let _link = common::link(&a, &b);
     let sub = Channel::subscriber(&a, "x", MessageType::Text).unwrap();
     let publ = Channel::publisher(&b, "x", MessageType::Text).unwrap();
@@ -2280,13 +2706,21 @@ fn dropping_a_full_loss_free_subscriber_releases_its_slot_and_the_link() {
     common::wait_for("the subscriber's queue to fill", || sub.pending() >= 10);
     drop(sub);
     // The reactor re-checks paused readers every 50 ms.
-    let freed = eventually(Duration::from_secs(2), || Channel::subscriber(&a, "x", MessageType::Text).is_ok());
+    let freed = eventually(Duration::from_secs(2), || {
+        Channel::subscriber(&a, "x", MessageType::Text).is_ok()
+    });
     // The link is read again: a call from b to a replier of a goes through.
     let rep = Channel::replier(&a, "svc").unwrap();
     rep.set_mode(RepMode::Thread).unwrap();
     let req = Channel::requester(&b, "svc").unwrap();
-    let call = req.call("echo", vec![Value::Int(1)], vec![]).unwrap().result(Some(Duration::from_secs(3)));
-    assert!(freed && call.is_ok(), "after dropping the full subscriber: slot free again {freed}, call over the link {call:?}");
+    let call = req
+        .call("echo", vec![Value::Int(1)], vec![])
+        .unwrap()
+        .result(Some(Duration::from_secs(3)));
+    assert!(
+        freed && call.is_ok(),
+        "after dropping the full subscriber: slot free again {freed}, call over the link {call:?}"
+    );
 }
 
 /// Found by the stress test (seed 44, 8 workers, debug: parking_lot reported a one-thread lock
@@ -2347,14 +2781,20 @@ fn dropping_a_channel_while_the_reactor_forwards_to_its_slot_does_not_deadlock()
     let (mut last, mut last_change) = (0, Instant::now());
     let mut stuck = None;
     // 5 s by default (the race hit within 2-20 s before the fix); longer with the variable.
-    let secs = std::env::var("YOTON_STRESS_REPRO_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let secs = std::env::var("YOTON_STRESS_REPRO_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     while start.elapsed() < Duration::from_secs(secs) {
         thread::sleep(Duration::from_millis(100));
         let n = churns.load(Ordering::Relaxed);
         if n != last {
             (last, last_change) = (n, Instant::now());
         } else if last_change.elapsed() > Duration::from_secs(3) {
-            stuck = Some(format!("no subscriber created or dropped for 3 s after {n} rounds ({:?} into the test)", start.elapsed()));
+            stuck = Some(format!(
+                "no subscriber created or dropped for 3 s after {n} rounds ({:?} into the test)",
+                start.elapsed()
+            ));
             break;
         }
     }

@@ -51,9 +51,9 @@ impl MessageType {
             MessageType::Text => std::str::from_utf8(bytes)
                 .map(|_| ())
                 .map_err(|e| Error::encoding(format!("Text channel requires UTF-8 text: {e}"))),
-            MessageType::Object => {
-                object::decode(bytes).map(|_| ()).map_err(|e| Error::encoding(format!("invalid OBJECT value: {}", e.0)))
-            }
+            MessageType::Object => object::decode(bytes)
+                .map(|_| ())
+                .map_err(|e| Error::encoding(format!("invalid OBJECT value: {}", e.0))),
             MessageType::Binary | MessageType::Custom(_) => Ok(()),
         }
     }
@@ -77,7 +77,8 @@ impl Message {
 
     /// The body as text (fails on invalid UTF-8).
     pub fn text(&self) -> Result<&str> {
-        std::str::from_utf8(self.data()).map_err(|e| Error::encoding(format!("message is not valid UTF-8: {e}")))
+        std::str::from_utf8(self.data())
+            .map_err(|e| Error::encoding(format!("message is not valid UTF-8: {e}")))
     }
 
     /// The body decoded as an OBJECT value.

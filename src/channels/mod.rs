@@ -9,9 +9,9 @@ pub mod reqrep;
 pub mod simple;
 pub mod state;
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use message::{Message, MessageType};
@@ -151,7 +151,10 @@ impl ChannelShared {
                 if inbox.closed {
                     return 0;
                 }
-                let dropped = packages.into_iter().map(|pkg| inbox.queue.push(pkg).dropped()).sum();
+                let dropped = packages
+                    .into_iter()
+                    .map(|pkg| inbox.queue.push(pkg).dropped())
+                    .sum();
                 drop(inbox);
                 self.arrived.notify_all();
                 dropped
@@ -169,13 +172,19 @@ impl ChannelShared {
             _ => {}
         }
         let event_mode = self.kind == ChannelKind::Rep && self.rep_mode() == reqrep::RepMode::Event;
-        if (event_mode || self.received.handler_count() > 0) && !self.received_queued.swap(true, Ordering::SeqCst) {
+        if (event_mode || self.received.handler_count() > 0)
+            && !self.received_queued.swap(true, Ordering::SeqCst)
+        {
             let weak = Arc::downgrade(self);
             events::post(
                 Box::new(move || {
-                    let Some(channel) = weak.upgrade() else { return };
+                    let Some(channel) = weak.upgrade() else {
+                        return;
+                    };
                     channel.received_queued.store(false, Ordering::SeqCst);
-                    if channel.kind == ChannelKind::Rep && channel.rep_mode() == reqrep::RepMode::Event {
+                    if channel.kind == ChannelKind::Rep
+                        && channel.rep_mode() == reqrep::RepMode::Event
+                    {
                         channel.rep_process_queue();
                     }
                     channel.received.emit_now(());
@@ -191,7 +200,11 @@ impl ChannelShared {
             ChannelKind::Sub => self.sub_sync_check(),
             ChannelKind::Req => self.req_tick(),
             // An event-mode replier also re-checks through the loop (its 10 s failsafe).
-            ChannelKind::Rep if self.rep_mode() == reqrep::RepMode::Event && self.rep_has_current() => self.after_delivery(),
+            ChannelKind::Rep
+                if self.rep_mode() == reqrep::RepMode::Event && self.rep_has_current() =>
+            {
+                self.after_delivery()
+            }
             _ => {}
         }
     }
@@ -241,8 +254,14 @@ impl ChannelShared {
         let me = self as *const ChannelShared;
         let mut guard = self.context.registry.write();
         let registry = &mut *guard;
-        for (map, hash) in [(&mut registry.senders, self.slot_out.hash), (&mut registry.receivers, self.slot_in.hash)] {
-            if map.get(&hash).is_some_and(|r| std::ptr::eq(r.channel.as_ptr(), me)) {
+        for (map, hash) in [
+            (&mut registry.senders, self.slot_out.hash),
+            (&mut registry.receivers, self.slot_in.hash),
+        ] {
+            if map
+                .get(&hash)
+                .is_some_and(|r| std::ptr::eq(r.channel.as_ptr(), me))
+            {
                 map.remove(&hash);
             }
         }
@@ -261,7 +280,9 @@ impl ChannelShared {
         }
         if inbox.reader_paused && !inbox.holds_back_reader() {
             inbox.reader_paused = false;
-            self.context.reactor.send(crate::transport::reactor::Command::Resume);
+            self.context
+                .reactor
+                .send(crate::transport::reactor::Command::Resume);
         }
         Some(pkg)
     }
@@ -289,7 +310,10 @@ impl ChannelShared {
                 return Ok(pkg);
             }
             if inbox.closed {
-                return Err(Error::closed(format!("the {} is closed", self.kind.class_name())));
+                return Err(Error::closed(format!(
+                    "the {} is closed",
+                    self.kind.class_name()
+                )));
             }
             let limit = match deadline {
                 None => None,
@@ -337,14 +361,24 @@ pub struct Channel {
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({})", self.shared.kind.class_name(), self.shared.slot_out.name)
+        write!(
+            f,
+            "{}({})",
+            self.shared.kind.class_name(),
+            self.shared.slot_out.name
+        )
     }
 }
 
 impl Channel {
     /// Create a channel of `kind` on slot base `base` with message type `msg_type`.
     /// Fails with "Slot not free: <name>" if this context already has a channel there.
-    pub fn new(context: &Context, kind: ChannelKind, base: &str, msg_type: MessageType) -> Result<Channel> {
+    pub fn new(
+        context: &Context,
+        kind: ChannelKind,
+        base: &str,
+        msg_type: MessageType,
+    ) -> Result<Channel> {
         if base.trim().is_empty() {
             return Err(Error::invalid("the slot base name is empty"));
         }
@@ -356,12 +390,17 @@ impl Channel {
             )));
         }
         if matches!(kind, ChannelKind::Req | ChannelKind::Rep) && msg_type != MessageType::Object {
-            return Err(Error::invalid("request/reply channels always use the OBJECT message type"));
+            return Err(Error::invalid(
+                "request/reply channels always use the OBJECT message type",
+            ));
         }
         let (out_pattern, in_pattern) = kind.patterns();
         let slot = |pattern: &str| {
             let name = format!("{base}.{}.{pattern}", msg_type.name());
-            Slot { hash: slot_of(&name), name }
+            Slot {
+                hash: slot_of(&name),
+                name,
+            }
         };
         let inner = context.inner().clone();
         let shared = Arc::new(ChannelShared {
@@ -369,7 +408,11 @@ impl Channel {
             slot_out: slot(out_pattern),
             slot_in: slot(in_pattern),
             msg_type,
-            inbox: Mutex::new(InQueue { queue: PackageQueue::new(inner.queue_params()), closed: false, reader_paused: false }),
+            inbox: Mutex::new(InQueue {
+                queue: PackageQueue::new(inner.queue_params()),
+                closed: false,
+                reader_paused: false,
+            }),
             arrived: Condvar::new(),
             ext: ChannelExt::new(kind),
             received: Signal::new(),
@@ -379,9 +422,13 @@ impl Channel {
         let taken = {
             let mut registry = shared.context.registry.write();
             let live = |map: &std::collections::HashMap<u64, Registered>, slot: &Slot| {
-                map.get(&slot.hash).is_some_and(|r| r.channel.strong_count() > 0)
+                map.get(&slot.hash)
+                    .is_some_and(|r| r.channel.strong_count() > 0)
             };
-            let entry = || Registered { channel: Arc::downgrade(&shared), control: !matches!(kind, ChannelKind::Pub | ChannelKind::Sub) };
+            let entry = || Registered {
+                channel: Arc::downgrade(&shared),
+                control: !matches!(kind, ChannelKind::Pub | ChannelKind::Sub),
+            };
             if live(&registry.senders, &shared.slot_out) {
                 Some(shared.slot_out.name.clone())
             } else if live(&registry.receivers, &shared.slot_in) {
@@ -446,13 +493,19 @@ impl Channel {
         if kinds.contains(&self.shared.kind) {
             Ok(())
         } else {
-            Err(Error::invalid(format!("{operation} is not available on a {}", self.shared.kind.class_name())))
+            Err(Error::invalid(format!(
+                "{operation} is not available on a {}",
+                self.shared.kind.class_name()
+            )))
         }
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
-            Err(Error::closed(format!("Cannot send from closed {}.", self.shared.kind.class_name())))
+            Err(Error::closed(format!(
+                "Cannot send from closed {}.",
+                self.shared.kind.class_name()
+            )))
         } else {
             Ok(())
         }

@@ -1,15 +1,15 @@
 //! Publish/subscribe (docs/protocol.md §9.2): `send` broadcasts on `B.T.pub-sub`; every subscriber on that slot
 //! anywhere in the network queues it.
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::context::Payload;
+use crate::error::{Error, Result};
 use crate::package::{body_from, Body, PackageRef, SharedBytes};
 use crate::protocol::object;
 use crate::value::Value;
@@ -32,7 +32,9 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate(data)?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.publish(self.shared.slot_out.hash, Payload::Copy(data))
+        self.shared
+            .context
+            .publish(self.shared.slot_out.hash, Payload::Copy(data))
     }
 
     /// Publish bytes without copying them: `bytes` is released when every connection has
@@ -42,7 +44,10 @@ impl Channel {
         self.check_open()?;
         self.shared.msg_type.validate((*bytes).as_ref())?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.publish(self.shared.slot_out.hash, Payload::Body(Body::Shared(bytes)))
+        self.shared.context.publish(
+            self.shared.slot_out.hash,
+            Payload::Body(Body::Shared(bytes)),
+        )
     }
 
     /// Publish an OBJECT value (OBJECT channels only).
@@ -55,7 +60,10 @@ impl Channel {
         let mut body = Vec::new();
         object::encode_into(value, &mut body).map_err(|e| Error::encoding(e.0))?;
         self.shared.pub_wait_if_locked();
-        self.shared.context.publish(self.shared.slot_out.hash, Payload::Body(Body::Owned(crate::package::nul_terminated(body))))
+        self.shared.context.publish(
+            self.shared.slot_out.hash,
+            Payload::Body(Body::Owned(crate::package::nul_terminated(body))),
+        )
     }
 
     /// Receive the oldest message: wait up to `timeout` (`Some(ZERO)`: do not wait; `None`:
@@ -127,7 +135,10 @@ impl PubExt {
 impl PubExt {
     pub(crate) fn new() -> PubExt {
         PubExt {
-            lock: Mutex::new(PubLock { full: HashSet::new(), locked_until: None }),
+            lock: Mutex::new(PubLock {
+                full: HashSet::new(),
+                locked_until: None,
+            }),
             unlocked: Condvar::new(),
             maybe_locked: AtomicBool::new(false),
             sync_seen: AtomicBool::new(false),
@@ -153,7 +164,11 @@ struct SyncState {
 
 impl SubExt {
     pub(crate) fn new() -> SubExt {
-        SubExt { sync: Mutex::new(None), sync_on: AtomicBool::new(false), selected_ref: Mutex::new(0) }
+        SubExt {
+            sync: Mutex::new(None),
+            sync_on: AtomicBool::new(false),
+            selected_ref: Mutex::new(0),
+        }
     }
     fn sync(&self) -> MutexGuard<'_, Option<SyncState>> {
         self.sync.lock()
@@ -178,7 +193,9 @@ impl ChannelShared {
     /// A control message from a subscriber in sync mode: "full" locks, anything else unlocks
     /// for that subscriber. Called under the routing lock: no sending here.
     pub(crate) fn pub_control(&self, pkg: &PackageRef) {
-        let Ok(text) = std::str::from_utf8(pkg.body()) else { return };
+        let Ok(text) = std::str::from_utf8(pkg.body()) else {
+            return;
+        };
         let ext = self.pub_ext();
         ext.sync_seen.store(true, Ordering::Relaxed);
         let mut lock = ext.guard();
@@ -203,13 +220,16 @@ impl ChannelShared {
     fn pub_wait_if_locked(&self) {
         let ext = self.pub_ext();
         if ext.sync_subscribers() {
-            self.context.drain_out_queues(SYNC_IN_FLIGHT, Instant::now() + PUB_LOCK_WAIT);
+            self.context
+                .drain_out_queues(SYNC_IN_FLIGHT, Instant::now() + PUB_LOCK_WAIT);
         }
         if !ext.maybe_locked.load(Ordering::Relaxed) {
             return;
         }
         let mut lock = ext.guard();
-        let Some(until) = lock.locked_until else { return };
+        let Some(until) = lock.locked_until else {
+            return;
+        };
         let now = Instant::now();
         if now >= until {
             lock.locked_until = None;
@@ -227,7 +247,8 @@ impl ChannelShared {
         drop(lock);
         // While throttled, also keep what is already in flight small (the original's out-queues
         // push back above 64 packages): otherwise a full out-queue keeps flooding the subscriber.
-        self.context.drain_out_queues(SYNC_IN_FLIGHT, deadline.max(Instant::now() + PUB_LOCK_WAIT));
+        self.context
+            .drain_out_queues(SYNC_IN_FLIGHT, deadline.max(Instant::now() + PUB_LOCK_WAIT));
     }
 
     /// Subscriber sync check (docs/protocol.md §9.2.3): tell publishers "full" above the high-water mark, "ok"
@@ -265,7 +286,9 @@ impl ChannelShared {
                 "ok"
             }
         };
-        let _ = self.context.send(self.slot_out.hash, 0, 0, body_from(word.as_bytes()));
+        let _ = self
+            .context
+            .send(self.slot_out.hash, 0, 0, body_from(word.as_bytes()));
         drop(sync);
     }
 }
@@ -278,7 +301,14 @@ impl Channel {
         self.expect_kind(&[ChannelKind::Sub], "set_sync_mode")?;
         let mut sync = self.shared.sub_ext().sync();
         let was_full = sync.as_ref().is_some_and(|s| s.full);
-        *sync = if on { Some(SyncState { full: false, resend_at: Instant::now() }) } else { None };
+        *sync = if on {
+            Some(SyncState {
+                full: false,
+                resend_at: Instant::now(),
+            })
+        } else {
+            None
+        };
         self.shared.sub_ext().sync_on.store(on, Ordering::Relaxed);
         if on {
             drop(sync);
@@ -286,7 +316,9 @@ impl Channel {
             self.shared.sub_sync_check();
         } else if was_full {
             // Under the sync lock, like every control word (see `sub_sync_check`).
-            self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(b"ok"))?;
+            self.shared
+                .context
+                .send(self.shared.slot_out.hash, 0, 0, body_from(b"ok"))?;
         }
         Ok(())
     }
@@ -308,7 +340,9 @@ impl Channel {
             channel.expect_kind(&[ChannelKind::Sub], "select_sub_channel")?;
             channel.shared.sub_sync_check();
             let inbox = channel.shared.inbox();
-            let (Some(first), Some(last)) = (inbox.queue.front(), inbox.queue.back()) else { continue };
+            let (Some(first), Some(last)) = (inbox.queue.front(), inbox.queue.back()) else {
+                continue;
+            };
             let (first, end) = (first.recv_seq, last.recv_seq + 1);
             if first < best_first {
                 reference = reference.min(best_first).min(end);
@@ -333,7 +367,9 @@ impl Channel {
         {
             let mut inbox = self.shared.inbox();
             while inbox.queue.front().is_some_and(|p| p.recv_seq <= reference) {
-                out.push(Message::new(self.shared.take(&mut inbox).expect("front exists")));
+                out.push(Message::new(
+                    self.shared.take(&mut inbox).expect("front exists"),
+                ));
             }
         }
         self.shared.sub_sync_check();

@@ -3,10 +3,10 @@
 //! answers with the result (or an error tuple). A busy replier does not acknowledge, so free
 //! ones get the work: load balancing falls out of the protocol.
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
-use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,8 @@ const REPLIER_POLL: Duration = Duration::from_millis(500);
 
 /// A method handler of a replier: positional args and keyword args in, a value or an error
 /// text out.
-pub type Handler = Arc<dyn Fn(&[Value], &[(Value, Value)]) -> std::result::Result<Value, String> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(&[Value], &[(Value, Value)]) -> std::result::Result<Value, String> + Send + Sync>;
 
 /// How a replier processes requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +60,13 @@ pub(crate) struct ReqExt {
 
 impl ReqExt {
     pub(crate) fn new() -> ReqExt {
-        ReqExt { state: Mutex::new(ReqState { next_id: 0, futures: HashMap::new(), default_auto_cancel: Some(DEFAULT_AUTO_CANCEL) }) }
+        ReqExt {
+            state: Mutex::new(ReqState {
+                next_id: 0,
+                futures: HashMap::new(),
+                default_auto_cancel: Some(DEFAULT_AUTO_CANCEL),
+            }),
+        }
     }
     fn state(&self) -> MutexGuard<'_, ReqState> {
         self.state.lock()
@@ -75,7 +82,9 @@ fn pre_request_body(action: &str) -> Vec<u8> {
 
 /// Broadcast `req-` for a future (after a user cancel).
 pub(crate) fn broadcast_cancel(future: &FutureShared) {
-    let Some(channel) = future.channel.as_ref().and_then(Weak::upgrade) else { return };
+    let Some(channel) = future.channel.as_ref().and_then(Weak::upgrade) else {
+        return;
+    };
     let id = future.state().request_id;
     // Under the requester lock, like every pre-request word (see `req_tick`).
     let _req = channel.req().state();
@@ -100,9 +109,13 @@ impl ChannelShared {
     /// Send on the outgoing slot, bypassing the message type (pre-request traffic is raw).
     pub(crate) fn send_raw(&self, dest_id: u64, dest_seq: u64, body: Vec<u8>) -> Result<()> {
         if self.is_closed() {
-            return Err(Error::closed(format!("Cannot send from closed {}.", self.kind.class_name())));
+            return Err(Error::closed(format!(
+                "Cannot send from closed {}.",
+                self.kind.class_name()
+            )));
         }
-        self.context.send(self.slot_out.hash, dest_id, dest_seq, body)
+        self.context
+            .send(self.slot_out.hash, dest_id, dest_seq, body)
     }
 
     fn send_all(&self, outgoing: Vec<Outgoing>) {
@@ -128,7 +141,9 @@ impl ChannelShared {
                 }
                 if pkg.dest_seq > REQREP_SEQ_REF {
                     let id = pkg.dest_seq - REQREP_SEQ_REF;
-                    let Some(future) = req.futures.get(&id) else { continue };
+                    let Some(future) = req.futures.get(&id) else {
+                        continue;
+                    };
                     let mut st = future.state();
                     if st.replier != 0 || st.status != FutureStatus::Waiting {
                         continue; // a later ack, or cancelled meanwhile
@@ -140,7 +155,10 @@ impl ChannelShared {
                 } else if pkg.dest_seq > 0 {
                     let id = pkg.dest_seq;
                     // Only the replier that was sent the request may answer it (docs/protocol.md §13 #18).
-                    let from_replier = req.futures.get(&id).is_some_and(|f| f.state().replier == pkg.source_id);
+                    let from_replier = req
+                        .futures
+                        .get(&id)
+                        .is_some_and(|f| f.state().replier == pkg.source_id);
                     if from_replier {
                         let future = req.futures.remove(&id).expect("checked above");
                         finished.push((future, decode_reply(&pkg)));
@@ -204,9 +222,16 @@ impl ChannelShared {
         for (id, future) in futures {
             let (_, sent) = future.cancel_local();
             if sent && can_send {
-                let _ = self.context.send(self.slot_out.hash, 0, id + REQREP_SEQ_REF, pre_request_body("req-"));
+                let _ = self.context.send(
+                    self.slot_out.hash,
+                    0,
+                    id + REQREP_SEQ_REF,
+                    pre_request_body("req-"),
+                );
             }
-            future.finish(Err(Error::closed("the requester was closed while the request was running")));
+            future.finish(Err(Error::closed(
+                "the requester was closed while the request was running",
+            )));
         }
     }
 
@@ -223,7 +248,9 @@ impl ChannelShared {
                 })
                 .map(|(id, _)| *id)
                 .collect();
-            ids.into_iter().filter_map(|id| req.futures.remove(&id)).collect()
+            ids.into_iter()
+                .filter_map(|id| req.futures.remove(&id))
+                .collect()
         };
         for future in lost {
             future.finish(Err(Error::new(
@@ -236,7 +263,9 @@ impl ChannelShared {
 
 fn decode_reply(pkg: &PackageRef) -> Result<Value> {
     match object::decode(pkg.body()) {
-        Ok(Value::Tuple(items)) if items.len() == 2 && items[0] == Value::Str(ERROR_MARKER.into()) => {
+        Ok(Value::Tuple(items))
+            if items.len() == 2 && items[0] == Value::Str(ERROR_MARKER.into()) =>
+        {
             let text = match &items[1] {
                 Value::Str(s) => s.clone(),
                 other => other.repr(),
@@ -244,7 +273,9 @@ fn decode_reply(pkg: &PackageRef) -> Result<Value> {
             Err(Error::new(ErrorKind::Remote, text))
         }
         Ok(value) => Ok(value),
-        Err(e) => Err(Error::encoding(format!("the reply could not be decoded: {e}"))),
+        Err(e) => Err(Error::encoding(format!(
+            "the reply could not be decoded: {e}"
+        ))),
     }
 }
 
@@ -267,7 +298,12 @@ pub(crate) struct RepExt {
 impl RepExt {
     pub(crate) fn new() -> RepExt {
         RepExt {
-            state: Mutex::new(RepState { pending: VecDeque::new(), current: None, mode: RepMode::Off, thread_running: false }),
+            state: Mutex::new(RepState {
+                pending: VecDeque::new(),
+                current: None,
+                mode: RepMode::Off,
+                thread_running: false,
+            }),
             handlers: RwLock::new(HashMap::new()),
             busy: Mutex::new(()),
         }
@@ -310,7 +346,9 @@ impl ChannelShared {
         if self.rep_mode() != RepMode::Thread {
             return;
         }
-        let Some(_busy) = self.rep().busy.try_lock() else { return };
+        let Some(_busy) = self.rep().busy.try_lock() else {
+            return;
+        };
         loop {
             let next = {
                 let mut inbox = self.inbox();
@@ -342,7 +380,10 @@ impl ChannelShared {
         let body = match object::encode(&reply) {
             Ok(body) => body,
             // Better than the original (which sends nothing): tell the requester (docs/protocol.md §13 #17).
-            Err(e) => object::encode(&error_reply(&format!("the reply could not be encoded: {e}"))).expect("error tuples encode"),
+            Err(e) => object::encode(&error_reply(&format!(
+                "the reply could not be encoded: {e}"
+            )))
+            .expect("error tuples encode"),
         };
         let _ = self.send_raw(pkg.source_id, pkg.dest_seq, body);
     }
@@ -355,17 +396,30 @@ impl ChannelShared {
                 let args = items.pop().expect("3 items");
                 let name = items.pop().expect("3 items");
                 match (name, args, kwargs) {
-                    (Value::Str(name), Value::Tuple(args), Value::Dict(kwargs)) => (name, args, kwargs),
-                    _ => return error_reply("Invalid request: expected (name, args tuple, kwargs dict)."),
+                    (Value::Str(name), Value::Tuple(args), Value::Dict(kwargs)) => {
+                        (name, args, kwargs)
+                    }
+                    _ => {
+                        return error_reply(
+                            "Invalid request: expected (name, args tuple, kwargs dict).",
+                        )
+                    }
                 }
             }
-            Ok(_) => return error_reply("Invalid request: expected (name, args tuple, kwargs dict)."),
+            Ok(_) => {
+                return error_reply("Invalid request: expected (name, args tuple, kwargs dict).")
+            }
             Err(e) => return error_reply(&format!("Invalid request: {e}")),
         };
         let handler = self.rep().handlers.read().get(&name).cloned();
         let outcome = match handler {
             Some(handler) => catch_unwind(AssertUnwindSafe(|| handler(&args, &kwargs)))
-                .unwrap_or_else(|panic| Err(format!("the handler of '{name}' panicked: {}", crate::error::panic_text(&*panic)))),
+                .unwrap_or_else(|panic| {
+                    Err(format!(
+                        "the handler of '{name}' panicked: {}",
+                        crate::error::panic_text(&*panic)
+                    ))
+                }),
             None if name == "echo" => echo(self.context.id, &args, &kwargs),
             None => Err(format!("Method '{name}' not implemented.")),
         };
@@ -375,13 +429,18 @@ impl ChannelShared {
     fn rep_acknowledge_next(&self) {
         let ack = {
             let mut st = self.rep().state();
-            if st.current.is_some_and(|(_, at)| at.elapsed() > REPLIER_FAILSAFE) {
+            if st
+                .current
+                .is_some_and(|(_, at)| at.elapsed() > REPLIER_FAILSAFE)
+            {
                 st.current = None;
             }
             if st.current.is_some() {
                 return;
             }
-            let Some(next) = st.pending.pop_front() else { return };
+            let Some(next) = st.pending.pop_front() else {
+                return;
+            };
             st.current = Some((next, Instant::now()));
             next
         };
@@ -391,25 +450,44 @@ impl ChannelShared {
 }
 
 fn error_reply(text: &str) -> Value {
-    Value::Tuple(vec![Value::Str(ERROR_MARKER.into()), Value::Str(text.into())])
+    Value::Tuple(vec![
+        Value::Str(ERROR_MARKER.into()),
+        Value::Str(text.into()),
+    ])
 }
 
 /// The built-in `echo(arg1, sleep=0)`: replies `(arg1, hex(context id))` like the original.
-fn echo(context_id: u64, args: &[Value], kwargs: &[(Value, Value)]) -> std::result::Result<Value, String> {
+fn echo(
+    context_id: u64,
+    args: &[Value],
+    kwargs: &[(Value, Value)],
+) -> std::result::Result<Value, String> {
     let arg1 = args.first().cloned().unwrap_or(Value::None);
-    let sleep = args
-        .get(1)
-        .or_else(|| kwargs.iter().rev().find(|(k, _)| *k == Value::Str("sleep".into())).map(|(_, v)| v));
+    let sleep = args.get(1).or_else(|| {
+        kwargs
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == Value::Str("sleep".into()))
+            .map(|(_, v)| v)
+    });
     let seconds = match sleep {
         None => 0.0,
         Some(Value::Int(i)) => *i as f64,
         Some(Value::Float(f)) => *f,
-        Some(other) => return Err(format!("echo: sleep must be a number, not {}", other.repr())),
+        Some(other) => {
+            return Err(format!(
+                "echo: sleep must be a number, not {}",
+                other.repr()
+            ))
+        }
     };
     if seconds.is_finite() && seconds > 0.0 {
         thread::sleep(Duration::from_secs_f64(seconds.min(ECHO_MAX_SLEEP)));
     }
-    Ok(Value::Tuple(vec![arg1, Value::Str(format!("{context_id:#x}"))]))
+    Ok(Value::Tuple(vec![
+        arg1,
+        Value::Str(format!("{context_id:#x}")),
+    ]))
 }
 
 impl Channel {
@@ -426,23 +504,44 @@ impl Channel {
     /// Call `method(*args, **kwargs)` on whichever replier takes it first. Returns at once
     /// with a future; the request is auto-cancelled if no replier takes it within the
     /// channel's default timeout (10 s; see `set_default_auto_cancel`).
-    pub fn call(&self, method: &str, args: Vec<Value>, kwargs: Vec<(String, Value)>) -> Result<Future> {
+    pub fn call(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Vec<(String, Value)>,
+    ) -> Result<Future> {
         self.expect_kind(&[ChannelKind::Req], "call")?;
         self.check_open()?;
-        let kwargs = Value::Dict(kwargs.into_iter().map(|(k, v)| (Value::Str(k), v)).collect());
-        let request = Value::Tuple(vec![Value::Str(method.to_string()), Value::Tuple(args), kwargs]);
-        let body = object::encode(&request).map_err(|e| Error::encoding(format!("the request cannot be encoded: {e}")))?;
+        let kwargs = Value::Dict(
+            kwargs
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k), v))
+                .collect(),
+        );
+        let request = Value::Tuple(vec![
+            Value::Str(method.to_string()),
+            Value::Tuple(args),
+            kwargs,
+        ]);
+        let body = object::encode(&request)
+            .map_err(|e| Error::encoding(format!("the request cannot be encoded: {e}")))?;
         let future = {
             let mut req = self.shared.req().state();
             req.next_id += 1;
             let id = req.next_id;
-            let future = FutureShared::new(Some(Arc::downgrade(&self.shared)), id, body, req.default_auto_cancel);
+            let future = FutureShared::new(
+                Some(Arc::downgrade(&self.shared)),
+                id,
+                body,
+                req.default_auto_cancel,
+            );
             req.futures.insert(id, future.clone());
             future
         };
         self.shared.context.ensure_ticker();
         let id = future.state().request_id;
-        self.shared.send_raw(0, id + REQREP_SEQ_REF, pre_request_body("req?"))?;
+        self.shared
+            .send_raw(0, id + REQREP_SEQ_REF, pre_request_body("req?"))?;
         self.shared.context.expect_answer();
         Ok(Future { shared: future })
     }
@@ -467,7 +566,11 @@ impl Channel {
         if method.is_empty() {
             return Err(Error::invalid("the method name is empty"));
         }
-        self.shared.rep().handlers.write().insert(method.to_string(), handler);
+        self.shared
+            .rep()
+            .handlers
+            .write()
+            .insert(method.to_string(), handler);
         Ok(())
     }
 
@@ -499,13 +602,18 @@ impl Channel {
         match mode {
             RepMode::Thread if start_thread => {
                 let weak = Arc::downgrade(&self.shared);
-                let spawned = thread::Builder::new().name("yoton-replier".into()).spawn(move || replier_thread(weak));
+                let spawned = thread::Builder::new()
+                    .name("yoton-replier".into())
+                    .spawn(move || replier_thread(weak));
                 match spawned {
                     // Joined (bounded) when the context goes: no thread outlives it.
                     Ok(handle) => self.shared.context.track_thread(handle),
                     Err(e) => {
                         self.shared.rep().state().thread_running = false;
-                        return Err(Error::new(ErrorKind::Internal, format!("cannot start the replier thread: {e}")));
+                        return Err(Error::new(
+                            ErrorKind::Internal,
+                            format!("cannot start the replier thread: {e}"),
+                        ));
                     }
                 }
             }
@@ -533,7 +641,9 @@ impl Channel {
 /// the mode changes, the channel closes, or its last handle is dropped.
 fn replier_thread(weak: Weak<ChannelShared>) {
     loop {
-        let Some(channel) = weak.upgrade() else { return };
+        let Some(channel) = weak.upgrade() else {
+            return;
+        };
         {
             let st = channel.rep().state();
             if st.mode != RepMode::Thread || channel.is_closed() {

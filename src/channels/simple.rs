@@ -20,7 +20,11 @@ impl SimpleSocket {
         let context = Context::new();
         let publisher = Channel::publisher(&context, "text", MessageType::Text)?;
         let subscriber = Channel::subscriber(&context, "text", MessageType::Text)?;
-        Ok(SimpleSocket { context, publisher, subscriber })
+        Ok(SimpleSocket {
+            context,
+            publisher,
+            subscriber,
+        })
     }
 
     /// The context, to bind or connect.

@@ -1,8 +1,8 @@
 //! State channels (docs/protocol.md §9.4): one slot `B.T.state` both ways; the current state is the last one
 //! sent or received, and it is re-sent when a new context joins the network.
 
-use std::sync::{Arc};
 use parking_lot::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
@@ -19,7 +19,9 @@ pub(crate) struct StateExt {
 
 impl StateExt {
     pub(crate) fn new() -> StateExt {
-        StateExt { current: Mutex::new(None) }
+        StateExt {
+            current: Mutex::new(None),
+        }
     }
     fn current(&self) -> MutexGuard<'_, Option<PackageRef>> {
         self.current.lock()
@@ -43,7 +45,10 @@ impl ChannelShared {
     pub(crate) fn state_send_last(&self) -> Result<()> {
         let current = self.state_ext().current().clone();
         match current {
-            Some(pkg) if !self.is_closed() => self.context.send(self.slot_out.hash, 0, 0, body_from(pkg.body())),
+            Some(pkg) if !self.is_closed() => {
+                self.context
+                    .send(self.slot_out.hash, 0, 0, body_from(pkg.body()))
+            }
             _ => Ok(()),
         }
     }
@@ -65,7 +70,9 @@ impl Channel {
         let mut current = self.shared.state_ext().current();
         let same = match current.as_ref() {
             Some(pkg) => pkg.body() == data,
-            None => data.is_empty() || (self.shared.msg_type == MessageType::Object && data == b"n"),
+            None => {
+                data.is_empty() || (self.shared.msg_type == MessageType::Object && data == b"n")
+            }
         };
         if same {
             return Ok(());
@@ -73,8 +80,14 @@ impl Channel {
         if data.is_empty() {
             return Err(Error::invalid("an empty state cannot be sent"));
         }
-        self.shared.context.send(self.shared.slot_out.hash, 0, 0, body_from(data))?;
-        let header = Header { slot: self.shared.slot_in.hash, source_id: self.shared.context.id, ..Header::default() };
+        self.shared
+            .context
+            .send(self.shared.slot_out.hash, 0, 0, body_from(data))?;
+        let header = Header {
+            slot: self.shared.slot_in.hash,
+            source_id: self.shared.context.id,
+            ..Header::default()
+        };
         *current = Some(Arc::new(Package::new(&header, body_from(data))));
         Ok(())
     }

@@ -2,12 +2,14 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::message::yoton_message;
 use super::events::yoton_callback;
-use super::util::{write_opt, yoton_free_fn, UserData, bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str};
+use super::message::yoton_message;
+use super::util::{
+    bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg,
+    timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
+};
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
-
 
 /// A channel of any kind (publisher, subscriber, ...). Caller owns it; release with
 /// `yoton_channel_free`, which also closes it.
@@ -19,7 +21,10 @@ pub struct yoton_channel {
 
 impl yoton_channel {
     pub(crate) fn new(inner: Channel) -> yoton_channel {
-        yoton_channel { inner, bindings: parking_lot::Mutex::new(Vec::new()) }
+        yoton_channel {
+            inner,
+            bindings: parking_lot::Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -47,7 +52,10 @@ pub extern "C" fn yoton_channel_on_received(
     guard(move || {
         let ch = handle(ch, "channel")?;
         let callback = callback.ok_or_else(|| crate::Error::invalid("callback is NULL"))?;
-        let bound = ch.inner.received().bind(std::sync::Arc::new(move |_: &()| callback(data.ptr())));
+        let bound = ch
+            .inner
+            .received()
+            .bind(std::sync::Arc::new(move |_: &()| callback(data.ptr())));
         ch.bindings.lock().push(bound);
         write_opt(id, bound)?;
         Ok(())
@@ -61,7 +69,9 @@ pub extern "C" fn yoton_channel_unbind(ch: *const yoton_channel, id: u64) -> c_i
         let ch = handle(ch, "channel")?;
         let mut bindings = ch.bindings.lock();
         let Some(pos) = bindings.iter().position(|b| *b == id) else {
-            return Err(crate::Error::invalid(format!("no binding {id} on this channel handle")));
+            return Err(crate::Error::invalid(format!(
+                "no binding {id} on this channel handle"
+            )));
         };
         bindings.remove(pos);
         drop(bindings);
@@ -91,7 +101,8 @@ pub(crate) fn new_channel(
     guard(|| {
         let ctx = handle(ctx, "context")?;
         let base = str_arg(base, "slot base name")?;
-        let msg_type = MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
+        let msg_type =
+            MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
         check_out(out)?;
         let channel = Channel::new(&ctx.inner, kind, base, msg_type)?;
         into_handle(out, yoton_channel::new(channel))
@@ -170,27 +181,53 @@ pub extern "C" fn yoton_channel_get_kind(ch: *const yoton_channel, out: *mut c_i
 /// Full outgoing slot name (e.g. "chat.txt.pub-sub") into `buf`; see `yoton_connection_name`
 /// for the buffer convention.
 #[no_mangle]
-pub extern "C" fn yoton_channel_slot_outgoing(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_channel_slot_outgoing(
+    ch: *const yoton_channel,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| write_str(handle(ch, "channel")?.inner.slot_outgoing(), buf, cap, len))
 }
 
 /// Full incoming slot name (e.g. "chat.txt.sub-pub") into `buf`.
 #[no_mangle]
-pub extern "C" fn yoton_channel_slot_incoming(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_channel_slot_incoming(
+    ch: *const yoton_channel,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| write_str(handle(ch, "channel")?.inner.slot_incoming(), buf, cap, len))
 }
 
 /// Message type name ("txt", "bin", "obj" or custom) into `buf`.
 #[no_mangle]
-pub extern "C" fn yoton_channel_message_type(ch: *const yoton_channel, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
-    guard(|| write_str(handle(ch, "channel")?.inner.message_type().name(), buf, cap, len))
+pub extern "C" fn yoton_channel_message_type(
+    ch: *const yoton_channel,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
+    guard(|| {
+        write_str(
+            handle(ch, "channel")?.inner.message_type().name(),
+            buf,
+            cap,
+            len,
+        )
+    })
 }
 
 /// Publish `len` bytes (copied). TEXT channels require UTF-8 and OBJECT channels a valid
 /// encoded value (YOTON_ERR_ENCODING otherwise). An empty message is skipped (YOTON_OK).
 /// May wait up to 1 s while a connection's outgoing queue is congested.
 #[no_mangle]
-pub extern "C" fn yoton_pub_send(ch: *const yoton_channel, data: *const c_void, len: usize) -> c_int {
+pub extern "C" fn yoton_pub_send(
+    ch: *const yoton_channel,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         ch.inner.send(bytes_arg(data, len, "data")?)
@@ -237,14 +274,21 @@ pub extern "C" fn yoton_pub_send_zc(
     guard(move || {
         let ch = handle(ch, "channel")?;
         let bytes = bytes_arg(data, len, "data")?;
-        let lent = LentBytes { data: bytes.as_ptr(), len: bytes.len(), _owner: owner };
+        let lent = LentBytes {
+            data: bytes.as_ptr(),
+            len: bytes.len(),
+            _owner: owner,
+        };
         ch.inner.send_shared(std::sync::Arc::new(lent))
     })
 }
 
 /// Publish a value on an OBJECT channel (the value is borrowed, not consumed).
 #[no_mangle]
-pub extern "C" fn yoton_pub_send_value(ch: *const yoton_channel, value: *const yoton_value) -> c_int {
+pub extern "C" fn yoton_pub_send_value(
+    ch: *const yoton_channel,
+    value: *const yoton_value,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         ch.inner.send_value(value_ref(value, "value")?)
@@ -256,7 +300,11 @@ pub extern "C" fn yoton_pub_send_value(ch: *const yoton_channel, value: *const y
 /// YOTON_ERR_CLOSED if the channel is closed and empty, YOTON_ERR_ENCODING for a TEXT message
 /// that is not UTF-8 (it is dropped). Caller owns `*out` (`yoton_message_free`).
 #[no_mangle]
-pub extern "C" fn yoton_sub_recv(ch: *const yoton_channel, timeout: f64, out: *mut *mut yoton_message) -> c_int {
+pub extern "C" fn yoton_sub_recv(
+    ch: *const yoton_channel,
+    timeout: f64,
+    out: *mut *mut yoton_message,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         let timeout = timeout_arg(timeout)?;
@@ -269,7 +317,11 @@ pub extern "C" fn yoton_sub_recv(ch: *const yoton_channel, timeout: f64, out: *m
 /// Take every pending message without waiting. `*out` gets an array of `*count` messages
 /// (NULL when 0); caller owns it, release with `yoton_message_array_free(*out, *count)`.
 #[no_mangle]
-pub extern "C" fn yoton_sub_recv_all(ch: *const yoton_channel, out: *mut *mut *mut yoton_message, count: *mut usize) -> c_int {
+pub extern "C" fn yoton_sub_recv_all(
+    ch: *const yoton_channel,
+    out: *mut *mut *mut yoton_message,
+    count: *mut usize,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         check_out(out)?;
@@ -280,13 +332,19 @@ pub extern "C" fn yoton_sub_recv_all(ch: *const yoton_channel, out: *mut *mut *m
 }
 
 /// Hand a list of messages to C as an owned array (NULL when empty).
-fn write_message_array(messages: Vec<crate::Message>, out: *mut *mut *mut yoton_message, count: *mut usize) -> crate::Result<()> {
+fn write_message_array(
+    messages: Vec<crate::Message>,
+    out: *mut *mut *mut yoton_message,
+    count: *mut usize,
+) -> crate::Result<()> {
     let n = messages.len();
     let array: *mut *mut yoton_message = if n == 0 {
         std::ptr::null_mut()
     } else {
-        let boxed: Box<[*mut yoton_message]> =
-            messages.into_iter().map(super::message::message_handle).collect();
+        let boxed: Box<[*mut yoton_message]> = messages
+            .into_iter()
+            .map(super::message::message_handle)
+            .collect();
         Box::into_raw(boxed).cast()
     };
     write_out(count, n)?;
@@ -300,12 +358,12 @@ pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count
         return;
     }
     // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
-    let boxed: Box<[*mut yoton_message]> = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
+    let boxed: Box<[*mut yoton_message]> =
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
     for &msg in boxed.iter() {
         super::message::release_message(msg);
     }
 }
-
 
 /// Sync mode (back-pressure): while more than 32 messages are pending, ask the publishers to
 /// slow down; let them go again below 16. Works with publishers of either implementation.
@@ -318,15 +376,23 @@ pub extern "C" fn yoton_sub_set_sync_mode(ch: *const yoton_channel, on: bool) ->
 /// `*index` gets its position in `channels`. YOTON_ERR_TIMEOUT if none has a message. Then
 /// `yoton_sub_recv_selected` on it returns its messages older than any pending elsewhere.
 #[no_mangle]
-pub extern "C" fn yoton_sub_select(channels: *const *const yoton_channel, count: usize, index: *mut usize) -> c_int {
+pub extern "C" fn yoton_sub_select(
+    channels: *const *const yoton_channel,
+    count: usize,
+    index: *mut usize,
+) -> c_int {
     guard(|| {
         check_out(index)?;
         let list: Vec<&Channel> = super::util::array_arg(channels, count, "channels")?
             .iter()
             .map(|&ptr| handle(ptr, "channel").map(|c| &c.inner))
             .collect::<crate::Result<_>>()?;
-        let chosen = Channel::select_sub_channel(&list)?.ok_or_else(|| crate::Error::timeout("no channel has a pending message"))?;
-        let position = list.iter().position(|c| c.same_as(&chosen)).expect("chosen from the list");
+        let chosen = Channel::select_sub_channel(&list)?
+            .ok_or_else(|| crate::Error::timeout("no channel has a pending message"))?;
+        let position = list
+            .iter()
+            .position(|c| c.same_as(&chosen))
+            .expect("chosen from the list");
         write_out(index, position)
     })
 }
@@ -334,7 +400,11 @@ pub extern "C" fn yoton_sub_select(channels: *const *const yoton_channel, count:
 /// After `yoton_sub_select` chose this channel: take its messages older than any pending in
 /// the other channels, in order. Array ownership as for `yoton_sub_recv_all`.
 #[no_mangle]
-pub extern "C" fn yoton_sub_recv_selected(ch: *const yoton_channel, out: *mut *mut *mut yoton_message, count: *mut usize) -> c_int {
+pub extern "C" fn yoton_sub_recv_selected(
+    ch: *const yoton_channel,
+    out: *mut *mut *mut yoton_message,
+    count: *mut usize,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         check_out(out)?;

@@ -3,7 +3,10 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
-use super::util::{write_opt, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{
+    check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, timeout_arg,
+    write_opt, write_out, write_str, yoton_free_fn, UserData,
+};
 use crate::clientserver::{do_request, RequestServer};
 use crate::error::Error;
 
@@ -21,7 +24,9 @@ pub struct yoton_text_reply {
 /// A request handler: `request` is the received line including its CRLF (NUL-terminated,
 /// borrowed for the call). Set the answer with `yoton_text_reply_set` (default: empty line).
 /// Runs on the server's thread (or a per-connection thread), not the event thread.
-pub type yoton_request_handler = Option<extern "C" fn(user_data: *mut c_void, request: *const c_char, reply: *mut yoton_text_reply)>;
+pub type yoton_request_handler = Option<
+    extern "C" fn(user_data: *mut c_void, request: *const c_char, reply: *mut yoton_text_reply),
+>;
 
 /// Flags of `yoton_request_server_new`.
 #[repr(C)]
@@ -38,7 +43,12 @@ pub enum yoton_server_flags {
 /// Caller owns `*reply` (`yoton_string_free`). Errors: YOTON_ERR_IO (no server, or it hung up
 /// without replying), YOTON_ERR_TIMEOUT, YOTON_ERR_INVALID_ARGUMENT (address).
 #[no_mangle]
-pub extern "C" fn yoton_do_request(address: *const c_char, request: *const c_char, timeout: f64, reply: *mut *mut c_char) -> c_int {
+pub extern "C" fn yoton_do_request(
+    address: *const c_char,
+    request: *const c_char,
+    timeout: f64,
+    reply: *mut *mut c_char,
+) -> c_int {
     guard(|| {
         let address = str_arg(address, "address")?;
         let request = str_arg(request, "request")?;
@@ -82,7 +92,9 @@ pub extern "C" fn yoton_request_server_new(
         check_out(out)?;
         let call = move |request: &str| {
             let request = CString::new(request.replace('\0', "")).unwrap_or_default();
-            let mut reply = yoton_text_reply { text: String::new() };
+            let mut reply = yoton_text_reply {
+                text: String::new(),
+            };
             handler(data.ptr(), request.as_ptr(), &mut reply);
             reply.text
         };
@@ -111,7 +123,10 @@ pub extern "C" fn yoton_request_server_free(server: *mut yoton_request_server) {
 
 /// The port the server listens on.
 #[no_mangle]
-pub extern "C" fn yoton_request_server_port(server: *const yoton_request_server, out: *mut u16) -> c_int {
+pub extern "C" fn yoton_request_server_port(
+    server: *const yoton_request_server,
+    out: *mut u16,
+) -> c_int {
     guard(|| write_out(out, handle(server, "server")?.inner.port()))
 }
 
@@ -140,7 +155,11 @@ pub extern "C" fn yoton_request_server_stop(server: *const yoton_request_server)
 /// Requests answered and connections dropped without an answer (no line within 1 s, a line
 /// over 1 MiB without CRLF, ...). Either pointer may be NULL.
 #[no_mangle]
-pub extern "C" fn yoton_request_server_stats(server: *const yoton_request_server, handled: *mut u64, dropped: *mut u64) -> c_int {
+pub extern "C" fn yoton_request_server_stats(
+    server: *const yoton_request_server,
+    handled: *mut u64,
+    dropped: *mut u64,
+) -> c_int {
     guard(|| {
         let server = handle(server, "server")?;
         write_opt(handled, server.inner.handled())?;
@@ -158,5 +177,12 @@ pub extern "C" fn yoton_request_server_last_drop_reason(
     cap: usize,
     len: *mut usize,
 ) -> c_int {
-    guard(|| write_str(&handle(server, "server")?.inner.last_drop_reason(), buf, cap, len))
+    guard(|| {
+        write_str(
+            &handle(server, "server")?.inner.last_drop_reason(),
+            buf,
+            cap,
+            len,
+        )
+    })
 }

@@ -4,7 +4,10 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{write_opt, free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{
+    free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_opt, write_out, write_str,
+    yoton_free_fn, UserData,
+};
 use crate::connection::Connection;
 
 /// A connection between two contexts. Handles come from `yoton_context_bind`,
@@ -24,7 +27,10 @@ enum Which {
 
 impl yoton_connection {
     pub(crate) fn new(inner: Connection) -> yoton_connection {
-        yoton_connection { inner, bindings: parking_lot::Mutex::new(Vec::new()) }
+        yoton_connection {
+            inner,
+            bindings: parking_lot::Mutex::new(Vec::new()),
+        }
     }
     fn unbind(&self, which: Which, id: u64) -> bool {
         match which {
@@ -44,7 +50,8 @@ impl Drop for yoton_connection {
 }
 
 /// Handler of a connection's `closed` signal: `reason` is borrowed for the call.
-pub type yoton_closed_handler = Option<extern "C" fn(user_data: *mut c_void, reason: *const c_char)>;
+pub type yoton_closed_handler =
+    Option<extern "C" fn(user_data: *mut c_void, reason: *const c_char)>;
 /// Handler of a connection's `timedout` signal: true when the peer went silent, false when it
 /// is heard from again.
 pub type yoton_timedout_handler = Option<extern "C" fn(user_data: *mut c_void, timedout: bool)>;
@@ -64,10 +71,13 @@ pub extern "C" fn yoton_connection_on_closed(
     guard(move || {
         let conn = handle(conn, "connection")?;
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
-        let bound = conn.inner.closed_signal().bind(Arc::new(move |reason: &String| {
-            let text = CString::new(reason.replace('\0', "")).unwrap_or_default();
-            handler(data.ptr(), text.as_ptr());
-        }));
+        let bound = conn
+            .inner
+            .closed_signal()
+            .bind(Arc::new(move |reason: &String| {
+                let text = CString::new(reason.replace('\0', "")).unwrap_or_default();
+                handler(data.ptr(), text.as_ptr());
+            }));
         conn.bindings.lock().push((Which::Closed, bound));
         write_opt(id, bound)?;
         Ok(())
@@ -88,7 +98,10 @@ pub extern "C" fn yoton_connection_on_timedout(
     guard(move || {
         let conn = handle(conn, "connection")?;
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
-        let bound = conn.inner.timedout_signal().bind(Arc::new(move |t: &bool| handler(data.ptr(), *t)));
+        let bound = conn
+            .inner
+            .timedout_signal()
+            .bind(Arc::new(move |t: &bool| handler(data.ptr(), *t)));
         // Closed and timedout ids come from different counters: keep them apart.
         conn.bindings.lock().push((Which::Timedout, bound));
         write_opt(id, bound | TIMEDOUT_ID_FLAG)?;
@@ -104,10 +117,16 @@ const TIMEDOUT_ID_FLAG: u64 = 1 << 63;
 pub extern "C" fn yoton_connection_unbind(conn: *const yoton_connection, id: u64) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
-        let key = if id & TIMEDOUT_ID_FLAG != 0 { (Which::Timedout, id & !TIMEDOUT_ID_FLAG) } else { (Which::Closed, id) };
+        let key = if id & TIMEDOUT_ID_FLAG != 0 {
+            (Which::Timedout, id & !TIMEDOUT_ID_FLAG)
+        } else {
+            (Which::Closed, id)
+        };
         let mut bindings = conn.bindings.lock();
         let Some(pos) = bindings.iter().position(|b| *b == key) else {
-            return Err(crate::Error::invalid(format!("no binding {id} on this connection handle")));
+            return Err(crate::Error::invalid(format!(
+                "no binding {id} on this connection handle"
+            )));
         };
         bindings.remove(pos);
         drop(bindings);
@@ -138,46 +157,85 @@ pub extern "C" fn yoton_connection_free(conn: *mut yoton_connection) {
 
 /// The status, one of `yoton_connection_status`.
 #[no_mangle]
-pub extern "C" fn yoton_connection_get_status(conn: *const yoton_connection, out: *mut c_int) -> c_int {
+pub extern "C" fn yoton_connection_get_status(
+    conn: *const yoton_connection,
+    out: *mut c_int,
+) -> c_int {
     guard(|| write_out(out, handle(conn, "connection")?.inner.status() as c_int))
 }
 
 /// Waiting, hosting or connected.
 #[no_mangle]
-pub extern "C" fn yoton_connection_is_alive(conn: *const yoton_connection, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_connection_is_alive(
+    conn: *const yoton_connection,
+    out: *mut bool,
+) -> c_int {
     guard(|| write_out(out, handle(conn, "connection")?.inner.is_alive()))
 }
 
 /// Hosting or connected.
 #[no_mangle]
-pub extern "C" fn yoton_connection_is_connected(conn: *const yoton_connection, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_connection_is_connected(
+    conn: *const yoton_connection,
+    out: *mut bool,
+) -> c_int {
     guard(|| write_out(out, handle(conn, "connection")?.inner.is_connected()))
 }
 
 /// Bound and waiting for a peer.
 #[no_mangle]
-pub extern "C" fn yoton_connection_is_waiting(conn: *const yoton_connection, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_connection_is_waiting(
+    conn: *const yoton_connection,
+    out: *mut bool,
+) -> c_int {
     guard(|| write_out(out, handle(conn, "connection")?.inner.is_waiting()))
 }
 
 /// True while nothing has arrived from the peer for longer than the timeout (the original's
 /// `timedout` signal state). The connection is not closed by this.
 #[no_mangle]
-pub extern "C" fn yoton_connection_is_timedout(conn: *const yoton_connection, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_connection_is_timedout(
+    conn: *const yoton_connection,
+    out: *mut bool,
+) -> c_int {
     guard(|| write_out(out, handle(conn, "connection")?.inner.is_timedout()))
 }
 
 /// Local host (IP text) into `buf` (NUL-terminated). `*len` (may be NULL) gets the length
 /// without NUL; a too small `buf` gives YOTON_ERR_TOO_LARGE and `*len` still set.
 #[no_mangle]
-pub extern "C" fn yoton_connection_hostname1(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
-    guard(|| write_str(&handle(conn, "connection")?.inner.hostname1(), buf, cap, len))
+pub extern "C" fn yoton_connection_hostname1(
+    conn: *const yoton_connection,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
+    guard(|| {
+        write_str(
+            &handle(conn, "connection")?.inner.hostname1(),
+            buf,
+            cap,
+            len,
+        )
+    })
 }
 
 /// Peer host (IP text), like `yoton_connection_hostname1`. Empty while waiting.
 #[no_mangle]
-pub extern "C" fn yoton_connection_hostname2(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
-    guard(|| write_str(&handle(conn, "connection")?.inner.hostname2(), buf, cap, len))
+pub extern "C" fn yoton_connection_hostname2(
+    conn: *const yoton_connection,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
+    guard(|| {
+        write_str(
+            &handle(conn, "connection")?.inner.hostname2(),
+            buf,
+            cap,
+            len,
+        )
+    })
 }
 
 /// Local port (for a waiting connection: the listening port).
@@ -218,13 +276,21 @@ pub extern "C" fn yoton_connection_pid2(conn: *const yoton_connection, out: *mut
 
 /// The connection's name into `buf`, like `yoton_connection_hostname1`.
 #[no_mangle]
-pub extern "C" fn yoton_connection_name(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_connection_name(
+    conn: *const yoton_connection,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| write_str(&handle(conn, "connection")?.inner.name(), buf, cap, len))
 }
 
 /// Set the connection's name (UTF-8, copied).
 #[no_mangle]
-pub extern "C" fn yoton_connection_set_name(conn: *const yoton_connection, name: *const c_char) -> c_int {
+pub extern "C" fn yoton_connection_set_name(
+    conn: *const yoton_connection,
+    name: *const c_char,
+) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
         conn.inner.set_name(str_arg(name, "name")?);
@@ -240,14 +306,22 @@ pub extern "C" fn yoton_connection_timeout(conn: *const yoton_connection, out: *
 
 /// Set the `timedout` detection timeout; at least 0.5 s (YOTON_ERR_INVALID_ARGUMENT otherwise).
 #[no_mangle]
-pub extern "C" fn yoton_connection_set_timeout(conn: *const yoton_connection, seconds: f64) -> c_int {
+pub extern "C" fn yoton_connection_set_timeout(
+    conn: *const yoton_connection,
+    seconds: f64,
+) -> c_int {
     guard(|| handle(conn, "connection")?.inner.set_timeout(seconds))
 }
 
 /// Why the connection closed, into `buf` like `yoton_connection_hostname1`.
 /// YOTON_ERR_INVALID_ARGUMENT while it is not closed.
 #[no_mangle]
-pub extern "C" fn yoton_connection_close_reason(conn: *const yoton_connection, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_connection_close_reason(
+    conn: *const yoton_connection,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| {
         let reason = handle(conn, "connection")?
             .inner
@@ -261,7 +335,10 @@ pub extern "C" fn yoton_connection_close_reason(conn: *const yoton_connection, b
 /// Queued packages are dropped: call `yoton_connection_flush` first to deliver them.
 /// Closing a closed connection is a no-op.
 #[no_mangle]
-pub extern "C" fn yoton_connection_close(conn: *const yoton_connection, reason: *const c_char) -> c_int {
+pub extern "C" fn yoton_connection_close(
+    conn: *const yoton_connection,
+    reason: *const c_char,
+) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
         conn.inner.close(opt_str_arg(reason, "reason")?);
@@ -271,7 +348,10 @@ pub extern "C" fn yoton_connection_close(conn: *const yoton_connection, reason: 
 
 /// Close without telling the peer. `reason` may be NULL ("Unspecified problem").
 #[no_mangle]
-pub extern "C" fn yoton_connection_close_on_problem(conn: *const yoton_connection, reason: *const c_char) -> c_int {
+pub extern "C" fn yoton_connection_close_on_problem(
+    conn: *const yoton_connection,
+    reason: *const c_char,
+) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
         conn.inner.close_on_problem(opt_str_arg(reason, "reason")?);
@@ -285,6 +365,7 @@ pub extern "C" fn yoton_connection_close_on_problem(conn: *const yoton_connectio
 pub extern "C" fn yoton_connection_flush(conn: *const yoton_connection, timeout: f64) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
-        conn.inner.flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(3)))
+        conn.inner
+            .flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(3)))
     })
 }

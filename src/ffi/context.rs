@@ -4,7 +4,10 @@ use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
 use super::connection::yoton_connection;
-use super::util::{guard, handle, into_handle, free_handle, opt_str_arg, str_arg, timeout_arg, write_opt, write_out};
+use super::util::{
+    free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_opt,
+    write_out,
+};
 use crate::context::{Context, Discard, QueueParams};
 use crate::error::Error;
 
@@ -31,7 +34,14 @@ pub enum yoton_discard {
 /// Create a context with a fresh random id. Caller owns `*out`; release with `yoton_context_free`.
 #[no_mangle]
 pub extern "C" fn yoton_context_new(out: *mut *mut yoton_context) -> c_int {
-    guard(|| into_handle(out, yoton_context { inner: Context::new() }))
+    guard(|| {
+        into_handle(
+            out,
+            yoton_context {
+                inner: Context::new(),
+            },
+        )
+    })
 }
 
 /// Release a context handle. Releasing the last handle closes every connection and channel of
@@ -116,13 +126,17 @@ pub extern "C" fn yoton_context_close_channels(ctx: *const yoton_context) -> c_i
 pub extern "C" fn yoton_context_flush(ctx: *const yoton_context, timeout: f64) -> c_int {
     guard(|| {
         let ctx = handle(ctx, "context")?;
-        ctx.inner.flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(5)))
+        ctx.inner
+            .flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(5)))
     })
 }
 
 /// Number of connections with a peer (hosting or connected).
 #[no_mangle]
-pub extern "C" fn yoton_context_connection_count(ctx: *const yoton_context, out: *mut usize) -> c_int {
+pub extern "C" fn yoton_context_connection_count(
+    ctx: *const yoton_context,
+    out: *mut usize,
+) -> c_int {
     guard(|| write_out(out, handle(ctx, "context")?.inner.connection_count()))
 }
 
@@ -137,19 +151,27 @@ pub extern "C" fn yoton_context_connection_at(
 ) -> c_int {
     guard(|| {
         let ctx = handle(ctx, "context")?;
-        let list = if include_waiting { ctx.inner.connections_all() } else { ctx.inner.connections() };
+        let list = if include_waiting {
+            ctx.inner.connections_all()
+        } else {
+            ctx.inner.connections()
+        };
         let len = list.len();
-        let conn = list
-            .into_iter()
-            .nth(index)
-            .ok_or_else(|| Error::invalid(format!("connection index {index} out of range ({len} connections)")))?;
+        let conn = list.into_iter().nth(index).ok_or_else(|| {
+            Error::invalid(format!(
+                "connection index {index} out of range ({len} connections)"
+            ))
+        })?;
         into_handle(out, yoton_connection::new(conn))
     })
 }
 
 /// Number of connections including those waiting for a peer.
 #[no_mangle]
-pub extern "C" fn yoton_context_connection_count_all(ctx: *const yoton_context, out: *mut usize) -> c_int {
+pub extern "C" fn yoton_context_connection_count_all(
+    ctx: *const yoton_context,
+    out: *mut usize,
+) -> c_int {
     guard(|| write_out(out, handle(ctx, "context")?.inner.connections_all().len()))
 }
 
@@ -164,7 +186,10 @@ pub extern "C" fn yoton_context_connection_by_name(
     guard(|| {
         let ctx = handle(ctx, "context")?;
         let name = str_arg(name, "name")?;
-        let conn = ctx.inner.connection_by_name(name).ok_or_else(|| Error::invalid(format!("no connection named {name:?}")))?;
+        let conn = ctx
+            .inner
+            .connection_by_name(name)
+            .ok_or_else(|| Error::invalid(format!("no connection named {name:?}")))?;
         into_handle(out, yoton_connection::new(conn))
     })
 }
@@ -188,8 +213,16 @@ pub extern "C" fn yoton_context_set_queue_params(
             other => return Err(Error::invalid(format!("unknown discard mode {other}"))),
         };
         let current = ctx.inner.queue_params();
-        let max_bytes = if max_bytes == 0 { current.max_bytes } else { max_bytes };
-        ctx.inner.set_queue_params(QueueParams { max_packages, max_bytes, discard })
+        let max_bytes = if max_bytes == 0 {
+            current.max_bytes
+        } else {
+            max_bytes
+        };
+        ctx.inner.set_queue_params(QueueParams {
+            max_packages,
+            max_bytes,
+            discard,
+        })
     })
 }
 
@@ -225,13 +258,19 @@ pub extern "C" fn yoton_context_discarded(ctx: *const yoton_context, out: *mut u
 /// 1024). A peer that announces more is disconnected with a reason, without allocating
 /// anything for it.
 #[no_mangle]
-pub extern "C" fn yoton_context_set_max_message_size(ctx: *const yoton_context, bytes: u64) -> c_int {
+pub extern "C" fn yoton_context_set_max_message_size(
+    ctx: *const yoton_context,
+    bytes: u64,
+) -> c_int {
     guard(|| handle(ctx, "context")?.inner.set_max_message_size(bytes))
 }
 
 /// The largest message size accepted and sent (see `yoton_context_set_max_message_size`).
 #[no_mangle]
-pub extern "C" fn yoton_context_max_message_size(ctx: *const yoton_context, out: *mut u64) -> c_int {
+pub extern "C" fn yoton_context_max_message_size(
+    ctx: *const yoton_context,
+    out: *mut u64,
+) -> c_int {
     guard(|| write_out(out, handle(ctx, "context")?.inner.max_message_size()))
 }
 
@@ -244,7 +283,9 @@ pub extern "C" fn yoton_context_set_rpc_spin(ctx: *const yoton_context, seconds:
     guard(|| {
         let ctx = handle(ctx, "context")?;
         if !(0.0..=0.01).contains(&seconds) {
-            return Err(Error::invalid(format!("the RPC spin must be between 0 and 0.01 s (got {seconds})")));
+            return Err(Error::invalid(format!(
+                "the RPC spin must be between 0 and 0.01 s (got {seconds})"
+            )));
         }
         ctx.inner.set_rpc_spin(Duration::from_secs_f64(seconds))
     })
@@ -262,24 +303,41 @@ pub extern "C" fn yoton_context_rpc_spin(ctx: *const yoton_context, out: *mut f6
 /// 0 means never; otherwise at least 0.5 (default 10). No effect in the other modes, where a
 /// full queue discards. NaN, negative or 0 < seconds < 0.5: YOTON_ERR_INVALID_ARGUMENT.
 #[no_mangle]
-pub extern "C" fn yoton_context_set_stall_timeout(ctx: *const yoton_context, seconds: f64) -> c_int {
+pub extern "C" fn yoton_context_set_stall_timeout(
+    ctx: *const yoton_context,
+    seconds: f64,
+) -> c_int {
     guard(|| {
         let ctx = handle(ctx, "context")?;
-        if !seconds.is_finite() || seconds < 0.0 || seconds > 1e9 {
-            return Err(Error::invalid(format!("the stall timeout must be 0 (never) or between 0.5 and 1e9 s (got {seconds})")));
+        if !(0.0..=1e9).contains(&seconds) {
+            return Err(Error::invalid(format!(
+                "the stall timeout must be 0 (never) or between 0.5 and 1e9 s (got {seconds})"
+            )));
         }
-        ctx.inner.set_stall_timeout((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+        ctx.inner
+            .set_stall_timeout((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
     })
 }
 
 /// The stall timeout in seconds, 0 for never (see `yoton_context_set_stall_timeout`).
 #[no_mangle]
 pub extern "C" fn yoton_context_stall_timeout(ctx: *const yoton_context, out: *mut f64) -> c_int {
-    guard(|| write_out(out, handle(ctx, "context")?.inner.stall_timeout().map_or(0.0, |t| t.as_secs_f64())))
+    guard(|| {
+        write_out(
+            out,
+            handle(ctx, "context")?
+                .inner
+                .stall_timeout()
+                .map_or(0.0, |t| t.as_secs_f64()),
+        )
+    })
 }
 
 /// Number of packages waiting in the startup queue (sent while no connection existed).
 #[no_mangle]
-pub extern "C" fn yoton_context_startup_queued(ctx: *const yoton_context, out: *mut usize) -> c_int {
+pub extern "C" fn yoton_context_startup_queued(
+    ctx: *const yoton_context,
+    out: *mut usize,
+) -> c_int {
     guard(|| write_out(out, handle(ctx, "context")?.inner.startup_queued()))
 }

@@ -4,7 +4,10 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{write_opt, check_out, free_handle, guard, handle, into_handle, write_out, yoton_free_fn, UserData};
+use super::util::{
+    check_out, free_handle, guard, handle, into_handle, write_opt, write_out, yoton_free_fn,
+    UserData,
+};
 use super::value::{value_ref, yoton_value};
 use crate::error::Error;
 use crate::events::{self, Block, Signal, Timer};
@@ -15,7 +18,8 @@ pub type yoton_callback = Option<extern "C" fn(user_data: *mut c_void)>;
 
 /// Handler of a generic signal: `arg` is borrowed for the call (a None value if emitted
 /// without one).
-pub type yoton_signal_handler = Option<extern "C" fn(user_data: *mut c_void, arg: *const yoton_value)>;
+pub type yoton_signal_handler =
+    Option<extern "C" fn(user_data: *mut c_void, arg: *const yoton_value)>;
 
 /// A generic signal. Caller owns it; release with `yoton_signal_free`.
 pub struct yoton_signal {
@@ -83,7 +87,12 @@ fn event_of(callback: yoton_callback, data: UserData) -> crate::Result<events::E
 /// at the back, a negative delay at the front. NaN and infinities are refused.
 /// `free_user_data` (may be NULL) is called once after the call (or if it never happens).
 #[no_mangle]
-pub extern "C" fn yoton_call_later(delay: f64, callback: yoton_callback, user_data: *mut c_void, free_user_data: yoton_free_fn) -> c_int {
+pub extern "C" fn yoton_call_later(
+    delay: f64,
+    callback: yoton_callback,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+) -> c_int {
     let data = UserData::new(user_data, free_user_data);
     guard(move || events::call_later(delay, event_of(callback, data)?))
 }
@@ -93,12 +102,18 @@ pub extern "C" fn yoton_call_later(delay: f64, callback: yoton_callback, user_da
 /// queued after each `yoton_process_events`; the job must call `yoton_process_events(0, NULL)`
 /// on the host's thread. NULL disables embedding (the previous user data is released).
 #[no_mangle]
-pub extern "C" fn yoton_embed_event_loop(callback: yoton_callback, user_data: *mut c_void, free_user_data: yoton_free_fn) -> c_int {
+pub extern "C" fn yoton_embed_event_loop(
+    callback: yoton_callback,
+    user_data: *mut c_void,
+    free_user_data: yoton_free_fn,
+) -> c_int {
     let data = UserData::new(user_data, free_user_data);
     guard(move || {
         match callback {
             None => events::embed_event_loop(None),
-            Some(callback) => events::embed_event_loop(Some(Arc::new(move || callback(data.ptr())))),
+            Some(callback) => {
+                events::embed_event_loop(Some(Arc::new(move || callback(data.ptr()))))
+            }
         }
         Ok(())
     })
@@ -116,7 +131,12 @@ pub extern "C" fn yoton_wakeup_fd(out: *mut c_int) -> c_int {
 /// a poll timeout for host loops.
 #[no_mangle]
 pub extern "C" fn yoton_time_until_next_timer(out: *mut f64) -> c_int {
-    guard(|| write_out(out, events::time_until_next_timer().map_or(-1.0, |d| d.as_secs_f64())))
+    guard(|| {
+        write_out(
+            out,
+            events::time_until_next_timer().map_or(-1.0, |d| d.as_secs_f64()),
+        )
+    })
 }
 
 /// Number of events waiting to be processed.
@@ -128,7 +148,14 @@ pub extern "C" fn yoton_pending_events(out: *mut usize) -> c_int {
 /// Create a signal. Caller owns `*out` (`yoton_signal_free`).
 #[no_mangle]
 pub extern "C" fn yoton_signal_new(out: *mut *mut yoton_signal) -> c_int {
-    guard(|| into_handle(out, yoton_signal { inner: Signal::new() }))
+    guard(|| {
+        into_handle(
+            out,
+            yoton_signal {
+                inner: Signal::new(),
+            },
+        )
+    })
 }
 
 /// Release a signal: its handlers are unbound (their user data released); queued emissions
@@ -155,7 +182,9 @@ pub extern "C" fn yoton_signal_bind(
     guard(move || {
         let sig = handle(sig, "signal")?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
-        let bound = sig.inner.bind(Arc::new(move |arg: &Value| handler(data.ptr(), (arg as *const Value).cast())));
+        let bound = sig.inner.bind(Arc::new(move |arg: &Value| {
+            handler(data.ptr(), (arg as *const Value).cast())
+        }));
         write_opt(id, bound)
     })
 }
@@ -202,7 +231,10 @@ pub extern "C" fn yoton_signal_emit(sig: *const yoton_signal, arg: *const yoton_
 
 /// Call every bound handler now, on the calling thread.
 #[no_mangle]
-pub extern "C" fn yoton_signal_emit_now(sig: *const yoton_signal, arg: *const yoton_value) -> c_int {
+pub extern "C" fn yoton_signal_emit_now(
+    sig: *const yoton_signal,
+    arg: *const yoton_value,
+) -> c_int {
     guard(|| {
         let sig = handle(sig, "signal")?;
         sig.inner.emit_now(arg_value(arg)?);
@@ -213,10 +245,19 @@ pub extern "C" fn yoton_signal_emit_now(sig: *const yoton_signal, arg: *const yo
 /// Create a stopped timer with `interval` seconds (positive, finite). Caller owns `*out`
 /// (`yoton_timer_free`).
 #[no_mangle]
-pub extern "C" fn yoton_timer_new(interval: f64, oneshot: bool, out: *mut *mut yoton_timer) -> c_int {
+pub extern "C" fn yoton_timer_new(
+    interval: f64,
+    oneshot: bool,
+    out: *mut *mut yoton_timer,
+) -> c_int {
     guard(|| {
         check_out(out)?;
-        into_handle(out, yoton_timer { inner: Timer::new(interval, oneshot)? })
+        into_handle(
+            out,
+            yoton_timer {
+                inner: Timer::new(interval, oneshot)?,
+            },
+        )
     })
 }
 
@@ -237,8 +278,16 @@ pub extern "C" fn yoton_timer_free(t: *mut yoton_timer) {
 pub extern "C" fn yoton_timer_start(t: *const yoton_timer, interval: f64, oneshot: c_int) -> c_int {
     guard(|| {
         let t = handle(t, "timer")?;
-        let interval = if interval.is_nan() || interval > 0.0 { Some(interval) } else { None };
-        let oneshot = if oneshot < 0 { None } else { Some(oneshot != 0) };
+        let interval = if interval.is_nan() || interval > 0.0 {
+            Some(interval)
+        } else {
+            None
+        };
+        let oneshot = if oneshot < 0 {
+            None
+        } else {
+            Some(oneshot != 0)
+        };
         t.inner.start(interval, oneshot)
     })
 }
@@ -272,7 +321,10 @@ pub extern "C" fn yoton_timer_bind(
     guard(move || {
         let t = handle(t, "timer")?;
         let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let bound = t.inner.signal().bind(Arc::new(move |_: &()| callback(data.ptr())));
+        let bound = t
+            .inner
+            .signal()
+            .bind(Arc::new(move |_: &()| callback(data.ptr())));
         write_opt(id, bound)
     })
 }

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::util::{write_opt, free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_out, write_str, yoton_free_fn, UserData};
+use super::util::{
+    free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_opt, write_out, write_str,
+    yoton_free_fn, UserData,
+};
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
 use crate::future::{Future, FutureStatus};
@@ -21,7 +24,10 @@ pub struct yoton_future {
 
 impl yoton_future {
     pub(crate) fn new(inner: Future) -> yoton_future {
-        yoton_future { inner, alive: Arc::new(AtomicBool::new(true)) }
+        yoton_future {
+            inner,
+            alive: Arc::new(AtomicBool::new(true)),
+        }
     }
 }
 
@@ -32,7 +38,8 @@ impl Drop for yoton_future {
 }
 
 /// A done-callback: `future` is a borrowed handle valid for the call.
-pub type yoton_future_callback = Option<extern "C" fn(user_data: *mut c_void, future: *const yoton_future)>;
+pub type yoton_future_callback =
+    Option<extern "C" fn(user_data: *mut c_void, future: *const yoton_future)>;
 
 /// Call `callback` (on the event-processing thread) once the future is done — at the next
 /// event processing if it is done already. Not called if this handle was freed before.
@@ -104,7 +111,12 @@ pub extern "C" fn yoton_future_running(f: *const yoton_future, out: *mut bool) -
 /// Cancelled.
 #[no_mangle]
 pub extern "C" fn yoton_future_cancelled(f: *const yoton_future, out: *mut bool) -> c_int {
-    guard(|| write_out(out, handle(f, "future")?.inner.status() == FutureStatus::Cancelled))
+    guard(|| {
+        write_out(
+            out,
+            handle(f, "future")?.inner.status() == FutureStatus::Cancelled,
+        )
+    })
 }
 
 /// Cancel a request no replier has taken yet. `*out` (may be NULL): false while it is
@@ -123,7 +135,11 @@ pub extern "C" fn yoton_future_cancel(f: *const yoton_future, out: *mut bool) ->
 /// `yoton_future_exception`), YOTON_ERR_ENCODING (undecodable reply), YOTON_ERR_IO (the
 /// replier's connection closed while it ran the request).
 #[no_mangle]
-pub extern "C" fn yoton_future_result(f: *const yoton_future, timeout: f64, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_future_result(
+    f: *const yoton_future,
+    timeout: f64,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| {
         let f = handle(f, "future")?;
         super::util::check_out(out)?;
@@ -136,12 +152,20 @@ pub extern "C" fn yoton_future_result(f: *const yoton_future, timeout: f64, out:
 /// `yoton_connection_name`), waiting like `yoton_future_result`. YOTON_ERR_INVALID_ARGUMENT
 /// if the request succeeded; YOTON_ERR_TIMEOUT / YOTON_ERR_CANCELLED as for the result.
 #[no_mangle]
-pub extern "C" fn yoton_future_exception(f: *const yoton_future, timeout: f64, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_future_exception(
+    f: *const yoton_future,
+    timeout: f64,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| {
         let f = handle(f, "future")?;
         match f.inner.exception(timeout_arg(timeout)?)? {
             Some(err) => write_str(err.message(), buf, cap, len),
-            None => Err(Error::invalid("the request succeeded: there is no exception")),
+            None => Err(Error::invalid(
+                "the request succeeded: there is no exception",
+            )),
         }
     })
 }
@@ -150,14 +174,21 @@ pub extern "C" fn yoton_future_exception(f: *const yoton_future, timeout: f64, b
 /// otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
 /// (`yoton_value_free`).
 #[no_mangle]
-pub extern "C" fn yoton_future_result_or_cancel(f: *const yoton_future, timeout: f64, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_future_result_or_cancel(
+    f: *const yoton_future,
+    timeout: f64,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| {
         let f = handle(f, "future")?;
         super::util::check_out(out)?;
         let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
         match f.inner.result_or_cancel(timeout)? {
             Some(value) => value_out(out, value),
-            None => Err(Error::new(crate::ErrorKind::Cancelled, "no result within the timeout: the request was cancelled")),
+            None => Err(Error::new(
+                crate::ErrorKind::Cancelled,
+                "no result within the timeout: the request was cancelled",
+            )),
         }
     })
 }
@@ -165,7 +196,10 @@ pub extern "C" fn yoton_future_result_or_cancel(f: *const yoton_future, timeout:
 /// Cancel automatically if no replier took the request within `seconds` from the call
 /// (negative: never). The default is the requester's (10 s).
 #[no_mangle]
-pub extern "C" fn yoton_future_set_auto_cancel_timeout(f: *const yoton_future, seconds: f64) -> c_int {
+pub extern "C" fn yoton_future_set_auto_cancel_timeout(
+    f: *const yoton_future,
+    seconds: f64,
+) -> c_int {
     guard(|| {
         let f = handle(f, "future")?;
         f.inner.set_auto_cancel_timeout(timeout_arg(seconds)?);
@@ -175,7 +209,10 @@ pub extern "C" fn yoton_future_set_auto_cancel_timeout(f: *const yoton_future, s
 
 /// Executor side: move from waiting to running; `*out` is false if it was cancelled.
 #[no_mangle]
-pub extern "C" fn yoton_future_set_running_or_notify_cancel(f: *const yoton_future, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_future_set_running_or_notify_cancel(
+    f: *const yoton_future,
+    out: *mut bool,
+) -> c_int {
     guard(|| {
         let f = handle(f, "future")?;
         super::util::check_out(out)?;
@@ -185,12 +222,23 @@ pub extern "C" fn yoton_future_set_running_or_notify_cancel(f: *const yoton_futu
 
 /// Executor side: complete with (a copy of) `value`. YOTON_ERR_INVALID_ARGUMENT if done.
 #[no_mangle]
-pub extern "C" fn yoton_future_set_result(f: *const yoton_future, value: *const yoton_value) -> c_int {
-    guard(|| handle(f, "future")?.inner.set_result(value_ref(value, "value")?.clone()))
+pub extern "C" fn yoton_future_set_result(
+    f: *const yoton_future,
+    value: *const yoton_value,
+) -> c_int {
+    guard(|| {
+        handle(f, "future")?
+            .inner
+            .set_result(value_ref(value, "value")?.clone())
+    })
 }
 
 /// Executor side: complete with an error text (reported as YOTON_ERR_REMOTE).
 #[no_mangle]
 pub extern "C" fn yoton_future_set_exception(f: *const yoton_future, text: *const c_char) -> c_int {
-    guard(|| handle(f, "future")?.inner.set_exception(str_arg(text, "text")?))
+    guard(|| {
+        handle(f, "future")?
+            .inner
+            .set_exception(str_arg(text, "text")?)
+    })
 }

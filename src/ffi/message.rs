@@ -46,14 +46,20 @@ pub(crate) fn release_message(msg: *mut yoton_message) {
     if !msg.is_null() {
         // SAFETY: made by `message_handle` (Arc::into_raw of an Arc<Package>); the caller frees
         // each message once (header contract).
-        super::util::guard_void(|| crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) }));
+        super::util::guard_void(|| {
+            crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) })
+        });
     }
 }
 
 /// The body: `*data` (borrowed until `yoton_message_free`) and `*len`. A NUL byte always
 /// follows the body in memory (not counted in `len`), so a TEXT body is a usable C string.
 #[no_mangle]
-pub extern "C" fn yoton_message_data(msg: *const yoton_message, data: *mut *const c_void, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_message_data(
+    msg: *const yoton_message,
+    data: *mut *const c_void,
+    len: *mut usize,
+) -> c_int {
     guard(|| {
         let pkg = package(msg)?;
         check_out(data)?;
@@ -67,7 +73,10 @@ pub extern "C" fn yoton_message_data(msg: *const yoton_message, data: *mut *cons
 /// Decode the body as an OBJECT value. Caller owns `*out` (`yoton_value_free`).
 /// YOTON_ERR_ENCODING if the body is not a valid value.
 #[no_mangle]
-pub extern "C" fn yoton_message_value(msg: *const yoton_message, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_message_value(
+    msg: *const yoton_message,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| {
         let pkg = package(msg)?;
         check_out(out)?;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use super::channel::yoton_channel;
 use super::context::yoton_context;
 use super::future::yoton_future;
-use super::util::{check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_opt, write_out, yoton_free_fn, UserData};
+use super::util::{
+    check_out, guard, handle, handle_mut, into_handle, str_arg, timeout_arg, write_opt, write_out,
+    yoton_free_fn, UserData,
+};
 use super::value::{value_ref, yoton_value};
 use crate::channels::reqrep::RepMode;
 use crate::channels::ChannelKind;
@@ -33,20 +36,33 @@ pub struct yoton_reply {
 /// A method handler: `args` is a tuple and `kwargs` a dict (both borrowed for the call).
 /// Set the answer with `yoton_reply_set_result` or `yoton_reply_set_error`. Runs on the
 /// replier's processing thread (its own in YOTON_REP_THREAD mode).
-pub type yoton_rep_handler =
-    Option<extern "C" fn(user_data: *mut c_void, args: *const yoton_value, kwargs: *const yoton_value, reply: *mut yoton_reply)>;
-
+pub type yoton_rep_handler = Option<
+    extern "C" fn(
+        user_data: *mut c_void,
+        args: *const yoton_value,
+        kwargs: *const yoton_value,
+        reply: *mut yoton_reply,
+    ),
+>;
 
 /// Create a requester on slot base `base` (OBJECT). Caller owns `*out` (`yoton_channel_free`).
 #[no_mangle]
-pub extern "C" fn yoton_req_new(ctx: *const yoton_context, base: *const c_char, out: *mut *mut yoton_channel) -> c_int {
+pub extern "C" fn yoton_req_new(
+    ctx: *const yoton_context,
+    base: *const c_char,
+    out: *mut *mut yoton_channel,
+) -> c_int {
     super::channel::new_channel(ctx, ChannelKind::Req, base, c"obj".as_ptr(), out)
 }
 
 /// Create a replier on slot base `base` (OBJECT), in mode YOTON_REP_OFF until
 /// `yoton_rep_set_mode`. Caller owns `*out` (`yoton_channel_free`).
 #[no_mangle]
-pub extern "C" fn yoton_rep_new(ctx: *const yoton_context, base: *const c_char, out: *mut *mut yoton_channel) -> c_int {
+pub extern "C" fn yoton_rep_new(
+    ctx: *const yoton_context,
+    base: *const c_char,
+    out: *mut *mut yoton_channel,
+) -> c_int {
     super::channel::new_channel(ctx, ChannelKind::Rep, base, c"obj".as_ptr(), out)
 }
 
@@ -95,7 +111,11 @@ pub extern "C" fn yoton_req_call(
 /// Auto-cancel timeout for new requests of this requester, in seconds (negative: never).
 #[no_mangle]
 pub extern "C" fn yoton_req_set_default_timeout(req: *const yoton_channel, seconds: f64) -> c_int {
-    guard(|| handle(req, "requester")?.inner.set_default_auto_cancel(timeout_arg(seconds)?))
+    guard(|| {
+        handle(req, "requester")?
+            .inner
+            .set_default_auto_cancel(timeout_arg(seconds)?)
+    })
 }
 
 /// Register `fn` as the handler of `method` (replacing any previous one, whose
@@ -120,8 +140,15 @@ pub extern "C" fn yoton_rep_register(
             let data = &data;
             let args = Value::Tuple(args.to_vec());
             let kwargs = Value::Dict(kwargs.to_vec());
-            let mut reply = yoton_reply { outcome: Ok(Value::None) };
-            handler(data.ptr(), (&args as *const Value).cast(), (&kwargs as *const Value).cast(), &mut reply);
+            let mut reply = yoton_reply {
+                outcome: Ok(Value::None),
+            };
+            handler(
+                data.ptr(),
+                (&args as *const Value).cast(),
+                (&kwargs as *const Value).cast(),
+                &mut reply,
+            );
             reply.outcome
         };
         rep.inner.register(method, Arc::new(call))
@@ -137,7 +164,9 @@ pub extern "C" fn yoton_rep_unregister(rep: *const yoton_channel, method: *const
         if rep.inner.unregister(method)? {
             Ok(())
         } else {
-            Err(Error::invalid(format!("no handler is registered for {method:?}")))
+            Err(Error::invalid(format!(
+                "no handler is registered for {method:?}"
+            )))
         }
     })
 }
@@ -172,7 +201,10 @@ pub extern "C" fn yoton_rep_get_mode(rep: *const yoton_channel, out: *mut c_int)
 /// Handle every queued request now, in the calling thread, whatever the mode. `*handled` (may
 /// be NULL) gets the number of packages processed.
 #[no_mangle]
-pub extern "C" fn yoton_rep_handle_pending(rep: *const yoton_channel, handled: *mut usize) -> c_int {
+pub extern "C" fn yoton_rep_handle_pending(
+    rep: *const yoton_channel,
+    handled: *mut usize,
+) -> c_int {
     guard(|| {
         let n = handle(rep, "replier")?.inner.handle_pending_requests()?;
         write_opt(handled, n)
@@ -181,7 +213,10 @@ pub extern "C" fn yoton_rep_handle_pending(rep: *const yoton_channel, handled: *
 
 /// Answer with (a copy of) `result`.
 #[no_mangle]
-pub extern "C" fn yoton_reply_set_result(reply: *mut yoton_reply, result: *const yoton_value) -> c_int {
+pub extern "C" fn yoton_reply_set_result(
+    reply: *mut yoton_reply,
+    result: *const yoton_value,
+) -> c_int {
     guard(|| {
         let value = value_ref(result, "result")?.clone();
         handle_mut(reply, "reply")?.outcome = Ok(value);
@@ -214,23 +249,38 @@ pub extern "C" fn yoton_state_new(
 /// Set and broadcast the state (`len` bytes, copied, checked like `yoton_pub_send`). Nothing
 /// happens if it equals the current state. An empty state cannot be sent once one exists.
 #[no_mangle]
-pub extern "C" fn yoton_state_send(ch: *const yoton_channel, data: *const c_void, len: usize) -> c_int {
+pub extern "C" fn yoton_state_send(
+    ch: *const yoton_channel,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
-        ch.inner.send_state(super::util::bytes_arg(data, len, "data")?)
+        ch.inner
+            .send_state(super::util::bytes_arg(data, len, "data")?)
     })
 }
 
 /// Set and broadcast an OBJECT state (borrowed, copied).
 #[no_mangle]
-pub extern "C" fn yoton_state_send_value(ch: *const yoton_channel, value: *const yoton_value) -> c_int {
-    guard(|| handle(ch, "channel")?.inner.send_state_value(value_ref(value, "value")?))
+pub extern "C" fn yoton_state_send_value(
+    ch: *const yoton_channel,
+    value: *const yoton_value,
+) -> c_int {
+    guard(|| {
+        handle(ch, "channel")?
+            .inner
+            .send_state_value(value_ref(value, "value")?)
+    })
 }
 
 /// The current state (never blocks): an empty message until a state was sent or received.
 /// Caller owns `*out` (`yoton_message_free`).
 #[no_mangle]
-pub extern "C" fn yoton_state_recv(ch: *const yoton_channel, out: *mut *mut super::message::yoton_message) -> c_int {
+pub extern "C" fn yoton_state_recv(
+    ch: *const yoton_channel,
+    out: *mut *mut super::message::yoton_message,
+) -> c_int {
     guard(|| {
         let ch = handle(ch, "channel")?;
         check_out(out)?;
@@ -244,4 +294,3 @@ pub extern "C" fn yoton_state_recv(ch: *const yoton_channel, out: *mut *mut supe
 pub extern "C" fn yoton_state_send_last(ch: *const yoton_channel) -> c_int {
     guard(|| handle(ch, "channel")?.inner.send_last())
 }
-

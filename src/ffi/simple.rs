@@ -19,7 +19,12 @@ pub struct yoton_simple_socket {
 pub extern "C" fn yoton_simple_socket_new(out: *mut *mut yoton_simple_socket) -> c_int {
     guard(|| {
         check_out(out)?;
-        into_handle(out, yoton_simple_socket { inner: SimpleSocket::new()? })
+        into_handle(
+            out,
+            yoton_simple_socket {
+                inner: SimpleSocket::new()?,
+            },
+        )
     })
 }
 
@@ -32,23 +37,42 @@ pub extern "C" fn yoton_simple_socket_free(s: *mut yoton_simple_socket) {
 /// A new handle to the socket's context, to bind or connect. Caller owns `*out`
 /// (`yoton_context_free`; that does not close the socket's context).
 #[no_mangle]
-pub extern "C" fn yoton_simple_socket_context(s: *const yoton_simple_socket, out: *mut *mut yoton_context) -> c_int {
-    guard(|| into_handle(out, yoton_context { inner: handle(s, "simple socket")?.inner.context().clone() }))
+pub extern "C" fn yoton_simple_socket_context(
+    s: *const yoton_simple_socket,
+    out: *mut *mut yoton_context,
+) -> c_int {
+    guard(|| {
+        into_handle(
+            out,
+            yoton_context {
+                inner: handle(s, "simple socket")?.inner.context().clone(),
+            },
+        )
+    })
 }
 
 /// Publish `len` bytes of UTF-8 text.
 #[no_mangle]
-pub extern "C" fn yoton_simple_socket_send(s: *const yoton_simple_socket, text: *const c_void, len: usize) -> c_int {
+pub extern "C" fn yoton_simple_socket_send(
+    s: *const yoton_simple_socket,
+    text: *const c_void,
+    len: usize,
+) -> c_int {
     guard(|| {
         let s = handle(s, "simple socket")?;
-        let text = std::str::from_utf8(bytes_arg(text, len, "text")?).map_err(|e| Error::encoding(format!("text is not UTF-8: {e}")))?;
+        let text = std::str::from_utf8(bytes_arg(text, len, "text")?)
+            .map_err(|e| Error::encoding(format!("text is not UTF-8: {e}")))?;
         s.inner.send(text)
     })
 }
 
 /// Receive a text like `yoton_sub_recv`. Caller owns `*out` (`yoton_message_free`).
 #[no_mangle]
-pub extern "C" fn yoton_simple_socket_recv(s: *const yoton_simple_socket, timeout: f64, out: *mut *mut yoton_message) -> c_int {
+pub extern "C" fn yoton_simple_socket_recv(
+    s: *const yoton_simple_socket,
+    timeout: f64,
+    out: *mut *mut yoton_message,
+) -> c_int {
     guard(|| {
         let s = handle(s, "simple socket")?;
         let timeout = timeout_arg(timeout)?;

@@ -14,7 +14,10 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
         Ok(Err(err)) => set_last_error(&err),
         Err(panic) => {
             let what = crate::error::panic_text(&*panic);
-            set_last_error(&Error::new(ErrorKind::Internal, format!("panic inside yoton: {what}")))
+            set_last_error(&Error::new(
+                ErrorKind::Internal,
+                format!("panic inside yoton: {what}"),
+            ))
         }
     }
 }
@@ -77,7 +80,8 @@ pub(crate) fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
     }
     // SAFETY: non-NULL and NUL-terminated by the caller's contract.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    std::str::from_utf8(bytes).map_err(|e| Error::encoding(format!("{what} is not valid UTF-8: {e}")))
+    std::str::from_utf8(bytes)
+        .map_err(|e| Error::encoding(format!("{what} is not valid UTF-8: {e}")))
 }
 
 /// An optional string argument: NULL gives None.
@@ -90,12 +94,18 @@ pub(crate) fn opt_str_arg<'a>(ptr: *const c_char, what: &str) -> Result<Option<&
 }
 
 /// A `(data, len)` byte argument; data may be NULL only when len is 0.
-pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize, what: &str) -> Result<&'a [u8]> {
+pub(crate) fn bytes_arg<'a>(
+    data: *const std::ffi::c_void,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
-        return Err(Error::invalid(format!("{what} is NULL but its length is {len}")));
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its length is {len}"
+        )));
     }
     if len > isize::MAX as usize {
         return Err(Error::invalid(format!("{what} length {len} is too large")));
@@ -108,14 +118,22 @@ pub(crate) fn bytes_arg<'a>(data: *const std::ffi::c_void, len: usize, what: &st
 /// receives the length without the NUL, always. If `cap` is too small (including cap 0 with a
 /// NULL buffer, the way to ask for the length), nothing is written and YOTON_ERR_TOO_LARGE
 /// is returned.
-pub(crate) fn write_str(text: &str, buf: *mut c_char, cap: usize, len_out: *mut usize) -> Result<()> {
+pub(crate) fn write_str(
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+) -> Result<()> {
     if !len_out.is_null() {
         write_out(len_out, text.len())?;
     }
     if buf.is_null() || cap <= text.len() {
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!("buffer of {cap} bytes is too small for {} bytes plus NUL", text.len()),
+            format!(
+                "buffer of {cap} bytes is too small for {} bytes plus NUL",
+                text.len()
+            ),
         ));
     }
     // SAFETY: buf has at least cap > text.len() writable bytes by the caller's contract.
@@ -179,7 +197,9 @@ pub(crate) fn array_arg<'a, T>(ptr: *const T, count: usize, what: &str) -> Resul
         return Ok(&[]);
     }
     if ptr.is_null() {
-        return Err(Error::invalid(format!("{what} is NULL but its count is {count}")));
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its count is {count}"
+        )));
     }
     // SAFETY: non-NULL, and the caller promises `count` readable elements.
     Ok(unsafe { std::slice::from_raw_parts(ptr, count) })

@@ -4,7 +4,10 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::util::{write_opt, bytes_arg, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, write_out, write_str};
+use super::util::{
+    bytes_arg, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, write_opt,
+    write_out, write_str,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::object;
 use crate::value::Value;
@@ -105,10 +108,15 @@ pub extern "C" fn yoton_value_new_string(text: *const c_char, out: *mut *mut yot
 /// A new string value from `len` bytes of UTF-8 (may contain NUL bytes).
 /// Caller owns `*out` (`yoton_value_free`).
 #[no_mangle]
-pub extern "C" fn yoton_value_new_string_len(data: *const c_char, len: usize, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_value_new_string_len(
+    data: *const c_char,
+    len: usize,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| {
         let bytes = bytes_arg(data.cast(), len, "data")?;
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::encoding(format!("string is not valid UTF-8: {e}")))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::encoding(format!("string is not valid UTF-8: {e}")))?;
         value_out(out, Value::Str(text.to_string()))
     })
 }
@@ -121,7 +129,10 @@ pub extern "C" fn yoton_value_free(value: *mut yoton_value) {
 
 /// A deep copy. Caller owns `*out` (`yoton_value_free`).
 #[no_mangle]
-pub extern "C" fn yoton_value_clone(value: *const yoton_value, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_value_clone(
+    value: *const yoton_value,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| value_out(out, value_ref(value, "value")?.clone()))
 }
 
@@ -191,13 +202,21 @@ pub extern "C" fn yoton_value_get_float(value: *const yoton_value, out: *mut f64
 /// The UTF-8 bytes of a string value: `*data` borrowed until the value is freed or changed,
 /// `*len` bytes, not NUL-terminated (use `yoton_value_copy_string` for a C string).
 #[no_mangle]
-pub extern "C" fn yoton_value_get_string(value: *const yoton_value, data: *mut *const c_char, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_value_get_string(
+    value: *const yoton_value,
+    data: *mut *const c_char,
+    len: *mut usize,
+) -> c_int {
     guard(|| match value_ref(value, "value")? {
         Value::Str(s) => {
             check_out(data)?;
             write_out(len, s.len())?;
             // An empty String's pointer dangles: hand out a real (static) empty string instead.
-            let ptr: *const c_char = if s.is_empty() { c"".as_ptr() } else { s.as_ptr().cast() };
+            let ptr: *const c_char = if s.is_empty() {
+                c"".as_ptr()
+            } else {
+                s.as_ptr().cast()
+            };
             write_out(data, ptr)
         }
         other => Err(wrong_kind(other, "a string")),
@@ -207,7 +226,12 @@ pub extern "C" fn yoton_value_get_string(value: *const yoton_value, data: *mut *
 /// Copy a string value into `buf` as a C string (see `yoton_connection_name` for the
 /// buffer convention).
 #[no_mangle]
-pub extern "C" fn yoton_value_copy_string(value: *const yoton_value, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_value_copy_string(
+    value: *const yoton_value,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| match value_ref(value, "value")? {
         Value::Str(s) => write_str(s, buf, cap, len),
         other => Err(wrong_kind(other, "a string")),
@@ -226,10 +250,19 @@ pub extern "C" fn yoton_value_len(value: *const yoton_value, out: *mut usize) ->
 
 /// Item `index` of a list or tuple; borrowed until the container is freed or changed.
 #[no_mangle]
-pub extern "C" fn yoton_value_item(value: *const yoton_value, index: usize, out: *mut *const yoton_value) -> c_int {
+pub extern "C" fn yoton_value_item(
+    value: *const yoton_value,
+    index: usize,
+    out: *mut *const yoton_value,
+) -> c_int {
     guard(|| match value_ref(value, "value")? {
         Value::List(items) | Value::Tuple(items) => {
-            let item = items.get(index).ok_or_else(|| Error::invalid(format!("index {index} out of range ({} items)", items.len())))?;
+            let item = items.get(index).ok_or_else(|| {
+                Error::invalid(format!(
+                    "index {index} out of range ({} items)",
+                    items.len()
+                ))
+            })?;
             write_out(out, borrowed(item))
         }
         other => Err(wrong_kind(other, "a list or tuple")),
@@ -238,10 +271,20 @@ pub extern "C" fn yoton_value_item(value: *const yoton_value, index: usize, out:
 
 /// Pair `index` of a dict (insertion order); key and value borrowed like `yoton_value_item`.
 #[no_mangle]
-pub extern "C" fn yoton_value_dict_entry(value: *const yoton_value, index: usize, key: *mut *const yoton_value, item: *mut *const yoton_value) -> c_int {
+pub extern "C" fn yoton_value_dict_entry(
+    value: *const yoton_value,
+    index: usize,
+    key: *mut *const yoton_value,
+    item: *mut *const yoton_value,
+) -> c_int {
     guard(|| match value_ref(value, "value")? {
         Value::Dict(pairs) => {
-            let (k, v) = pairs.get(index).ok_or_else(|| Error::invalid(format!("index {index} out of range ({} pairs)", pairs.len())))?;
+            let (k, v) = pairs.get(index).ok_or_else(|| {
+                Error::invalid(format!(
+                    "index {index} out of range ({} pairs)",
+                    pairs.len()
+                ))
+            })?;
             check_out(key)?;
             check_out(item)?;
             write_out(key, borrowed(k))?;
@@ -254,13 +297,21 @@ pub extern "C" fn yoton_value_dict_entry(value: *const yoton_value, index: usize
 /// The value under the string key `key` of a dict (the last one if repeated); borrowed like
 /// `yoton_value_item`. YOTON_ERR_INVALID_ARGUMENT if absent.
 #[no_mangle]
-pub extern "C" fn yoton_value_dict_get(value: *const yoton_value, key: *const c_char, out: *mut *const yoton_value) -> c_int {
+pub extern "C" fn yoton_value_dict_get(
+    value: *const yoton_value,
+    key: *const c_char,
+    out: *mut *const yoton_value,
+) -> c_int {
     guard(|| {
         let key = str_arg(key, "key")?;
         match value_ref(value, "value")? {
             Value::Dict(pairs) => {
-                let found = pairs.iter().rev().find(|(k, _)| matches!(k, Value::Str(s) if s == key));
-                let (_, v) = found.ok_or_else(|| Error::invalid(format!("dict has no key {key:?}")))?;
+                let found = pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| matches!(k, Value::Str(s) if s == key));
+                let (_, v) =
+                    found.ok_or_else(|| Error::invalid(format!("dict has no key {key:?}")))?;
                 write_out(out, borrowed(v))
             }
             other => Err(wrong_kind(other, "a dict")),
@@ -270,7 +321,10 @@ pub extern "C" fn yoton_value_dict_get(value: *const yoton_value, key: *const c_
 
 /// Append a copy of `item` to a list or tuple.
 #[no_mangle]
-pub extern "C" fn yoton_value_append(container: *mut yoton_value, item: *const yoton_value) -> c_int {
+pub extern "C" fn yoton_value_append(
+    container: *mut yoton_value,
+    item: *const yoton_value,
+) -> c_int {
     guard(|| {
         let item = value_ref(item, "item")?.clone();
         match value_mut(container, "container")? {
@@ -286,12 +340,18 @@ pub extern "C" fn yoton_value_append(container: *mut yoton_value, item: *const y
 /// Set `dict[key] = item` (copies of both): replaces the value of an equal key, else appends.
 /// Keys that are lists or dicts are refused (Python cannot decode them).
 #[no_mangle]
-pub extern "C" fn yoton_value_dict_set(dict: *mut yoton_value, key: *const yoton_value, item: *const yoton_value) -> c_int {
+pub extern "C" fn yoton_value_dict_set(
+    dict: *mut yoton_value,
+    key: *const yoton_value,
+    item: *const yoton_value,
+) -> c_int {
     guard(|| {
         let key = value_ref(key, "key")?.clone();
         let item = value_ref(item, "item")?.clone();
         if matches!(key, Value::List(_) | Value::Dict(_)) {
-            return Err(Error::invalid("dict keys cannot be lists or dicts (Python cannot decode them)"));
+            return Err(Error::invalid(
+                "dict keys cannot be lists or dicts (Python cannot decode them)",
+            ));
         }
         match value_mut(dict, "dict")? {
             Value::Dict(pairs) => {
@@ -308,7 +368,11 @@ pub extern "C" fn yoton_value_dict_set(dict: *mut yoton_value, key: *const yoton
 
 /// Deep equality (floats compare as numbers: NaN != NaN).
 #[no_mangle]
-pub extern "C" fn yoton_value_equal(a: *const yoton_value, b: *const yoton_value, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_value_equal(
+    a: *const yoton_value,
+    b: *const yoton_value,
+    out: *mut bool,
+) -> c_int {
     guard(|| write_out(out, value_ref(a, "a")? == value_ref(b, "b")?))
 }
 
@@ -320,12 +384,23 @@ fn encode(value: &Value) -> Result<Vec<u8>> {
 /// if `cap` is smaller, nothing is written and YOTON_ERR_TOO_LARGE is returned (call with
 /// cap 0 to ask for the size).
 #[no_mangle]
-pub extern "C" fn yoton_value_encode(value: *const yoton_value, buf: *mut c_void, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_value_encode(
+    value: *const yoton_value,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| {
         let bytes = encode(value_ref(value, "value")?)?;
         write_opt(len, bytes.len())?;
         if buf.is_null() || cap < bytes.len() {
-            return Err(Error::new(ErrorKind::TooLarge, format!("buffer of {cap} bytes is too small for {} bytes", bytes.len())));
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "buffer of {cap} bytes is too small for {} bytes",
+                    bytes.len()
+                ),
+            ));
         }
         // SAFETY: buf has `cap >= bytes.len()` writable bytes by the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
@@ -336,7 +411,11 @@ pub extern "C" fn yoton_value_encode(value: *const yoton_value, buf: *mut c_void
 /// Decode OBJECT wire bytes. Caller owns `*out` (`yoton_value_free`).
 /// YOTON_ERR_ENCODING for truncated or invalid input.
 #[no_mangle]
-pub extern "C" fn yoton_value_decode(data: *const c_void, len: usize, out: *mut *mut yoton_value) -> c_int {
+pub extern "C" fn yoton_value_decode(
+    data: *const c_void,
+    len: usize,
+    out: *mut *mut yoton_value,
+) -> c_int {
     guard(|| {
         let bytes = bytes_arg(data, len, "data")?;
         check_out(out)?;
@@ -348,6 +427,11 @@ pub extern "C" fn yoton_value_decode(data: *const c_void, len: usize, out: *mut 
 /// Python-style text of a value (`(1, 'a', [None, True], {'k': 1.5})`) into `buf`, with the
 /// buffer convention of `yoton_connection_name`.
 #[no_mangle]
-pub extern "C" fn yoton_value_repr(value: *const yoton_value, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+pub extern "C" fn yoton_value_repr(
+    value: *const yoton_value,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> c_int {
     guard(|| write_str(&value_ref(value, "value")?.repr(), buf, cap, len))
 }

@@ -26,18 +26,32 @@ const PUBLICHOST: &str = "publichost";
 /// negative ports are refused here too.
 pub fn parse_address(text: &str) -> Result<Address> {
     if text.len() > super::MAX_NAME_BYTES {
-        return Err(Error::invalid(format!("the address is {} bytes long, above the limit of {} bytes", text.len(), super::MAX_NAME_BYTES)));
+        return Err(Error::invalid(format!(
+            "the address is {} bytes long, above the limit of {} bytes",
+            text.len(),
+            super::MAX_NAME_BYTES
+        )));
     }
     // Python: protocol, _, address = address.rpartition("://")
     let (protocol, rest) = match text.rfind("://") {
         Some(i) => (text[..i].to_lowercase(), &text[i + 3..]),
         None => (String::new(), text),
     };
-    let protocol = if protocol.is_empty() { "tcp".to_owned() } else { protocol };
-    let (host, port_text) = rest.split_once(':').ok_or_else(|| Error::invalid(ERR_FORMAT))?;
+    let protocol = if protocol.is_empty() {
+        "tcp".to_owned()
+    } else {
+        protocol
+    };
+    let (host, port_text) = rest
+        .split_once(':')
+        .ok_or_else(|| Error::invalid(ERR_FORMAT))?;
     let host = resolve_host(host)?;
     let port = parse_port(port_text)?;
-    Ok(Address { protocol, host, port })
+    Ok(Address {
+        protocol,
+        host,
+        port,
+    })
 }
 
 /// `localhost` and `publichost[N]` (ASCII case-insensitive); anything else is kept as written.
@@ -46,7 +60,9 @@ fn resolve_host(host: &str) -> Result<String> {
         return Ok("127.0.0.1".to_owned());
     }
     let bytes = host.as_bytes();
-    if bytes.len() >= PUBLICHOST.len() && bytes[..PUBLICHOST.len()].eq_ignore_ascii_case(PUBLICHOST.as_bytes()) {
+    if bytes.len() >= PUBLICHOST.len()
+        && bytes[..PUBLICHOST.len()].eq_ignore_ascii_case(PUBLICHOST.as_bytes())
+    {
         let digits = &host[PUBLICHOST.len()..];
         // Python: set(host[10:]).issubset("0123456789"); bare "publichost" means index 0.
         if digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -65,7 +81,10 @@ fn public_host(digits: &str) -> Result<String> {
     // An index too large for usize is certainly out of range.
     let index: usize = shown.parse().map_err(|_| invalid())?;
     let addresses = own_ipv4_addresses()?;
-    addresses.get(index).map(|a| a.to_string()).ok_or_else(invalid)
+    addresses
+        .get(index)
+        .map(|a| a.to_string())
+        .ok_or_else(invalid)
 }
 
 /// Resolve the machine's hostname to its IPv4 addresses, in resolver order, without duplicates.
@@ -93,7 +112,11 @@ fn own_hostname() -> String {
     from_proc
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .or_else(|| from_env().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            from_env()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
@@ -105,7 +128,8 @@ fn parse_port(text: &str) -> Result<u16> {
         None => {
             let (name, offset) = match text.split_once('+') {
                 Some((name, offset_text)) => {
-                    let offset = parse_py_int(offset_text, 10).ok_or_else(|| Error::invalid(ERR_OFFSET))?;
+                    let offset =
+                        parse_py_int(offset_text, 10).ok_or_else(|| Error::invalid(ERR_OFFSET))?;
                     (name, offset.to_i128())
                 }
                 None => (text, Some(0)),
@@ -114,7 +138,8 @@ fn parse_port(text: &str) -> Result<u16> {
         }
     };
     // The original only checks the upper bound; a negative port would fail later in bind/connect.
-    port.and_then(|p| u16::try_from(p).ok()).ok_or_else(|| Error::invalid(ERR_RANGE))
+    port.and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| Error::invalid(ERR_RANGE))
 }
 
 /// Port of bind attempt `k` (0-based): `port0 + sum_{j=1..k} floor(sqrt(j))`; None above 65535.
@@ -150,7 +175,11 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn ok(text: &str, protocol: &str, host: &str, port: u16) {
-        let expected = Address { protocol: protocol.into(), host: host.into(), port };
+        let expected = Address {
+            protocol: protocol.into(),
+            host: host.into(),
+            port,
+        };
         assert_eq!(parse_address(text), Ok(expected), "{text:?}");
     }
 
@@ -259,21 +288,33 @@ mod tests {
                 ok("PublicHost0:80", "tcp", &first, 80);
                 ok("publichost000:80", "tcp", &first, 80);
                 let n = addrs.len();
-                err(&format!("publichost{n}:80"), &format!("Invalid index ({n}) in public host addresses."));
-                err("publichost0099999:80", "Invalid index (99999) in public host addresses.");
+                err(
+                    &format!("publichost{n}:80"),
+                    &format!("Invalid index ({n}) in public host addresses."),
+                );
+                err(
+                    "publichost0099999:80",
+                    "Invalid index (99999) in public host addresses.",
+                );
             }
             _ => assert!(parse_address("publichost:80").is_err()),
         }
         // An index that does not even fit in usize is out of range too.
         let e = parse_address("publichost99999999999999999999999:80").unwrap_err();
         if e.kind() == ErrorKind::InvalidArgument {
-            assert_eq!(e.message(), "Invalid index (99999999999999999999999) in public host addresses.");
+            assert_eq!(
+                e.message(),
+                "Invalid index (99999999999999999999999) in public host addresses."
+            );
         }
     }
 
     #[test]
     fn bind_offsets_of_section_4_6() {
-        let expected = [0u16, 1, 2, 3, 5, 7, 9, 11, 13, 16, 19, 22, 25, 28, 31, 34, 38, 42, 46, 50, 54, 58, 62, 66, 70];
+        let expected = [
+            0u16, 1, 2, 3, 5, 7, 9, 11, 13, 16, 19, 22, 25, 28, 31, 34, 38, 42, 46, 50, 54, 58, 62,
+            66, 70,
+        ];
         for (k, off) in expected.iter().enumerate() {
             assert_eq!(bind_attempt_port(1000, k as u32), Some(1000 + off), "k={k}");
         }

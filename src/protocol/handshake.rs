@@ -40,8 +40,14 @@ pub fn parse_line(line: &[u8]) -> Result<(u64, u64), LineError> {
     let (id_text, pid_text) = rest.split_once('.').ok_or(LineError::BadId)?;
     // Python would accept negative values; ids and pids are u64 here, so they are refused.
     let to_u64 = |n: Option<PyInt>| match n {
-        Some(PyInt { negative: false, magnitude: Some(m) }) => Ok(m),
-        Some(PyInt { negative: true, magnitude: Some(0) }) => Ok(0), // "-0" is 0
+        Some(PyInt {
+            negative: false,
+            magnitude: Some(m),
+        }) => Ok(m),
+        Some(PyInt {
+            negative: true,
+            magnitude: Some(0),
+        }) => Ok(0), // "-0" is 0
         _ => Err(LineError::BadId),
     };
     let id = to_u64(parse_py_int(id_text, 16))?;
@@ -107,7 +113,9 @@ pub(crate) fn parse_py_int(text: &str, radix: u32) -> Option<PyInt> {
             continue;
         }
         let d = c.to_digit(radix)?;
-        magnitude = magnitude.and_then(|m| m.checked_mul(radix as u64)).and_then(|m| m.checked_add(d as u64));
+        magnitude = magnitude
+            .and_then(|m| m.checked_mul(radix as u64))
+            .and_then(|m| m.checked_add(d as u64));
         digits += 1;
         after_underscore = false;
     }
@@ -118,7 +126,10 @@ pub(crate) fn parse_py_int(text: &str, radix: u32) -> Option<PyInt> {
     if radix == 10 && digits > PY_MAX_STR_DIGITS {
         return None;
     }
-    Some(PyInt { negative, magnitude })
+    Some(PyInt {
+        negative,
+        magnitude,
+    })
 }
 
 #[cfg(test)]
@@ -132,14 +143,24 @@ mod tests {
         let line = encode_line(ID, 4242);
         assert_eq!(line, "YOTON!0123456789abcdef.4242\r\n");
         let hex: String = line.bytes().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "594f544f4e21".to_owned() + "30313233343536373839616263646566" + "2e" + "34323432" + "0d0a");
+        assert_eq!(
+            hex,
+            "594f544f4e21".to_owned()
+                + "30313233343536373839616263646566"
+                + "2e"
+                + "34323432"
+                + "0d0a"
+        );
         assert!(line.len() < 64);
     }
 
     #[test]
     fn encode_pads_and_lowercases() {
         assert_eq!(encode_line(1, 0), "YOTON!0000000000000001.0\r\n");
-        assert_eq!(encode_line(u64::MAX, u64::MAX), "YOTON!ffffffffffffffff.18446744073709551615\r\n");
+        assert_eq!(
+            encode_line(u64::MAX, u64::MAX),
+            "YOTON!ffffffffffffffff.18446744073709551615\r\n"
+        );
         assert!(encode_line(u64::MAX, u64::MAX).len() < 64);
     }
 
@@ -160,9 +181,18 @@ mod tests {
     #[test]
     fn not_yoton() {
         assert_eq!(parse_line(b"GET / HTTP/1.1\r\n"), Err(LineError::NotYoton));
-        assert_eq!(parse_line(b"HTTP/1.0 400 Bad Request\r\n"), Err(LineError::NotYoton));
-        assert_eq!(parse_line(b"yoton!0123456789abcdef.4242\r\n"), Err(LineError::NotYoton));
-        assert_eq!(parse_line(b" YOTON!0123456789abcdef.4242\r\n"), Err(LineError::NotYoton));
+        assert_eq!(
+            parse_line(b"HTTP/1.0 400 Bad Request\r\n"),
+            Err(LineError::NotYoton)
+        );
+        assert_eq!(
+            parse_line(b"yoton!0123456789abcdef.4242\r\n"),
+            Err(LineError::NotYoton)
+        );
+        assert_eq!(
+            parse_line(b" YOTON!0123456789abcdef.4242\r\n"),
+            Err(LineError::NotYoton)
+        );
         assert_eq!(parse_line(b"\r\n"), Err(LineError::NotYoton));
         assert_eq!(parse_line(ERROR_NOT_YOTON), Err(LineError::NotYoton));
     }
@@ -171,33 +201,43 @@ mod tests {
     fn bad_id() {
         for line in [
             &b"YOTON!\r\n"[..],
-            b"YOTON!0123456789abcdef\r\n",         // no '.'
-            b"YOTON!.4242\r\n",                    // empty id
-            b"YOTON!0123456789abcdef.\r\n",        // empty pid
-            b"YOTON!xyz.4242\r\n",                 // not hex
-            b"YOTON!0123456789abcdef.12ab\r\n",    // pid not decimal
-            b"YOTON!0123456789abcdef.1.2\r\n",     // split at the first '.': pid "1.2"
-            b"YOTON!0123456789abcdef.0x10\r\n",    // no prefix in base 10
-            b"YOTON!-1.4242\r\n",                  // negative id
-            b"YOTON!1.-5\r\n",                     // negative pid
-            b"YOTON!10000000000000000.1\r\n",      // id overflows u64
-            b"YOTON!1.18446744073709551616\r\n",   // pid overflows u64
-            b"YOTON!1__2.3\r\n",                   // double underscore
-            b"YOTON!_12.3\r\n",                    // leading underscore
-            b"YOTON!12_.3\r\n",                    // trailing underscore
-            b"YOTON!0x.3\r\n",                     // prefix without digits
-            b"YOTON!- 1.3\r\n",                    // space after sign
-            b"YOTON!1 2.3\r\n",                    // inner space
-            b"YOTON!1\x002.3\r\n",                 // NUL
+            b"YOTON!0123456789abcdef\r\n",       // no '.'
+            b"YOTON!.4242\r\n",                  // empty id
+            b"YOTON!0123456789abcdef.\r\n",      // empty pid
+            b"YOTON!xyz.4242\r\n",               // not hex
+            b"YOTON!0123456789abcdef.12ab\r\n",  // pid not decimal
+            b"YOTON!0123456789abcdef.1.2\r\n",   // split at the first '.': pid "1.2"
+            b"YOTON!0123456789abcdef.0x10\r\n",  // no prefix in base 10
+            b"YOTON!-1.4242\r\n",                // negative id
+            b"YOTON!1.-5\r\n",                   // negative pid
+            b"YOTON!10000000000000000.1\r\n",    // id overflows u64
+            b"YOTON!1.18446744073709551616\r\n", // pid overflows u64
+            b"YOTON!1__2.3\r\n",                 // double underscore
+            b"YOTON!_12.3\r\n",                  // leading underscore
+            b"YOTON!12_.3\r\n",                  // trailing underscore
+            b"YOTON!0x.3\r\n",                   // prefix without digits
+            b"YOTON!- 1.3\r\n",                  // space after sign
+            b"YOTON!1 2.3\r\n",                  // inner space
+            b"YOTON!1\x002.3\r\n",               // NUL
         ] {
-            assert_eq!(parse_line(line), Err(LineError::BadId), "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(
+                parse_line(line),
+                Err(LineError::BadId),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
     #[test]
     fn lenient_forms_like_python_int() {
         let ok = |line: &[u8], expected: (u64, u64)| {
-            assert_eq!(parse_line(line), Ok(expected), "{:?}", String::from_utf8_lossy(line));
+            assert_eq!(
+                parse_line(line),
+                Ok(expected),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         };
         ok(b"YOTON!  0123456789ABCDEF  .  4242  \r\n", (ID, 4242)); // whitespace, upper case
         ok(b"YOTON!+0x0123456789abcdef.+4242\r\n", (ID, 4242)); // sign and 0x prefix
@@ -208,11 +248,17 @@ mod tests {
         ok(b"YOTON!-0.-0\r\n", (0, 0)); // -0 is 0
         ok(b"YOTON!\x1cff\x1c.\x1f7\x1f\r\n", (0xff, 7)); // Python whitespace includes U+001C..U+001F
         ok("YOTON!\u{3000}ff.7\u{a0}\r\n".as_bytes(), (0xff, 7)); // Unicode whitespace
-        ok(b"YOTON!00000000000000000000000000ff.0000000000000000000000000007\r\n", (0xff, 7)); // leading zeros
-        // Invalid UTF-8 bytes are dropped before parsing (errors='ignore').
+        ok(
+            b"YOTON!00000000000000000000000000ff.0000000000000000000000000007\r\n",
+            (0xff, 7),
+        ); // leading zeros
+           // Invalid UTF-8 bytes are dropped before parsing (errors='ignore').
         ok(b"YOTON!f\xfff.4\xc02\r\n", (0xff, 42));
         ok(b"\xffYOTON!ff.42\r\n", (0xff, 42));
-        ok(b"YOTON!ffffffffffffffff.18446744073709551615\r\n", (u64::MAX, u64::MAX));
+        ok(
+            b"YOTON!ffffffffffffffff.18446744073709551615\r\n",
+            (u64::MAX, u64::MAX),
+        );
     }
 
     #[test]
@@ -236,7 +282,13 @@ mod tests {
         assert_eq!(parse_py_int(&"0".repeat(4301), 10), None);
         assert!(parse_py_int(&"1".repeat(5000), 16).is_some());
         // Too large for u64 is still a valid integer, reported without a magnitude.
-        assert_eq!(parse_py_int("99999999999999999999999", 10), Some(PyInt { negative: false, magnitude: None }));
+        assert_eq!(
+            parse_py_int("99999999999999999999999", 10),
+            Some(PyInt {
+                negative: false,
+                magnitude: None
+            })
+        );
     }
 
     #[test]

@@ -221,13 +221,21 @@ mod tests {
     #[test]
     fn fast_path_matches_bignum_across_the_switch() {
         // docs/protocol.md §5.4: 'a' needs > 128 bits from length 510, U+10FFFF from 430.
-        for (c, lengths) in [('a', 500..520), ('\u{10FFFF}', 420..440), ('\u{ff}', 495..505)] {
+        for (c, lengths) in [
+            ('a', 500..520),
+            ('\u{10FFFF}', 420..440),
+            ('\u{ff}', 495..505),
+        ] {
             for n in lengths {
                 let name: String = std::iter::repeat(c).take(n).collect();
                 let exact = slow_val(&name);
                 let expected_slot = SLOT_OFFSET + big_mod_u64(&exact, SLOT_MODULUS);
                 assert_eq!(slot_hash(&name), expected_slot, "{c:?} x {n}");
-                assert_eq!(port_hash(&name) as u64, 49152 + (exact[0] & PORT_MASK), "{c:?} x {n}");
+                assert_eq!(
+                    port_hash(&name) as u64,
+                    49152 + (exact[0] & PORT_MASK),
+                    "{c:?} x {n}"
+                );
             }
         }
     }
@@ -238,7 +246,11 @@ mod tests {
         for (c, first) in [('a', 510), ('z', 508), ('\u{ff}', 501), ('\u{10FFFF}', 430)] {
             let below: String = std::iter::repeat(c).take(first - 1).collect();
             let at: String = std::iter::repeat(c).take(first).collect();
-            assert!(matches!(hash_value(&below), Val::Small(_)), "{c:?} x {}", first - 1);
+            assert!(
+                matches!(hash_value(&below), Val::Small(_)),
+                "{c:?} x {}",
+                first - 1
+            );
             assert!(matches!(hash_value(&at), Val::Big(_)), "{c:?} x {first}");
         }
     }
@@ -252,10 +264,16 @@ mod tests {
 
     #[test]
     fn normalisation_examples() {
-        assert_eq!(normalize_slot_name(" My Service .obj.req-rep"), "my service .obj.req-rep");
+        assert_eq!(
+            normalize_slot_name(" My Service .obj.req-rep"),
+            "my service .obj.req-rep"
+        );
         assert_eq!(slot_of(" My Service .obj.req-rep"), 42712336957292);
         assert_eq!(normalize_slot_name("CHAT.txt.pub-sub"), "chat.txt.pub-sub");
-        assert_eq!(normalize_slot_name("\x1cchat.txt.pub-sub"), "chat.txt.pub-sub");
+        assert_eq!(
+            normalize_slot_name("\x1cchat.txt.pub-sub"),
+            "chat.txt.pub-sub"
+        );
         assert_eq!(slot_of("CHAT.txt.pub-sub"), 17460451874447);
         assert_eq!(slot_of("\x1cchat.txt.pub-sub"), 17460451874447);
         // "İ" lower-cases to two code points.
@@ -266,9 +284,17 @@ mod tests {
 
     #[test]
     fn normalisation_uses_python_whitespace() {
-        for c in ['\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}', ' ', '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{200a}', '\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}'] {
+        for c in [
+            '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}', ' ',
+            '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{200a}', '\u{2028}', '\u{2029}',
+            '\u{202f}', '\u{205f}', '\u{3000}',
+        ] {
             assert!(is_py_space(c), "{c:?}");
-            assert_eq!(normalize_slot_name(&format!("{c}{c}X{c}Y{c}")), format!("x{c}y"), "{c:?}");
+            assert_eq!(
+                normalize_slot_name(&format!("{c}{c}X{c}Y{c}")),
+                format!("x{c}y"),
+                "{c:?}"
+            );
         }
         // Not whitespace for Python: zero-width space, BOM, U+180E, NUL.
         for c in ['\u{200b}', '\u{feff}', '\u{180e}', '\0', 'a'] {

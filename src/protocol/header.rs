@@ -44,12 +44,34 @@ fn field(bytes: &[u8; HEADER_SIZE], index: usize) -> u64 {
 
 impl Header {
     /// The canonical heartbeat package header.
-    pub const HEARTBEAT: Header = Header { slot: SLOT_DUMMY, source_id: 0, source_seq: 0, dest_id: 0, dest_seq: 0, length: 0 };
+    pub const HEARTBEAT: Header = Header {
+        slot: SLOT_DUMMY,
+        source_id: 0,
+        source_seq: 0,
+        dest_id: 0,
+        dest_seq: 0,
+        length: 0,
+    };
     /// The canonical close package header.
-    pub const CLOSE: Header = Header { slot: SLOT_DUMMY, source_id: 0, source_seq: 1, dest_id: 0, dest_seq: 0, length: 0 };
+    pub const CLOSE: Header = Header {
+        slot: SLOT_DUMMY,
+        source_id: 0,
+        source_seq: 1,
+        dest_id: 0,
+        dest_seq: 0,
+        length: 0,
+    };
 
     pub fn encode(&self) -> [u8; HEADER_SIZE] {
-        let fields = [CONTROL, self.slot, self.source_id, self.source_seq, self.dest_id, self.dest_seq, self.length];
+        let fields = [
+            CONTROL,
+            self.slot,
+            self.source_id,
+            self.source_seq,
+            self.dest_id,
+            self.dest_seq,
+            self.length,
+        ];
         let mut out = [0u8; HEADER_SIZE];
         for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&value.to_le_bytes());
@@ -93,7 +115,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn arr(v: &[u8]) -> [u8; HEADER_SIZE] {
@@ -111,7 +136,14 @@ mod tests {
 
     #[test]
     fn vector_chat_pub_sub() {
-        let h = Header { slot: 0x0000_0fe1_5408_168f, source_id: SRC, source_seq: 1, dest_id: 0, dest_seq: 0, length: 5 };
+        let h = Header {
+            slot: 0x0000_0fe1_5408_168f,
+            source_id: SRC,
+            source_seq: 1,
+            dest_id: 0,
+            dest_seq: 0,
+            length: 5,
+        };
         check(h, "594f544f4e202020 8f160854e10f0000 efcdab8967452301 0100000000000000 0000000000000000 0000000000000000 0500000000000000");
         assert_eq!(h.connection_signal(), None);
         assert_eq!(crate::protocol::hash::slot_hash("chat.txt.pub-sub"), h.slot);
@@ -128,12 +160,22 @@ mod tests {
             length: 4,
         };
         check(h, "594f544f4e202020 a8cb343b04200000 efcdab8967452301 0700000000000000 0000000000000000 0300000000000080 0400000000000000");
-        assert_eq!(crate::protocol::hash::slot_hash("duplicate.obj.req-rep"), h.slot);
+        assert_eq!(
+            crate::protocol::hash::slot_hash("duplicate.obj.req-rep"),
+            h.slot
+        );
     }
 
     #[test]
     fn vector_context_message() {
-        let h = Header { slot: SLOT_CONTEXT, source_id: SRC, source_seq: 1, dest_id: 0, dest_seq: 0, length: 14 };
+        let h = Header {
+            slot: SLOT_CONTEXT,
+            source_id: SRC,
+            source_seq: 1,
+            dest_id: 0,
+            dest_seq: 0,
+            length: 14,
+        };
         check(h, "594f544f4e202020 0200000000000000 efcdab8967452301 0100000000000000 0000000000000000 0000000000000000 0e00000000000000");
         assert_eq!(b"NEW_CONNECTION".len() as u64, h.length);
     }
@@ -142,8 +184,14 @@ mod tests {
     fn vector_heartbeat_and_close() {
         check(Header::HEARTBEAT, "594f544f4e202020 0100000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000");
         check(Header::CLOSE, "594f544f4e202020 0100000000000000 0000000000000000 0100000000000000 0000000000000000 0000000000000000 0000000000000000");
-        assert_eq!(Header::HEARTBEAT.connection_signal(), Some(ConnectionSignal::Heartbeat));
-        assert_eq!(Header::CLOSE.connection_signal(), Some(ConnectionSignal::Close));
+        assert_eq!(
+            Header::HEARTBEAT.connection_signal(),
+            Some(ConnectionSignal::Heartbeat)
+        );
+        assert_eq!(
+            Header::CLOSE.connection_signal(),
+            Some(ConnectionSignal::Close)
+        );
     }
 
     #[test]
@@ -155,17 +203,31 @@ mod tests {
     #[test]
     fn zero_length_signals_ignore_other_fields() {
         // Slot, ids and dest fields of zero-length packages are ignored.
-        let h = Header { slot: 12345, source_id: 9, source_seq: 1, dest_id: 7, dest_seq: 3, length: 0 };
+        let h = Header {
+            slot: 12345,
+            source_id: 9,
+            source_seq: 1,
+            dest_id: 7,
+            dest_seq: 3,
+            length: 0,
+        };
         assert_eq!(h.connection_signal(), Some(ConnectionSignal::Close));
         let h = Header { source_seq: 0, ..h };
         assert_eq!(h.connection_signal(), Some(ConnectionSignal::Heartbeat));
         for seq in [2, 3, 1000, u64::MAX] {
-            let h = Header { source_seq: seq, ..h };
+            let h = Header {
+                source_seq: seq,
+                ..h
+            };
             assert_eq!(h.connection_signal(), Some(ConnectionSignal::Ignored));
         }
         // Any non-zero length is a data package, even with seq 0 or 1.
         for seq in [0, 1, 2] {
-            let h = Header { source_seq: seq, length: 1, ..h };
+            let h = Header {
+                source_seq: seq,
+                length: 1,
+                ..h
+            };
             assert_eq!(h.connection_signal(), None);
         }
     }
@@ -181,7 +243,14 @@ mod tests {
 
     #[test]
     fn round_trip_extremes() {
-        let h = Header { slot: u64::MAX, source_id: 1, source_seq: u64::MAX - 1, dest_id: u64::MAX, dest_seq: 1 << 63, length: u64::MAX };
+        let h = Header {
+            slot: u64::MAX,
+            source_id: 1,
+            source_seq: u64::MAX - 1,
+            dest_id: u64::MAX,
+            dest_seq: 1 << 63,
+            length: u64::MAX,
+        };
         assert_eq!(Header::decode(&h.encode()), Ok(h));
     }
 }

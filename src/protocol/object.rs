@@ -73,13 +73,21 @@ fn encode_count(n: usize, out: &mut Vec<u8>) {
 enum Open<'a> {
     /// `in_key`: inside a dict key, where Python needs a hashable value, so a list or dict
     /// there (even inside a tuple) would make the Python decoder raise "unhashable".
-    Seq { items: std::slice::Iter<'a, Value>, in_key: bool },
+    Seq {
+        items: std::slice::Iter<'a, Value>,
+        in_key: bool,
+    },
     /// `value`: the value still to write after its key.
-    Dict { pairs: std::slice::Iter<'a, (Value, Value)>, value: Option<&'a Value> },
+    Dict {
+        pairs: std::slice::Iter<'a, (Value, Value)>,
+        value: Option<&'a Value>,
+    },
 }
 
 fn unhashable_key(what: &str) -> CodecError {
-    CodecError(format!("a {what} cannot be a dict key (Python cannot decode it: unhashable)"))
+    CodecError(format!(
+        "a {what} cannot be a dict key (Python cannot decode it: unhashable)"
+    ))
 }
 
 /// Iterative, like the decoder, so that encoding never depends on the caller's stack size.
@@ -114,7 +122,10 @@ fn encode_value(root: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
                 }
                 out.push(if is_list { TAG_LIST } else { TAG_TUPLE });
                 encode_count(items.len(), out);
-                stack.push(Open::Seq { items: items.iter(), in_key });
+                stack.push(Open::Seq {
+                    items: items.iter(),
+                    in_key,
+                });
             }
             Value::Dict(pairs) => {
                 if in_key {
@@ -125,7 +136,10 @@ fn encode_value(root: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
                 }
                 out.push(TAG_DICT);
                 encode_count(pairs.len(), out);
-                stack.push(Open::Dict { pairs: pairs.iter(), value: None });
+                stack.push(Open::Dict {
+                    pairs: pairs.iter(),
+                    value: None,
+                });
             }
         }
         // Find the next value to write, closing finished containers.
@@ -161,7 +175,10 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
     if bytes.is_empty() {
         return Ok((Value::None, 0));
     }
-    let mut reader = Reader { data: bytes, pos: 0 };
+    let mut reader = Reader {
+        data: bytes,
+        pos: 0,
+    };
     // Open containers, innermost last. Its length is the depth of the next value.
     let mut stack: Vec<Frame> = Vec::new();
     loop {
@@ -176,19 +193,33 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
             TAG_STR => {
                 let n = reader.count()?;
                 let raw = reader.take(n)?;
-                let text = std::str::from_utf8(raw)
-                    .map_err(|e| CodecError(format!("invalid UTF-8 in OBJECT string at offset {}", tag_pos + e.valid_up_to())))?;
+                let text = std::str::from_utf8(raw).map_err(|e| {
+                    CodecError(format!(
+                        "invalid UTF-8 in OBJECT string at offset {}",
+                        tag_pos + e.valid_up_to()
+                    ))
+                })?;
                 Value::Str(text.to_owned())
             }
             TAG_LIST | TAG_TUPLE | TAG_DICT => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(CodecError(format!("OBJECT nesting deeper than {MAX_DEPTH} levels at offset {tag_pos}")));
+                    return Err(CodecError(format!(
+                        "OBJECT nesting deeper than {MAX_DEPTH} levels at offset {tag_pos}"
+                    )));
                 }
                 // The count is only a promise: items are collected as they arrive (no capacity).
                 let remaining = reader.count()?;
                 let frame = match tag {
-                    TAG_DICT => Frame::Dict { remaining, items: Vec::new(), key: None },
-                    _ => Frame::Seq { tuple: tag == TAG_TUPLE, remaining, items: Vec::new() },
+                    TAG_DICT => Frame::Dict {
+                        remaining,
+                        items: Vec::new(),
+                        key: None,
+                    },
+                    _ => Frame::Seq {
+                        tuple: tag == TAG_TUPLE,
+                        remaining,
+                        items: Vec::new(),
+                    },
                 };
                 if remaining > 0 {
                     stack.push(frame);
@@ -196,7 +227,11 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
                 }
                 frame.finish()
             }
-            other => return Err(CodecError(format!("Unsupported type: {other} (OBJECT tag at offset {tag_pos})"))),
+            other => {
+                return Err(CodecError(format!(
+                    "Unsupported type: {other} (OBJECT tag at offset {tag_pos})"
+                )))
+            }
         };
         // Hand the completed value to its container, closing every container it completes.
         loop {
@@ -213,21 +248,35 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CodecError> {
 
 /// A container being decoded.
 enum Frame {
-    Seq { tuple: bool, remaining: u64, items: Vec<Value> },
+    Seq {
+        tuple: bool,
+        remaining: u64,
+        items: Vec<Value>,
+    },
     /// Dict keys are kept as they come: no merging of duplicates, any key type accepted.
-    Dict { remaining: u64, items: Vec<(Value, Value)>, key: Option<Value> },
+    Dict {
+        remaining: u64,
+        items: Vec<(Value, Value)>,
+        key: Option<Value>,
+    },
 }
 
 impl Frame {
     /// Add one decoded value; true when the container is now complete.
     fn push(&mut self, value: Value) -> bool {
         match self {
-            Frame::Seq { remaining, items, .. } => {
+            Frame::Seq {
+                remaining, items, ..
+            } => {
                 items.push(value);
                 *remaining -= 1;
                 *remaining == 0
             }
-            Frame::Dict { remaining, items, key } => match key.take() {
+            Frame::Dict {
+                remaining,
+                items,
+                key,
+            } => match key.take() {
                 None => {
                     *key = Some(value);
                     false
@@ -243,8 +292,14 @@ impl Frame {
 
     fn finish(self) -> Value {
         match self {
-            Frame::Seq { tuple: true, items, .. } => Value::Tuple(items),
-            Frame::Seq { tuple: false, items, .. } => Value::List(items),
+            Frame::Seq {
+                tuple: true, items, ..
+            } => Value::Tuple(items),
+            Frame::Seq {
+                tuple: false,
+                items,
+                ..
+            } => Value::List(items),
             Frame::Dict { items, .. } => Value::Dict(items),
         }
     }
@@ -297,7 +352,10 @@ mod tests {
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
         assert!(s.len() % 2 == 0, "odd hex");
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn to_hex(b: &[u8]) -> String {
@@ -315,7 +373,11 @@ mod tests {
     /// Encodes to exactly `expected` and decodes back to an equal value (bit-equal for floats).
     fn vector(value: Value, expected: &str) {
         let bytes = hex(expected);
-        assert_eq!(to_hex(&encode(&value).unwrap()), to_hex(&bytes), "{value:?}");
+        assert_eq!(
+            to_hex(&encode(&value).unwrap()),
+            to_hex(&bytes),
+            "{value:?}"
+        );
         let back = decode(&bytes).unwrap();
         assert_eq!(encode(&back).unwrap(), bytes, "{value:?}");
         if !matches!(value, V::Float(f) if f.is_nan()) {
@@ -375,17 +437,35 @@ mod tests {
     #[test]
     fn container_vectors() {
         vector(V::List(vec![]), "6c00");
-        vector(V::List(vec![i(1), i(2)]), "6c02 690100000000000000 690200000000000000");
-        vector(V::Tuple(vec![]), "7400");
-        vector(V::Tuple(vec![i(1), s("a")]), "7402 690100000000000000 730161");
-        vector(V::Dict(vec![]), "6400");
-        vector(V::Dict(vec![(s("a"), i(1))]), "6401 730161 690100000000000000");
         vector(
-            V::Dict(vec![(i(1), V::None), (V::Tuple(vec![i(1), i(2)]), V::List(vec![V::Bool(true)]))]),
+            V::List(vec![i(1), i(2)]),
+            "6c02 690100000000000000 690200000000000000",
+        );
+        vector(V::Tuple(vec![]), "7400");
+        vector(
+            V::Tuple(vec![i(1), s("a")]),
+            "7402 690100000000000000 730161",
+        );
+        vector(V::Dict(vec![]), "6400");
+        vector(
+            V::Dict(vec![(s("a"), i(1))]),
+            "6401 730161 690100000000000000",
+        );
+        vector(
+            V::Dict(vec![
+                (i(1), V::None),
+                (V::Tuple(vec![i(1), i(2)]), V::List(vec![V::Bool(true)])),
+            ]),
             "6402 690100000000000000 6e 7402 690100000000000000 690200000000000000 6c01 6201",
         );
-        vector(V::Dict(vec![(V::Bool(true), i(1))]), "6401 6201 690100000000000000");
-        vector(V::List(vec![V::List(vec![V::List(vec![])])]), "6c01 6c01 6c00");
+        vector(
+            V::Dict(vec![(V::Bool(true), i(1))]),
+            "6401 6201 690100000000000000",
+        );
+        vector(
+            V::List(vec![V::List(vec![V::List(vec![])])]),
+            "6c01 6c01 6c00",
+        );
         vector(
             V::Dict(vec![
                 (s("b"), V::List(vec![i(1), V::Float(2.5), V::None])),
@@ -418,9 +498,16 @@ mod tests {
             V::Tuple(vec![s("add"), V::Tuple(vec![i(3), i(4)]), empty()]),
             "7403 7303616464 7402 690300000000000000 690400000000000000 6400",
         );
-        vector(V::Tuple(vec![s("echo"), V::Tuple(vec![s("hi")]), empty()]), "740373046563686f7401730268696400");
         vector(
-            V::Tuple(vec![s("echo"), V::Tuple(vec![s("hi")]), V::Dict(vec![(s("sleep"), V::Float(0.0))])]),
+            V::Tuple(vec![s("echo"), V::Tuple(vec![s("hi")]), empty()]),
+            "740373046563686f7401730268696400",
+        );
+        vector(
+            V::Tuple(vec![
+                s("echo"),
+                V::Tuple(vec![s("hi")]),
+                V::Dict(vec![(s("sleep"), V::Float(0.0))]),
+            ]),
             "740373046563686f74017302686964017305736c656570660000000000000000",
         );
         vector(
@@ -429,7 +516,11 @@ mod tests {
         );
         // Appendix A.1: ("nonexist", (1,), {"k": 2}).
         vector(
-            V::Tuple(vec![s("nonexist"), V::Tuple(vec![i(1)]), V::Dict(vec![(s("k"), i(2))])]),
+            V::Tuple(vec![
+                s("nonexist"),
+                V::Tuple(vec![i(1)]),
+                V::Dict(vec![(s("k"), i(2))]),
+            ]),
             "7403 7308 6e6f6e6578697374 7401 69 0100000000000000 6401 73016b 69 0200000000000000",
         );
         vector(i(7), "690700000000000000");
@@ -445,7 +536,10 @@ mod tests {
         assert!(decode_err(&hex("6c05 6e")).contains("truncated"));
         // Python raises "unhashable" for a list key; our Value needs no hashing, so this
         // decoder accepts it as it comes (the encoder refuses to produce it, see below).
-        assert_eq!(decode(&hex("6401 6c00 6e")), Ok(V::Dict(vec![(V::List(vec![]), V::None)])));
+        assert_eq!(
+            decode(&hex("6401 6c00 6e")),
+            Ok(V::Dict(vec![(V::List(vec![]), V::None)]))
+        );
         // Duplicate keys are kept in wire order, not merged (Python would keep {1: None}).
         assert_eq!(
             decode(&hex("6402 690100000000000000 6e 690100000000000000 6e")),
@@ -458,7 +552,10 @@ mod tests {
 
     #[test]
     fn long_form_count_is_accepted() {
-        assert_eq!(decode(&hex("6cff0100000000000000 6e")), Ok(V::List(vec![V::None])));
+        assert_eq!(
+            decode(&hex("6cff0100000000000000 6e")),
+            Ok(V::List(vec![V::None]))
+        );
         assert_eq!(decode(&hex("73ff0200000000000000 6869")), Ok(s("hi")));
         assert_eq!(decode(&hex("74ff0000000000000000")), Ok(V::Tuple(vec![])));
         assert_eq!(decode(&hex("64ff0000000000000000")), Ok(V::Dict(vec![])));
@@ -469,18 +566,34 @@ mod tests {
     #[test]
     fn trailing_bytes_are_ignored_and_measured() {
         assert_eq!(decode_prefix(&hex("6e6e6e")), Ok((V::None, 1)));
-        assert_eq!(decode_prefix(&hex("6c01 6c00 ffff")), Ok((V::List(vec![V::List(vec![])]), 4)));
+        assert_eq!(
+            decode_prefix(&hex("6c01 6c00 ffff")),
+            Ok((V::List(vec![V::List(vec![])]), 4))
+        );
         assert_eq!(decode(&hex("730161 7a7a")), Ok(s("a")));
         assert_eq!(decode_prefix(b""), Ok((V::None, 0)));
     }
 
     #[test]
     fn truncation_everywhere_is_an_error() {
-        let full = hex("6402 730162 6c03 690100000000000000 660000000000000440 6e 730161 7402 6201 73017a");
+        let full = hex(
+            "6402 730162 6c03 690100000000000000 660000000000000440 6e 730161 7402 6201 73017a",
+        );
         for cut in 1..full.len() {
             assert!(decode(&full[..cut]).is_err(), "prefix of {cut} bytes");
         }
-        for bad in ["62", "69", "66", "73", "73ff", "73ff01", "6c", "6cff00", "64016e", "64027301616e"] {
+        for bad in [
+            "62",
+            "69",
+            "66",
+            "73",
+            "73ff",
+            "73ff01",
+            "6c",
+            "6cff00",
+            "64016e",
+            "64027301616e",
+        ] {
             assert!(decode_err(&hex(bad)).contains("truncated"), "{bad}");
         }
     }
@@ -531,14 +644,26 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_without_stack_overflow() {
         // 100000 nested one-item lists: refused at the depth limit, iteratively.
-        let deep: Vec<u8> = std::iter::repeat([0x6c, 0x01]).take(100_000).flatten().collect();
+        let deep: Vec<u8> = std::iter::repeat([0x6c, 0x01])
+            .take(100_000)
+            .flatten()
+            .collect();
         assert!(decode_err(&deep).contains("nesting"));
         // Same with tuples, dicts (as keys and as values) and long-form counts.
-        let deep_t: Vec<u8> = std::iter::repeat([0x74, 0x01]).take(100_000).flatten().collect();
+        let deep_t: Vec<u8> = std::iter::repeat([0x74, 0x01])
+            .take(100_000)
+            .flatten()
+            .collect();
         assert!(decode_err(&deep_t).contains("nesting"));
-        let deep_d: Vec<u8> = std::iter::repeat([0x64, 0x01]).take(100_000).flatten().collect();
+        let deep_d: Vec<u8> = std::iter::repeat([0x64, 0x01])
+            .take(100_000)
+            .flatten()
+            .collect();
         assert!(decode_err(&deep_d).contains("nesting"));
-        let deep_v: Vec<u8> = std::iter::repeat([0x64, 0x01, 0x6e]).take(100_000).flatten().collect();
+        let deep_v: Vec<u8> = std::iter::repeat([0x64, 0x01, 0x6e])
+            .take(100_000)
+            .flatten()
+            .collect();
         assert!(decode_err(&deep_v).contains("nesting"));
     }
 
@@ -582,7 +707,10 @@ mod tests {
                 let deep = nested_lists(MAX_DEPTH);
                 let bytes = encode(&deep).unwrap();
                 assert_eq!(decode(&bytes).unwrap(), deep);
-                let hostile: Vec<u8> = std::iter::repeat([0x6c, 0x01]).take(100_000).flatten().collect();
+                let hostile: Vec<u8> = std::iter::repeat([0x6c, 0x01])
+                    .take(100_000)
+                    .flatten()
+                    .collect();
                 assert!(decode(&hostile).is_err());
             })
             .unwrap()
@@ -603,7 +731,10 @@ mod tests {
         assert!(encode(&V::List(vec![i(1), list_key.clone()])).is_err());
         // Lists and dicts as values, and hashable tuple keys, are fine.
         let fine = V::Dict(vec![
-            (V::Tuple(vec![i(1), V::Tuple(vec![s("a"), V::None])]), V::List(vec![V::Dict(vec![])])),
+            (
+                V::Tuple(vec![i(1), V::Tuple(vec![s("a"), V::None])]),
+                V::List(vec![V::Dict(vec![])]),
+            ),
             (V::Float(1.0), V::Dict(vec![(s("x"), V::List(vec![]))])),
         ]);
         assert_eq!(decode(&encode(&fine).unwrap()).unwrap(), fine);
@@ -632,8 +763,17 @@ mod tests {
             s("\0 nul and 日本 and 😀"),
             s(&"é".repeat(300)),
             V::List((0..1000).map(i).collect()),
-            V::Tuple(vec![V::None, V::Tuple(vec![]), V::List(vec![V::Tuple(vec![s("deep")])])]),
-            V::Dict(vec![(s("b"), i(2)), (s("a"), i(1)), (i(3), V::Float(-1.0)), (V::None, V::Bool(true))]),
+            V::Tuple(vec![
+                V::None,
+                V::Tuple(vec![]),
+                V::List(vec![V::Tuple(vec![s("deep")])]),
+            ]),
+            V::Dict(vec![
+                (s("b"), i(2)),
+                (s("a"), i(1)),
+                (i(3), V::Float(-1.0)),
+                (V::None, V::Bool(true)),
+            ]),
             V::Dict((0..300).map(|n| (s(&n.to_string()), i(n))).collect()),
         ];
         for value in values {
@@ -655,7 +795,9 @@ mod tests {
     #[test]
     fn hostile_inputs_never_panic() {
         // A cheap deterministic fuzz: every mutation of a rich message decodes or errors.
-        let base = hex("6402 730162 6c03 690100000000000000 660000000000000440 6e 730161 7402 6201 73017a");
+        let base = hex(
+            "6402 730162 6c03 690100000000000000 660000000000000440 6e 730161 7402 6201 73017a",
+        );
         let mut state = 0x1234_5678_9abc_def0u64;
         let mut next = || {
             state ^= state << 13;

@@ -27,7 +27,9 @@ use crate::package::{Package, PackageRef};
 use crate::protocol::handshake::{self, LineError, MAX_LINE};
 use crate::protocol::header::Header;
 use crate::transport::tcp;
-use crate::transport::wire::{self, Decoder, InputEnd, Outgoing, Wrote, BATCH_BYTES, BATCH_PACKAGES};
+use crate::transport::wire::{
+    self, Decoder, InputEnd, Outgoing, Wrote, BATCH_BYTES, BATCH_PACKAGES,
+};
 
 const WAKER: Token = Token(usize::MAX);
 /// Period of the reactor's housekeeping: heartbeats, `timedout`, deadlines, paused readers.
@@ -70,13 +72,22 @@ pub(crate) trait Blocker: Send + Sync {
 
 pub(crate) enum Command {
     /// Accept peers on `listener` for the waiting connection `conn`.
-    Listen { conn: Arc<ConnShared>, listener: TcpListener },
+    Listen {
+        conn: Arc<ConnShared>,
+        listener: TcpListener,
+    },
     /// A connected stream whose handshake is done (the connecting side).
-    Adopt { conn: Arc<ConnShared>, stream: Arc<TcpStream> },
+    Adopt {
+        conn: Arc<ConnShared>,
+        stream: Arc<TcpStream>,
+    },
     /// The connection's lanes have something to write.
     Flush(Arc<ConnShared>),
     /// Close (already marked closing by the caller): write the close package if `tell_peer`.
-    Close { conn: Arc<ConnShared>, tell_peer: bool },
+    Close {
+        conn: Arc<ConnShared>,
+        tell_peer: bool,
+    },
     /// A channel has room again: re-check paused readers.
     Resume,
     /// Start the channel housekeeping.
@@ -136,7 +147,12 @@ impl ReactorHandle {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(Error::closed("the context is closed"));
         }
-        let internal = |e: io::Error| Error::new(ErrorKind::Internal, format!("cannot start the I/O reactor: {e}"));
+        let internal = |e: io::Error| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("cannot start the I/O reactor: {e}"),
+            )
+        };
         let poll = Poll::new().map_err(internal)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(internal)?);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
@@ -149,9 +165,13 @@ impl ReactorHandle {
                 let _done = done_tx;
                 // A bug of ours must not leave the context's connections hanging with nobody
                 // serving them: they close with the panic's text as the reason.
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.serve()));
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor.serve()));
                 if let Err(panic) = outcome {
-                    let reason = format!("yoton I/O thread failed (a bug in yoton): {}", crate::error::panic_text(&*panic));
+                    let reason = format!(
+                        "yoton I/O thread failed (a bug in yoton): {}",
+                        crate::error::panic_text(&*panic)
+                    );
                     reactor.handle.stopped.store(true, Ordering::SeqCst);
                     reactor.close_everything(&reason);
                 }
@@ -199,12 +219,16 @@ impl ReactorHandle {
     pub(crate) fn expect_answer(&self) {
         let spin = self.spin_ns.load(Ordering::Relaxed);
         if spin > 0 {
-            self.spin_until_ns.fetch_max(now_ns() + spin, Ordering::Relaxed);
+            self.spin_until_ns
+                .fetch_max(now_ns() + spin, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn set_spin(&self, spin: Duration) {
-        self.spin_ns.store(spin.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.spin_ns.store(
+            spin.as_nanos().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn spin(&self) -> Duration {
@@ -224,7 +248,9 @@ impl ReactorHandle {
         }
         let done = self.done.lock().take();
         // Disconnected once the thread's work is over; it then only has to return.
-        let ended = done.map_or(true, |done| done.recv_timeout(budget) != Err(crossbeam_channel::RecvTimeoutError::Timeout));
+        let ended = done.map_or(true, |done| {
+            done.recv_timeout(budget) != Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        });
         if let Some(handle) = self.thread.lock().take() {
             if ended {
                 let _ = handle.join();
@@ -242,7 +268,10 @@ enum Entry {
     /// still sends is read and dropped until the peer closes too (or the close deadline), so
     /// the kernel never answers unread data with a reset that could destroy the close
     /// package before the peer reads it.
-    Draining { stream: Arc<TcpStream>, deadline: Instant },
+    Draining {
+        stream: Arc<TcpStream>,
+        deadline: Instant,
+    },
 }
 
 struct Listener {
@@ -357,7 +386,12 @@ impl Reactor {
             if spinning && input {
                 // The answer polled for has most likely come: stop spinning, unless what
                 // arrived was itself a step that expects an answer (the window moved on).
-                let _ = self.handle.spin_until_ns.compare_exchange(spin_until, 0, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = self.handle.spin_until_ns.compare_exchange(
+                    spin_until,
+                    0,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             }
             self.drain_commands();
             self.serve_ready();
@@ -387,7 +421,12 @@ impl Reactor {
             self.entries.len() - 1
         });
         let token = Token(index);
-        if self.poll.registry().register(&mut SourceFd(&fd), token, interest).is_err() {
+        if self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), token, interest)
+            .is_err()
+        {
             self.free.push(index);
             return None;
         }
@@ -440,7 +479,11 @@ impl Reactor {
             return;
         }
         let fd = socket.as_raw_fd();
-        let listener = Listener { conn: conn.clone(), socket, candidates: VecDeque::new() };
+        let listener = Listener {
+            conn: conn.clone(),
+            socket,
+            candidates: VecDeque::new(),
+        };
         match self.insert(Entry::Listener(listener), fd, Interest::READABLE) {
             Some(token) => {
                 self.tokens.insert(key(&conn), token);
@@ -474,7 +517,11 @@ impl Reactor {
             blockers: Vec::new(),
             closing: None,
         };
-        let Some(token) = self.insert(Entry::Link(Box::new(link)), fd, Interest::READABLE | Interest::WRITABLE) else {
+        let Some(token) = self.insert(
+            Entry::Link(Box::new(link)),
+            fd,
+            Interest::READABLE | Interest::WRITABLE,
+        ) else {
             conn.begin_close("cannot watch the socket");
             self.finish_conn(&conn);
             return;
@@ -497,8 +544,14 @@ impl Reactor {
         match self.entries.get_mut(token.0) {
             Some(Some(Entry::Link(link))) => {
                 if link.closing.is_none() {
-                    let deadline = self.shutdown.unwrap_or_else(|| Instant::now() + CLOSE_BUDGET);
-                    link.closing = Some(Closing { tell_peer, close_package_loaded: false, deadline });
+                    let deadline = self
+                        .shutdown
+                        .unwrap_or_else(|| Instant::now() + CLOSE_BUDGET);
+                    link.closing = Some(Closing {
+                        tell_peer,
+                        close_package_loaded: false,
+                        deadline,
+                    });
                 }
                 if tell_peer {
                     self.pump(token);
@@ -513,7 +566,10 @@ impl Reactor {
     fn begin_shutdown(&mut self) {
         let deadline = Instant::now() + CLOSE_BUDGET;
         self.shutdown = Some(deadline);
-        let tokens: Vec<Token> = (0..self.entries.len()).map(Token).filter(|t| self.entries[t.0].is_some()).collect();
+        let tokens: Vec<Token> = (0..self.entries.len())
+            .map(Token)
+            .filter(|t| self.entries[t.0].is_some())
+            .collect();
         for token in tokens {
             let conn = match &self.entries[token.0] {
                 Some(Entry::Listener(l)) => l.conn.clone(),
@@ -533,7 +589,9 @@ impl Reactor {
 
     fn accept(&mut self, token: Token) {
         loop {
-            let Some(Some(Entry::Listener(listener))) = self.entries.get(token.0) else { return };
+            let Some(Some(Entry::Listener(listener))) = self.entries.get(token.0) else {
+                return;
+            };
             match listener.socket.accept() {
                 Ok((stream, _)) => self.add_candidate(token, stream),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -552,14 +610,21 @@ impl Reactor {
             return;
         }
         let full = match &self.entries[listener.0] {
-            Some(Entry::Listener(l)) => (l.candidates.len() >= MAX_CANDIDATES).then(|| l.candidates[0]),
+            Some(Entry::Listener(l)) => {
+                (l.candidates.len() >= MAX_CANDIDATES).then(|| l.candidates[0])
+            }
             _ => return,
         };
         if let Some(oldest) = full {
             self.drop_candidate(oldest);
         }
         let fd = stream.as_raw_fd();
-        let candidate = Candidate { listener, stream, line: Vec::with_capacity(64), deadline: Instant::now() + HANDSHAKE_BUDGET };
+        let candidate = Candidate {
+            listener,
+            stream,
+            line: Vec::with_capacity(64),
+            deadline: Instant::now() + HANDSHAKE_BUDGET,
+        };
         if let Some(token) = self.insert(Entry::Candidate(candidate), fd, Interest::READABLE) {
             if let Some(Some(Entry::Listener(l))) = self.entries.get_mut(listener.0) {
                 l.candidates.push_back(token);
@@ -580,7 +645,9 @@ impl Reactor {
 
     /// Read what there is of a candidate's line; answer it once complete.
     fn handshake(&mut self, token: Token) {
-        let Some(Some(Entry::Candidate(c))) = self.entries.get_mut(token.0) else { return };
+        let Some(Some(Entry::Candidate(c))) = self.entries.get_mut(token.0) else {
+            return;
+        };
         let mut buf = [0u8; MAX_LINE];
         let mut extra = Vec::new();
         loop {
@@ -603,9 +670,13 @@ impl Reactor {
             }
         }
         let listener = c.listener;
-        let Some(Some(Entry::Listener(l))) = self.entries.get(listener.0) else { return self.drop_candidate(token) };
+        let Some(Some(Entry::Listener(l))) = self.entries.get(listener.0) else {
+            return self.drop_candidate(token);
+        };
         let conn = l.conn.clone();
-        let Some(Entry::Candidate(c)) = self.remove(token) else { return };
+        let Some(Entry::Candidate(c)) = self.remove(token) else {
+            return;
+        };
         if let Some(Some(Entry::Listener(l))) = self.entries.get_mut(listener.0) {
             l.candidates.retain(|t| *t != token);
         }
@@ -624,7 +695,10 @@ impl Reactor {
             }
         };
         // The original sends its normal line even to itself, then fails.
-        let sent = tcp::send_all(&c.stream, handshake::encode_line(conn.id1, conn.pid1).as_bytes());
+        let sent = tcp::send_all(
+            &c.stream,
+            handshake::encode_line(conn.id1, conn.pid1).as_bytes(),
+        );
         if sent.is_err() || id2 == conn.id1 || conn.status() != Status::Waiting {
             let _ = c.stream.shutdown(Shutdown::Both);
             return;
@@ -667,7 +741,9 @@ impl Reactor {
 
     fn serve_ready(&mut self) {
         for _ in 0..self.ready.len() {
-            let Some(token) = self.ready.pop_front() else { break };
+            let Some(token) = self.ready.pop_front() else {
+                break;
+            };
             match self.entries.get(token.0) {
                 Some(Some(Entry::Listener(_))) => self.accept(token),
                 Some(Some(Entry::Link(_))) => self.read(token),
@@ -686,7 +762,11 @@ impl Reactor {
             Lost(String),
             Stop,
         }
-        let max_body = self.node.upgrade().map(|n| n.max_message_size()).unwrap_or(0);
+        let max_body = self
+            .node
+            .upgrade()
+            .map(|n| n.max_message_size())
+            .unwrap_or(0);
         let mut buf = std::mem::take(&mut self.read_buf);
         let mut turn = 0;
         let mut kept = 0;
@@ -784,8 +864,12 @@ impl Reactor {
     }
 
     fn deliver(&mut self, token: Token, batch: Vec<PackageRef>) {
-        let Some(node) = self.node.upgrade() else { return };
-        let Some(conn) = self.link(token).map(|l| l.conn.clone()) else { return };
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        let Some(conn) = self.link(token).map(|l| l.conn.clone()) else {
+            return;
+        };
         let blockers = node.route(&conn, batch);
         if !blockers.is_empty() {
             if let Some(link) = self.link(token) {
@@ -799,11 +883,14 @@ impl Reactor {
     fn resume_paused(&mut self) {
         for index in 0..self.entries.len() {
             let token = Token(index);
-            let Some(link) = self.link(token) else { continue };
+            let Some(link) = self.link(token) else {
+                continue;
+            };
             if link.blockers.is_empty() {
                 continue;
             }
-            link.blockers.retain(|b| b.upgrade().is_some_and(|b| b.blocks()));
+            link.blockers
+                .retain(|b| b.upgrade().is_some_and(|b| b.blocks()));
             if link.blockers.is_empty() {
                 self.ready.push_back(token);
             }
@@ -865,7 +952,11 @@ impl Reactor {
             }
             match wrote {
                 Ok(Wrote::All) => {
-                    if link.closing.as_ref().is_some_and(|c| c.close_package_loaded) {
+                    if link
+                        .closing
+                        .as_ref()
+                        .is_some_and(|c| c.close_package_loaded)
+                    {
                         return self.finish(token);
                     }
                 }
@@ -878,11 +969,14 @@ impl Reactor {
     /// Nothing left to write: if the link is closing, load the close package (true) or
     /// finish at once when the peer is not to be told.
     fn load_close_package(&mut self, token: Token) -> bool {
-        let Some(link) = self.link(token) else { return false };
+        let Some(link) = self.link(token) else {
+            return false;
+        };
         match &mut link.closing {
             Some(closing) if closing.tell_peer && !closing.close_package_loaded => {
                 closing.close_package_loaded = true;
-                link.outgoing.load(vec![Arc::new(Package::signal(Header::CLOSE))], 0, false);
+                link.outgoing
+                    .load(vec![Arc::new(Package::signal(Header::CLOSE))], 0, false);
                 // The lanes are stopped: nobody else writes from now on.
                 link.conn.out().writer = Writer::Reactor;
                 true
@@ -917,11 +1011,16 @@ impl Reactor {
                         continue;
                     }
                     let conn = &link.conn;
-                    let timeout = Duration::from_millis(conn.timeout_ms.load(Ordering::Relaxed).max(1));
-                    if now.duration_since(link.last_read) > timeout && !conn.timedout.swap(true, Ordering::SeqCst) {
+                    let timeout =
+                        Duration::from_millis(conn.timeout_ms.load(Ordering::Relaxed).max(1));
+                    if now.duration_since(link.last_read) > timeout
+                        && !conn.timedout.swap(true, Ordering::SeqCst)
+                    {
                         conn.timedout_changed(true);
                     }
-                    let idle = Duration::from_nanos(now_write_ns.saturating_sub(conn.last_write_ns.load(Ordering::Relaxed)));
+                    let idle = Duration::from_nanos(
+                        now_write_ns.saturating_sub(conn.last_write_ns.load(Ordering::Relaxed)),
+                    );
                     if idle >= HEARTBEAT_INTERVAL && link.outgoing.is_empty() {
                         heartbeat.push(token);
                     }
@@ -945,7 +1044,14 @@ impl Reactor {
             self.lost(token, reasons::NOT_READING.to_string());
         }
         for (token, stall) in stalled {
-            self.lost(token, format!("{} {:.1} s while messages waited for it (loss-free mode).", reasons::STALLED, stall.as_secs_f64()));
+            self.lost(
+                token,
+                format!(
+                    "{} {:.1} s while messages waited for it (loss-free mode).",
+                    reasons::STALLED,
+                    stall.as_secs_f64()
+                ),
+            );
         }
         for token in heartbeat {
             self.heartbeat(token);
@@ -970,7 +1076,8 @@ impl Reactor {
             }
             out.writer = Writer::Reactor;
         }
-        link.outgoing.load(vec![Arc::new(Package::signal(Header::HEARTBEAT))], 0, false);
+        link.outgoing
+            .load(vec![Arc::new(Package::signal(Header::HEARTBEAT))], 0, false);
         self.pump(token);
     }
 
@@ -985,17 +1092,26 @@ impl Reactor {
 
     /// Release the socket of `token` and tell everyone the connection is closed.
     fn finish(&mut self, token: Token) {
-        let Some(entry) = self.remove(token) else { return };
+        let Some(entry) = self.remove(token) else {
+            return;
+        };
         match entry {
             Entry::Link(link) => {
-                let told = link.closing.as_ref().is_some_and(|c| c.close_package_loaded) && link.outgoing.is_empty();
+                let told = link
+                    .closing
+                    .as_ref()
+                    .is_some_and(|c| c.close_package_loaded)
+                    && link.outgoing.is_empty();
                 let deadline = link.closing.as_ref().map(|c| c.deadline);
                 self.finish_conn(&link.conn);
                 match deadline {
                     Some(deadline) if told && Instant::now() < deadline => {
                         let _ = link.stream.shutdown(Shutdown::Write);
                         let fd = link.stream.as_raw_fd();
-                        let draining = Entry::Draining { stream: link.stream, deadline };
+                        let draining = Entry::Draining {
+                            stream: link.stream,
+                            deadline,
+                        };
                         if let Some(token) = self.insert(draining, fd, Interest::READABLE) {
                             self.drain(token);
                         }
@@ -1022,7 +1138,9 @@ impl Reactor {
 
     /// Read and drop what a closed link's peer still sends; release it at EOF.
     fn drain(&mut self, token: Token) {
-        let Some(Some(Entry::Draining { stream, .. })) = self.entries.get(token.0) else { return };
+        let Some(Some(Entry::Draining { stream, .. })) = self.entries.get(token.0) else {
+            return;
+        };
         let mut buf = [0u8; 4096];
         loop {
             match SockRef::from(&**stream).recv(wire::as_uninit(&mut buf)) {
@@ -1066,7 +1184,10 @@ impl Reactor {
         // Commands that came too late: their connections close too.
         while let Ok(command) = self.handle.rx.try_recv() {
             match command {
-                Command::Listen { conn, .. } | Command::Adopt { conn, .. } | Command::Close { conn, .. } | Command::Flush(conn) => {
+                Command::Listen { conn, .. }
+                | Command::Adopt { conn, .. }
+                | Command::Close { conn, .. }
+                | Command::Flush(conn) => {
                     conn.begin_close(reason);
                     self.finish_conn(&conn);
                 }

@@ -24,9 +24,12 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// Resolve `host:port` to one IPv4 socket address (IPv4 only, like the original).
 pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
     let host = if host.is_empty() { "0.0.0.0" } else { host };
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("cannot resolve host '{host}': {e}")))?;
+    let addrs = (host, port).to_socket_addrs().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("cannot resolve host '{host}': {e}"),
+        )
+    })?;
     let all: Vec<SocketAddr> = addrs.collect();
     all.iter()
         .find(|a| a.is_ipv4())
@@ -40,13 +43,18 @@ pub(crate) fn listen(addr: &Address, max_tries: u32) -> Result<TcpListener> {
     if max_tries == 0 {
         return Err(Error::new(
             ErrorKind::AddressInUse,
-            format!("Could not bind to any of the 0 ports tried, starting with {}.", addr.port),
+            format!(
+                "Could not bind to any of the 0 ports tried, starting with {}.",
+                addr.port
+            ),
         ));
     }
     let tries = if addr.port == 0 { 1 } else { max_tries };
     let mut last_err = None;
     for k in 0..tries {
-        let Some(port) = bind_attempt_port(addr.port, k) else { break };
+        let Some(port) = bind_attempt_port(addr.port, k) else {
+            break;
+        };
         let sockaddr = resolve(&addr.host, port)?;
         match listen_once(sockaddr) {
             Ok(sock) => return Ok(sock),
@@ -55,11 +63,17 @@ pub(crate) fn listen(addr: &Address, max_tries: u32) -> Result<TcpListener> {
     }
     let err = last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no port left"));
     if tries == 1 {
-        Err(Error::io(&format!("cannot bind to {}:{}", addr.host, addr.port), &err))
+        Err(Error::io(
+            &format!("cannot bind to {}:{}", addr.host, addr.port),
+            &err,
+        ))
     } else {
         Err(Error::new(
             ErrorKind::AddressInUse,
-            format!("Could not bind to any of the {tries} ports tried, starting with {}.", addr.port),
+            format!(
+                "Could not bind to any of the {tries} ports tried, starting with {}.",
+                addr.port
+            ),
         ))
     }
 }
@@ -75,7 +89,8 @@ fn listen_once(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// The local address of a socket as (ip text, port).
 pub(crate) fn socket_name(addr: Option<SocketAddr>) -> (String, u16) {
-    addr.map(|a| (a.ip().to_string(), a.port())).unwrap_or_default()
+    addr.map(|a| (a.ip().to_string(), a.port()))
+        .unwrap_or_default()
 }
 
 /// Connect to `addr`, retrying until `timeout` has passed (docs/protocol.md §3.3).
@@ -85,7 +100,8 @@ pub(crate) fn connect(addr: &Address, timeout: Duration) -> Result<TcpStream> {
     let start = Instant::now();
     loop {
         let remaining = timeout.saturating_sub(start.elapsed());
-        let attempt = TcpStream::connect_timeout(&sockaddr, remaining.max(Duration::from_millis(1)));
+        let attempt =
+            TcpStream::connect_timeout(&sockaddr, remaining.max(Duration::from_millis(1)));
         match attempt {
             Ok(stream) => return Ok(stream),
             Err(e) => {
@@ -113,10 +129,16 @@ pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Res
             "Could not connect: Handshake failed (context cannot connect to self).",
         )),
         Ok(pair) => Ok(pair),
-        Err(LineError::Empty) => Err(Error::new(ErrorKind::Handshake, "Could not connect: Handshake timed out.")),
+        Err(LineError::Empty) => Err(Error::new(
+            ErrorKind::Handshake,
+            "Could not connect: Handshake timed out.",
+        )),
         Err(_) => Err(Error::new(
             ErrorKind::Handshake,
-            format!("Could not connect: Handshake failed. The peer said: {:?}", String::from_utf8_lossy(&line)),
+            format!(
+                "Could not connect: Handshake failed. The peer said: {:?}",
+                String::from_utf8_lossy(&line)
+            ),
         )),
     }
 }
@@ -173,7 +195,12 @@ pub(crate) fn send_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     let sock = SockRef::from(stream);
     while !bytes.is_empty() {
         match sock.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "socket accepted no bytes",
+                ))
+            }
             Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -185,6 +212,10 @@ pub(crate) fn send_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 /// A reset or broken pipe is how a peer that closed usually shows up: the original closes its
 /// socket with our heartbeats still unread, so Linux sends RST instead of FIN. Same as EOF.
 pub(crate) fn is_peer_gone(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted)
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
 }
-

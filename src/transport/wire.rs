@@ -38,7 +38,10 @@ pub(crate) fn write_parts_now(stream: &TcpStream, header: &Header, data: &[u8]) 
         let slices: [IoSlice<'_>; 2] = if written < HEADER_SIZE {
             [IoSlice::new(&head[written..]), IoSlice::new(data)]
         } else {
-            [IoSlice::new(&data[written - HEADER_SIZE..]), IoSlice::new(&[])]
+            [
+                IoSlice::new(&data[written - HEADER_SIZE..]),
+                IoSlice::new(&[]),
+            ]
         };
         match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
             Ok(n) => written += n,
@@ -94,7 +97,10 @@ impl Outgoing {
     /// Packages of the batch (to take them back when it is done), and whether they came
     /// from the lanes.
     pub(crate) fn take_packages(&mut self) -> (Vec<PackageRef>, bool) {
-        (std::mem::take(&mut self.packages), std::mem::take(&mut self.from_lanes))
+        (
+            std::mem::take(&mut self.packages),
+            std::mem::take(&mut self.from_lanes),
+        )
     }
 
     /// Stage `batch` (header and small bodies copied, big bodies referenced), skipping the
@@ -148,7 +154,12 @@ impl Outgoing {
                 }
             }
             match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket accepted no bytes",
+                    ))
+                }
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Wrote::Blocked),
@@ -222,11 +233,17 @@ impl Decoder {
 
     /// Parse every complete package in `data` into `out`; keep an incomplete rest. Stops at a
     /// big incomplete body (read in place from then on: `big_body_room`).
-    pub(crate) fn decode(&mut self, data: &[u8], max_body: u64, out: &mut Vec<PackageRef>) -> Result<(), InputEnd> {
+    pub(crate) fn decode(
+        &mut self,
+        data: &[u8],
+        max_body: u64,
+        out: &mut Vec<PackageRef>,
+    ) -> Result<(), InputEnd> {
         let mut at = 0;
         while data.len() - at >= HEADER_SIZE {
             let raw: &[u8; HEADER_SIZE] = data[at..at + HEADER_SIZE].try_into().expect("56 bytes");
-            let header = Header::decode(raw).map_err(|_| InputEnd::LostTrack(crate::connection::reasons::LOST_TRACK.into()))?;
+            let header = Header::decode(raw)
+                .map_err(|_| InputEnd::LostTrack(crate::connection::reasons::LOST_TRACK.into()))?;
             if let Some(signal) = header.connection_signal() {
                 at += HEADER_SIZE;
                 match signal {
@@ -263,7 +280,10 @@ impl Decoder {
 /// `recv` wrote `n` bytes at the start of `body`'s spare capacity: make them part of it.
 #[allow(unsafe_code)]
 fn commit_received(body: &mut Vec<u8>, n: usize) {
-    assert!(n <= body.capacity() - body.len(), "recv reported more bytes than it was given room for");
+    assert!(
+        n <= body.capacity() - body.len(),
+        "recv reported more bytes than it was given room for"
+    );
     // SAFETY: within capacity (checked), and those bytes were initialised by recv.
     unsafe { body.set_len(body.len() + n) }
 }
@@ -290,9 +310,20 @@ mod tests {
 
     #[test]
     fn decoder_reassembles_packages_split_at_every_byte() {
-        let header = Header { slot: 7, source_id: 9, source_seq: 1, ..Header::default() };
+        let header = Header {
+            slot: 7,
+            source_id: 9,
+            source_seq: 1,
+            ..Header::default()
+        };
         let mut stream = encoded(&header, b"hello");
-        stream.extend(encoded(&Header { source_seq: 2, ..header }, &[5u8; 3000]));
+        stream.extend(encoded(
+            &Header {
+                source_seq: 2,
+                ..header
+            },
+            &[5u8; 3000],
+        ));
         for cut in 0..stream.len() {
             let mut d = Decoder::default();
             let mut out = Vec::new();
@@ -300,7 +331,8 @@ mod tests {
             let mut buf = vec![0u8; 8192];
             let n = d.restore_tail(&mut buf);
             buf[n..n + stream.len() - cut].copy_from_slice(&stream[cut..]);
-            d.decode(&buf[..n + stream.len() - cut], 1 << 20, &mut out).unwrap();
+            d.decode(&buf[..n + stream.len() - cut], 1 << 20, &mut out)
+                .unwrap();
             assert_eq!(out.len(), 2, "cut at {cut}");
             assert_eq!(out[0].body(), b"hello");
             assert_eq!(out[1].body(), &[5u8; 3000][..]);
@@ -310,13 +342,30 @@ mod tests {
 
     #[test]
     fn decoder_never_allocates_an_announced_length() {
-        let header = Header { slot: 7, source_id: 9, source_seq: 1, length: 200 << 20, ..Header::default() };
+        let header = Header {
+            slot: 7,
+            source_id: 9,
+            source_seq: 1,
+            length: 200 << 20,
+            ..Header::default()
+        };
         let mut d = Decoder::default();
         let mut out = Vec::new();
         d.decode(&header.encode(), 256 << 20, &mut out).unwrap();
         assert!(out.is_empty());
         let room = d.big_body_room().unwrap().len();
         assert!(room <= BODY_CHUNK + 1, "{room}");
-        assert!(matches!(d.decode(&Header { length: 300 << 20, ..header }.encode(), 256 << 20, &mut out), Err(InputEnd::LostTrack(_))));
+        assert!(matches!(
+            d.decode(
+                &Header {
+                    length: 300 << 20,
+                    ..header
+                }
+                .encode(),
+                256 << 20,
+                &mut out
+            ),
+            Err(InputEnd::LostTrack(_))
+        ));
     }
 }

@@ -26,10 +26,19 @@ pub fn deadlock_watch() {
                 // and the exit below would swallow it.
                 use std::io::Write;
                 let mut err = std::io::stderr();
-                let _ = writeln!(err, "DEADLOCK: {} lock cycle(s) found by parking_lot", cycles.len());
+                let _ = writeln!(
+                    err,
+                    "DEADLOCK: {} lock cycle(s) found by parking_lot",
+                    cycles.len()
+                );
                 for (i, threads) in cycles.iter().enumerate() {
                     for t in threads {
-                        let _ = writeln!(err, "cycle {i}, thread {:?}:\n{:?}", t.thread_id(), t.backtrace());
+                        let _ = writeln!(
+                            err,
+                            "cycle {i}, thread {:?}:\n{:?}",
+                            t.thread_id(),
+                            t.backtrace()
+                        );
                     }
                 }
                 std::process::exit(101);
@@ -59,7 +68,9 @@ pub fn bind_any(host: &Context) -> (Connection, String) {
 /// Connect `client` to `host` over loopback and wait until both sides are connected.
 pub fn link(host: &Context, client: &Context) -> (Connection, Connection) {
     let (hc, addr) = bind_any(host);
-    let cc = client.connect(&addr, Duration::from_secs(5), None).expect("connect");
+    let cc = client
+        .connect(&addr, Duration::from_secs(5), None)
+        .expect("connect");
     wait_for("the host side to be connected", || hc.is_connected());
     (hc, cc)
 }
