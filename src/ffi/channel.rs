@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_int, c_void};
 use super::events::yoton_callback;
 use super::message::yoton_message;
 use super::util::{
-    bytes_arg, check_out, free_handle, guard, handle, into_handle, opt_str_arg, str_arg,
-    timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
+    bytes_arg, check_out, free_handle, guard, guard_void, handle, into_handle, opt_str_arg,
+    str_arg, timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
 };
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
@@ -48,8 +48,8 @@ pub extern "C" fn yoton_channel_on_received(
     free_user_data: yoton_free_fn,
     id: *mut u64,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let ch = handle(ch, "channel")?;
         let callback = callback.ok_or_else(|| crate::Error::invalid("callback is NULL"))?;
         let bound = ch
@@ -97,16 +97,14 @@ pub(crate) fn new_channel(
     base: *const c_char,
     type_name: *const c_char,
     out: *mut *mut yoton_channel,
-) -> c_int {
-    guard(|| {
-        let ctx = handle(ctx, "context")?;
-        let base = str_arg(base, "slot base name")?;
-        let msg_type =
-            MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
-        check_out(out)?;
-        let channel = Channel::new(&ctx.inner, kind, base, msg_type)?;
-        into_handle(out, yoton_channel::new(channel))
-    })
+) -> crate::Result<()> {
+    let ctx = handle(ctx, "context")?;
+    let base = str_arg(base, "slot base name")?;
+    let msg_type =
+        MessageType::from_name(opt_str_arg(type_name, "message type name")?.unwrap_or("txt"))?;
+    check_out(out)?;
+    let channel = Channel::new(&ctx.inner, kind, base, msg_type)?;
+    into_handle(out, yoton_channel::new(channel))
 }
 
 /// Create a publisher on slot base `base` with message type `type_name`: "txt" (also when
@@ -118,7 +116,7 @@ pub extern "C" fn yoton_pub_new(
     type_name: *const c_char,
     out: *mut *mut yoton_channel,
 ) -> c_int {
-    new_channel(ctx, ChannelKind::Pub, base, type_name, out)
+    guard(|| new_channel(ctx, ChannelKind::Pub, base, type_name, out))
 }
 
 /// Create a subscriber, like `yoton_pub_new`.
@@ -129,16 +127,18 @@ pub extern "C" fn yoton_sub_new(
     type_name: *const c_char,
     out: *mut *mut yoton_channel,
 ) -> c_int {
-    new_channel(ctx, ChannelKind::Sub, base, type_name, out)
+    guard(|| new_channel(ctx, ChannelKind::Sub, base, type_name, out))
 }
 
 /// Close and release a channel. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_channel_free(ch: *mut yoton_channel) {
-    if let Ok(c) = handle(ch, "channel") {
-        c.inner.close();
-    }
-    free_handle(ch);
+    guard_void(|| {
+        if let Ok(c) = handle(ch, "channel") {
+            c.inner.close();
+        }
+        free_handle(ch);
+    })
 }
 
 /// Close (unregister) the channel: sends fail with YOTON_ERR_CLOSED, queued messages can still
@@ -270,8 +270,8 @@ pub extern "C" fn yoton_pub_send_zc(
     free_data: yoton_free_fn,
     user_data: *mut c_void,
 ) -> c_int {
-    let owner = UserData::new(user_data, free_data);
     guard(move || {
+        let owner = UserData::new(user_data, free_data);
         let ch = handle(ch, "channel")?;
         let bytes = bytes_arg(data, len, "data")?;
         let lent = LentBytes {
@@ -354,15 +354,17 @@ fn write_message_array(
 /// Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count: usize) {
-    if array.is_null() {
-        return;
-    }
-    // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
-    let boxed: Box<[*mut yoton_message]> =
-        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
-    for &msg in boxed.iter() {
-        super::message::release_message(msg);
-    }
+    guard_void(|| {
+        if array.is_null() {
+            return;
+        }
+        // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
+        let boxed: Box<[*mut yoton_message]> =
+            unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
+        for &msg in boxed.iter() {
+            super::message::release_message(msg);
+        }
+    })
 }
 
 /// Sync mode (back-pressure): while more than 32 messages are pending, ask the publishers to

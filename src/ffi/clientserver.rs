@@ -4,8 +4,8 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use super::util::{
-    check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, timeout_arg,
-    write_opt, write_out, write_str, yoton_free_fn, UserData,
+    check_out, free_handle, guard, guard_void, handle, handle_mut, into_handle, str_arg,
+    timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
 };
 use crate::clientserver::{do_request, RequestServer};
 use crate::error::Error;
@@ -63,7 +63,7 @@ pub extern "C" fn yoton_do_request(
 /// Release a string returned by yoton (e.g. by `yoton_do_request`). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_string_free(text: *mut c_char) {
-    super::util::free_cstring(text);
+    guard_void(|| super::util::free_cstring(text));
 }
 
 /// Create a server listening at `address` (port 0: any free port; see
@@ -80,8 +80,8 @@ pub extern "C" fn yoton_request_server_new(
     flags: c_int,
     out: *mut *mut yoton_request_server,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let address = str_arg(address, "address")?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
         let per_connection = match flags {
@@ -118,7 +118,7 @@ pub extern "C" fn yoton_text_reply_set(reply: *mut yoton_text_reply, text: *cons
 /// handler outlasts that wait. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_request_server_free(server: *mut yoton_request_server) {
-    free_handle(server);
+    guard_void(|| free_handle(server));
 }
 
 /// The port the server listens on.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::util::{
-    free_handle, guard, handle, opt_str_arg, str_arg, timeout_arg, write_opt, write_out, write_str,
-    yoton_free_fn, UserData,
+    free_handle, guard, guard_void, handle, opt_str_arg, str_arg, timeout_arg, write_opt,
+    write_out, write_str, yoton_free_fn, UserData,
 };
 use crate::connection::Connection;
 
@@ -67,8 +67,8 @@ pub extern "C" fn yoton_connection_on_closed(
     free_user_data: yoton_free_fn,
     id: *mut u64,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let conn = handle(conn, "connection")?;
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
         let bound = conn
@@ -94,8 +94,8 @@ pub extern "C" fn yoton_connection_on_timedout(
     free_user_data: yoton_free_fn,
     id: *mut u64,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let conn = handle(conn, "connection")?;
         let handler = handler.ok_or_else(|| crate::Error::invalid("handler is NULL"))?;
         let bound = conn
@@ -152,7 +152,7 @@ pub enum yoton_connection_status {
 /// Release a connection handle (the connection stays open). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_connection_free(conn: *mut yoton_connection) {
-    free_handle(conn);
+    guard_void(|| free_handle(conn));
 }
 
 /// The status, one of `yoton_connection_status`.

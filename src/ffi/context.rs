@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::connection::yoton_connection;
 use super::util::{
-    free_handle, guard, handle, into_handle, opt_str_arg, str_arg, timeout_arg, write_opt,
-    write_out,
+    free_handle, guard, guard_void, handle, into_handle, opt_str_arg, str_arg, timeout_arg,
+    write_opt, write_out,
 };
 use crate::context::{Context, Discard, QueueParams};
 use crate::error::Error;
@@ -48,7 +48,7 @@ pub extern "C" fn yoton_context_new(out: *mut *mut yoton_context) -> c_int {
 /// the context; their handles stay valid and report YOTON_ERR_CLOSED. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_context_free(ctx: *mut yoton_context) {
-    free_handle(ctx);
+    guard_void(|| free_handle(ctx));
 }
 
 /// The context id (non-zero 64-bit).

@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CString};
 
+use super::util::guard_or;
 use crate::error::{Error, ErrorKind};
 
 /// Major version of the header this library was built with.
@@ -53,35 +54,44 @@ pub(crate) fn set_last_error(err: &Error) -> c_int {
 /// Static description of a status code. Never NULL; unknown codes give "unknown status code".
 #[no_mangle]
 pub extern "C" fn yoton_strerror(code: c_int) -> *const c_char {
-    let text: &'static [u8] = match code {
-        0 => b"success\0",
-        1 => b"invalid argument\0",
-        2 => b"object is closed\0",
-        3 => b"timed out\0",
-        4 => b"cancelled\0",
-        5 => b"I/O error\0",
-        6 => b"address in use\0",
-        7 => b"handshake failed\0",
-        8 => b"message too large\0",
-        9 => b"invalid encoding\0",
-        10 => b"remote error\0",
-        11 => b"internal error\0",
-        _ => b"unknown status code\0",
-    };
-    text.as_ptr().cast()
+    guard_or(c"unknown status code".as_ptr(), || {
+        status_text(code).as_ptr()
+    })
+}
+
+fn status_text(code: c_int) -> &'static std::ffi::CStr {
+    match code {
+        0 => c"success",
+        1 => c"invalid argument",
+        2 => c"object is closed",
+        3 => c"timed out",
+        4 => c"cancelled",
+        5 => c"I/O error",
+        6 => c"address in use",
+        7 => c"handshake failed",
+        8 => c"message too large",
+        9 => c"invalid encoding",
+        10 => c"remote error",
+        11 => c"internal error",
+        _ => c"unknown status code",
+    }
 }
 
 /// Details of the last error on the calling thread ("" if none yet). Borrowed: valid until the
 /// next yoton call on this thread. Successful calls do not clear it.
 #[no_mangle]
 pub extern "C" fn yoton_last_error() -> *const c_char {
-    LAST_ERROR.with(|cell| cell.borrow().as_ptr())
+    guard_or(c"".as_ptr(), || {
+        LAST_ERROR.with(|cell| cell.borrow().as_ptr())
+    })
 }
 
 /// The library version as "MAJOR.MINOR.PATCH". Static, never NULL.
 #[no_mangle]
 pub extern "C" fn yoton_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    guard_or(c"".as_ptr(), || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
 }
 
 /// Check that an ErrorKind discriminant equals its C status (compile-time contract).

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::util::{
-    check_out, free_handle, guard, handle, into_handle, write_opt, write_out, yoton_free_fn,
-    UserData,
+    check_out, free_handle, guard, guard_void, handle, into_handle, write_opt, write_out,
+    yoton_free_fn, UserData,
 };
 use super::value::{value_ref, yoton_value};
 use crate::error::Error;
@@ -93,8 +93,10 @@ pub extern "C" fn yoton_call_later(
     user_data: *mut c_void,
     free_user_data: yoton_free_fn,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
-    guard(move || events::call_later(delay, event_of(callback, data)?))
+    guard(move || {
+        let data = UserData::new(user_data, free_user_data);
+        events::call_later(delay, event_of(callback, data)?)
+    })
 }
 
 /// Embed yoton's event loop in a host loop: `callback(user_data)` is invoked — from whichever
@@ -107,8 +109,8 @@ pub extern "C" fn yoton_embed_event_loop(
     user_data: *mut c_void,
     free_user_data: yoton_free_fn,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         match callback {
             None => events::embed_event_loop(None),
             Some(callback) => {
@@ -162,10 +164,12 @@ pub extern "C" fn yoton_signal_new(out: *mut *mut yoton_signal) -> c_int {
 /// are skipped. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_signal_free(sig: *mut yoton_signal) {
-    if let Ok(s) = handle(sig, "signal") {
-        s.inner.unbind_all();
-    }
-    free_handle(sig);
+    guard_void(|| {
+        if let Ok(s) = handle(sig, "signal") {
+            s.inner.unbind_all();
+        }
+        free_handle(sig);
+    })
 }
 
 /// Bind `handler`; `*id` (may be NULL) identifies the binding for `yoton_signal_unbind`.
@@ -178,8 +182,8 @@ pub extern "C" fn yoton_signal_bind(
     free_user_data: yoton_free_fn,
     id: *mut u64,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let sig = handle(sig, "signal")?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
         let bound = sig.inner.bind(Arc::new(move |arg: &Value| {
@@ -265,11 +269,13 @@ pub extern "C" fn yoton_timer_new(
 /// the timer's own callback.
 #[no_mangle]
 pub extern "C" fn yoton_timer_free(t: *mut yoton_timer) {
-    if let Ok(timer) = handle(t, "timer") {
-        timer.inner.stop();
-        timer.inner.signal().unbind_all();
-    }
-    free_handle(t);
+    guard_void(|| {
+        if let Ok(timer) = handle(t, "timer") {
+            timer.inner.stop();
+            timer.inner.signal().unbind_all();
+        }
+        free_handle(t);
+    })
 }
 
 /// (Re)start the timer. `interval` <= 0 keeps the current one; `oneshot` < 0 keeps the mode,
@@ -317,8 +323,8 @@ pub extern "C" fn yoton_timer_bind(
     free_user_data: yoton_free_fn,
     id: *mut u64,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let t = handle(t, "timer")?;
         let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let bound = t

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::util::{
-    free_handle, guard, handle, into_handle, str_arg, timeout_arg, write_opt, write_out, write_str,
-    yoton_free_fn, UserData,
+    free_handle, guard, guard_void, handle, into_handle, str_arg, timeout_arg, write_opt,
+    write_out, write_str, yoton_free_fn, UserData,
 };
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
@@ -51,8 +51,8 @@ pub extern "C" fn yoton_future_add_done_callback(
     user_data: *mut c_void,
     free_user_data: yoton_free_fn,
 ) -> c_int {
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let f = handle(f, "future")?;
         let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
         let alive = f.alive.clone();
@@ -87,7 +87,7 @@ pub extern "C" fn yoton_future_new(out: *mut *mut yoton_future) -> c_int {
 /// Release a future handle. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_future_free(f: *mut yoton_future) {
-    free_handle(f);
+    guard_void(|| free_handle(f));
 }
 
 /// The state, one of `yoton_future_status`.

@@ -7,7 +7,7 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use super::util::{check_out, guard, handle, write_out};
+use super::util::{check_out, guard, guard_void, handle, write_out};
 use super::value::{value_out, yoton_value};
 use crate::channels::Message;
 use crate::package::Package;
@@ -37,7 +37,7 @@ fn package<'a>(msg: *const yoton_message) -> crate::Result<&'a Package> {
 /// Release a message. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_message_free(msg: *mut yoton_message) {
-    release_message(msg);
+    guard_void(|| release_message(msg));
 }
 
 /// A message the C caller is done with: its package goes back to the pool (see `pool`).
@@ -46,9 +46,7 @@ pub(crate) fn release_message(msg: *mut yoton_message) {
     if !msg.is_null() {
         // SAFETY: made by `message_handle` (Arc::into_raw of an Arc<Package>); the caller frees
         // each message once (header contract).
-        super::util::guard_void(|| {
-            crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) })
-        });
+        crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) });
     }
 }
 

@@ -52,7 +52,7 @@ pub extern "C" fn yoton_req_new(
     base: *const c_char,
     out: *mut *mut yoton_channel,
 ) -> c_int {
-    super::channel::new_channel(ctx, ChannelKind::Req, base, c"obj".as_ptr(), out)
+    guard(|| super::channel::new_channel(ctx, ChannelKind::Req, base, c"obj".as_ptr(), out))
 }
 
 /// Create a replier on slot base `base` (OBJECT), in mode YOTON_REP_OFF until
@@ -63,7 +63,7 @@ pub extern "C" fn yoton_rep_new(
     base: *const c_char,
     out: *mut *mut yoton_channel,
 ) -> c_int {
-    super::channel::new_channel(ctx, ChannelKind::Rep, base, c"obj".as_ptr(), out)
+    guard(|| super::channel::new_channel(ctx, ChannelKind::Rep, base, c"obj".as_ptr(), out))
 }
 
 /// Call `method` with positional `args` (a tuple or list; NULL: none) and keyword `kwargs` (a
@@ -131,8 +131,8 @@ pub extern "C" fn yoton_rep_register(
     free_user_data: yoton_free_fn,
 ) -> c_int {
     // Own the user data first, so it is released once even if the arguments are refused.
-    let data = UserData::new(user_data, free_user_data);
     guard(move || {
+        let data = UserData::new(user_data, free_user_data);
         let rep = handle(rep, "replier")?;
         let method = str_arg(method, "method")?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
@@ -243,7 +243,7 @@ pub extern "C" fn yoton_state_new(
     type_name: *const c_char,
     out: *mut *mut yoton_channel,
 ) -> c_int {
-    super::channel::new_channel(ctx, ChannelKind::State, base, type_name, out)
+    guard(|| super::channel::new_channel(ctx, ChannelKind::State, base, type_name, out))
 }
 
 /// Set and broadcast the state (`len` bytes, copied, checked like `yoton_pub_send`). Nothing

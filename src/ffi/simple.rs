@@ -4,7 +4,9 @@ use std::ffi::{c_int, c_void};
 
 use super::context::yoton_context;
 use super::message::yoton_message;
-use super::util::{bytes_arg, check_out, free_handle, guard, handle, into_handle, timeout_arg};
+use super::util::{
+    bytes_arg, check_out, free_handle, guard, guard_void, handle, into_handle, timeout_arg,
+};
 use crate::channels::simple::SimpleSocket;
 use crate::error::Error;
 
@@ -31,7 +33,7 @@ pub extern "C" fn yoton_simple_socket_new(out: *mut *mut yoton_simple_socket) ->
 /// Release a simple socket (its context closes once no other handle to it exists).
 #[no_mangle]
 pub extern "C" fn yoton_simple_socket_free(s: *mut yoton_simple_socket) {
-    free_handle(s);
+    guard_void(|| free_handle(s));
 }
 
 /// A new handle to the socket's context, to bind or connect. Caller owns `*out`

@@ -7,6 +7,11 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::error::set_last_error;
 
+// The panic boundary. The whole body of every exported function runs inside exactly one of
+// `guard`, `guard_void` or `guard_or`: since Rust 1.81 a panic unwinding out of an
+// `extern "C"` function aborts the host process, so none may escape. tests/ffi_boundary.rs
+// fails if an exported function does anything outside these calls.
+
 /// Run `body`, turning `Err` and panics into a status code (and the thread's last error).
 pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
@@ -25,6 +30,11 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> c_int {
 /// Run `body` that cannot report an error (e.g. `_free`), swallowing panics.
 pub(crate) fn guard_void(body: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(body));
+}
+
+/// Run `body` that returns a value rather than a status; a panic gives `fallback`.
+pub(crate) fn guard_or<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
 /// Borrow a handle, or fail with a clear message naming the argument.
@@ -69,7 +79,7 @@ pub(crate) fn into_handle<T>(out: *mut *mut T, value: T) -> Result<()> {
 pub(crate) fn free_handle<T>(ptr: *mut T) {
     if !ptr.is_null() {
         // SAFETY: made by Box::into_raw in `into_handle`; the caller frees each handle once.
-        guard_void(|| drop(unsafe { Box::from_raw(ptr) }));
+        drop(unsafe { Box::from_raw(ptr) });
     }
 }
 
@@ -209,7 +219,7 @@ pub(crate) fn array_arg<'a, T>(ptr: *const T, count: usize, what: &str) -> Resul
 pub(crate) fn free_cstring(text: *mut c_char) {
     if !text.is_null() {
         // SAFETY: made by CString::into_raw here; the caller frees each string once.
-        guard_void(|| drop(unsafe { std::ffi::CString::from_raw(text) }));
+        drop(unsafe { std::ffi::CString::from_raw(text) });
     }
 }
 

@@ -5,8 +5,8 @@
 use std::ffi::{c_char, c_int, c_void};
 
 use super::util::{
-    bytes_arg, check_out, free_handle, guard, handle, handle_mut, into_handle, str_arg, write_opt,
-    write_out, write_str,
+    bytes_arg, check_out, free_handle, guard, guard_or, guard_void, handle, handle_mut,
+    into_handle, str_arg, write_opt, write_out, write_str,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::object;
@@ -56,43 +56,43 @@ fn borrowed(v: &Value) -> *const yoton_value {
 /// A new None value. Caller owns it (`yoton_value_free`). Never NULL.
 #[no_mangle]
 pub extern "C" fn yoton_value_new_none() -> *mut yoton_value {
-    new_value(Value::None)
+    guard_or(std::ptr::null_mut(), || new_value(Value::None))
 }
 
 /// A new bool value. Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_bool(b: bool) -> *mut yoton_value {
-    new_value(Value::Bool(b))
+    guard_or(std::ptr::null_mut(), || new_value(Value::Bool(b)))
 }
 
 /// A new integer value (i64, the OBJECT range). Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_int(i: i64) -> *mut yoton_value {
-    new_value(Value::Int(i))
+    guard_or(std::ptr::null_mut(), || new_value(Value::Int(i)))
 }
 
 /// A new float value (NaN and infinities allowed). Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_float(f: f64) -> *mut yoton_value {
-    new_value(Value::Float(f))
+    guard_or(std::ptr::null_mut(), || new_value(Value::Float(f)))
 }
 
 /// A new empty list. Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_list() -> *mut yoton_value {
-    new_value(Value::List(Vec::new()))
+    guard_or(std::ptr::null_mut(), || new_value(Value::List(Vec::new())))
 }
 
 /// A new empty tuple (distinct from a list on the wire). Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_tuple() -> *mut yoton_value {
-    new_value(Value::Tuple(Vec::new()))
+    guard_or(std::ptr::null_mut(), || new_value(Value::Tuple(Vec::new())))
 }
 
 /// A new empty dict (keeps insertion order). Caller owns it (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_value_new_dict() -> *mut yoton_value {
-    new_value(Value::Dict(Vec::new()))
+    guard_or(std::ptr::null_mut(), || new_value(Value::Dict(Vec::new())))
 }
 
 /// A new string value from a NUL-terminated UTF-8 string (YOTON_ERR_ENCODING if not UTF-8).
@@ -124,7 +124,7 @@ pub extern "C" fn yoton_value_new_string_len(
 /// Release a value (and everything inside it). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_value_free(value: *mut yoton_value) {
-    free_handle(value.cast::<Value>());
+    guard_void(|| free_handle(value.cast::<Value>()));
 }
 
 /// A deep copy. Caller owns `*out` (`yoton_value_free`).
