@@ -30,9 +30,24 @@
  *     details of the last error on the calling thread (thread-local, borrowed).
  *   - No Rust panic crosses this API: it is reported as YOTON_ERR_INTERNAL.
  *
+ * Timeouts (one rule for every timeout argument, a double in seconds)
+ *   - 0: do not wait (try once, or take what is already there).
+ *   - Positive: wait at most that long; at most YOTON_TIMEOUT_MAX (1e9 s, about 31.7 years).
+ *   - YOTON_FOREVER (any negative value, or +INFINITY): no limit. For yoton_context_connect
+ *     that means trying until a host answers; for the flushes, until everything is written or
+ *     the connection closes; for yoton_future_result_or_cancel, never cancelling; for the
+ *     auto-cancel setters, never auto-cancelling.
+ *   - NaN and finite values above YOTON_TIMEOUT_MAX: YOTON_ERR_INVALID_ARGUMENT, at once and
+ *     with nothing done.
+ *   - Delays and intervals (yoton_call_later, timers) are finite and at most YOTON_TIMEOUT_MAX
+ *     in magnitude; settings such as yoton_connection_set_timeout state their own range.
+ *   - The original's defaults, for callers porting code: connect 1 s, connection flush 3 s,
+ *     context flush 5 s, result_or_cancel 1 s.
+ *
  * Names
- *   - Slot base names and addresses are at most 8192 bytes (YOTON_ERR_INVALID_ARGUMENT
- *     beyond): the original's slot and port hashes cost time quadratic in the name's length.
+ *   - Slot base names and addresses are at most YOTON_MAX_NAME_BYTES (8192) bytes
+ *     (YOTON_ERR_INVALID_ARGUMENT beyond): the original's slot and port hashes cost time
+ *     quadratic in the name's length.
  *
  * Versioning
  *   - YOTON_VERSION_MAJOR/MINOR/PATCH are the header's version; yoton_version() is the
@@ -50,12 +65,10 @@
 #include <stdint.h>
 
 /**
- * Longest slot base name or address accepted, in bytes. The slot and port hashes must be
- * exact, and their value grows with the name (docs/protocol.md §5.4): a 1 MiB name took
- * seconds to hash; 8 KiB takes well under a millisecond, far beyond any real name (and beyond
- * the 4300-digit integers CPython still parses as port numbers).
+ * A timeout argument meaning "no limit" (see "Timeouts" above). Any negative value, and
+ * +INFINITY, mean the same. Mirrors YOTON_FOREVER in src/ffi/util.rs.
  */
-#define MAX_NAME_BYTES 8192
+#define YOTON_FOREVER (-1.0)
 
 /**
  * Major version of the header this library was built with.
@@ -71,6 +84,19 @@
  * Patch version.
  */
 #define YOTON_VERSION_PATCH 0
+
+/**
+ * The largest finite timeout, delay or interval accepted, in seconds (about 31.7 years).
+ * Larger finite values and NaN are refused with YOTON_ERR_INVALID_ARGUMENT: they are
+ * mistakes (a wrong unit, an uninitialised variable), not wishes; YOTON_FOREVER says "no limit".
+ */
+#define YOTON_TIMEOUT_MAX 1e9
+
+/**
+ * The longest slot base name or address accepted, in bytes (YOTON_ERR_INVALID_ARGUMENT
+ * beyond): the original's slot and port hashes cost time quadratic in the name's length.
+ */
+#define YOTON_MAX_NAME_BYTES 8192
 
 /**
  * Channel kinds.
@@ -719,7 +745,8 @@ int yoton_connection_close_on_problem(const struct yoton_connection *conn, const
 
 /**
  * Wait until everything queued so far is written to the socket. YOTON_ERR_TIMEOUT after
- * `timeout` seconds (negative: 3 s, the original's default); YOTON_ERR_CLOSED if not connected.
+ * `timeout` seconds (the original's default is 3; YOTON_FOREVER: no limit); YOTON_ERR_CLOSED if
+ * not connected.
  */
 int yoton_connection_flush(const struct yoton_connection *conn, double timeout);
 
@@ -752,8 +779,10 @@ int yoton_context_bind(const struct yoton_context *ctx,
                        struct yoton_connection **out);
 
 /**
- * Connect to a context hosting at `address`, retrying for up to `timeout` seconds (negative:
- * 1 s, the original's default; then the handshake takes at most 2 s more). `name` may be NULL.
+ * Connect to a context hosting at `address`, retrying for up to `timeout` seconds (the
+ * original's default is 1; YOTON_FOREVER: until it succeeds; then the handshake takes at most
+ * 2 s more). A host that drops the connection during the handshake (busy with other
+ * handshakes) is tried again within the timeout. `name` may be NULL.
  * Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
  */
 int yoton_context_connect(const struct yoton_context *ctx,
@@ -775,7 +804,7 @@ int yoton_context_close_channels(const struct yoton_context *ctx);
 
 /**
  * Wait until every connected connection has written what is queued. YOTON_ERR_TIMEOUT if that
- * takes more than `timeout` seconds (negative: 5 s, the original's default).
+ * takes more than `timeout` seconds (the original's default is 5; YOTON_FOREVER: no limit).
  */
 int yoton_context_flush(const struct yoton_context *ctx, double timeout);
 
@@ -1004,8 +1033,9 @@ int yoton_timer_new(double interval, bool oneshot, struct yoton_timer **out);
 void yoton_timer_free(struct yoton_timer *t);
 
 /**
- * (Re)start the timer. `interval` <= 0 keeps the current one; `oneshot` < 0 keeps the mode,
- * 0 repeats, 1 fires once.
+ * (Re)start the timer. `interval` <= 0 keeps the current one (otherwise at most
+ * YOTON_TIMEOUT_MAX); `oneshot` -1 keeps the mode, 0 repeats, 1 fires once, anything else is
+ * YOTON_ERR_INVALID_ARGUMENT.
  */
 int yoton_timer_start(const struct yoton_timer *t, double interval, int oneshot);
 
@@ -1102,7 +1132,8 @@ int yoton_future_exception(const struct yoton_future *f,
                            size_t *len);
 
 /**
- * The result if it comes within `timeout` seconds (negative: 1 s, the original's default);
+ * The result if it comes within `timeout` seconds (the original's default is 1; YOTON_FOREVER:
+ * no limit);
  * otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
  * (`yoton_value_free`).
  */

@@ -248,12 +248,16 @@ pub fn pending_events() -> usize {
     event_loop().queue.lock().events.len()
 }
 
+/// The largest delay or timer interval accepted, in seconds (about 31.7 years): a larger one
+/// is a mistake (and would overflow the clock), so it is refused rather than clamped.
+pub const MAX_SECONDS: f64 = 1e9;
+
 /// Run `event` on the processing thread after `delay`: zero queues it at the back, a negative
-/// delay at the front. NaN and infinite delays are refused.
+/// delay at the front. NaN, infinite and beyond-MAX_SECONDS delays are refused.
 pub fn call_later(delay: f64, event: Event) -> Result<()> {
-    if !delay.is_finite() {
+    if delay.is_nan() || delay.abs() > MAX_SECONDS {
         return Err(Error::invalid(format!(
-            "call_later needs a finite delay, not {delay}"
+            "call_later needs a finite delay of at most {MAX_SECONDS:e} s, not {delay}"
         )));
     }
     if delay == 0.0 {
@@ -649,11 +653,11 @@ impl Timer {
 }
 
 fn positive_interval(seconds: f64) -> Result<Duration> {
-    if seconds.is_finite() && seconds > 0.0 {
+    if seconds > 0.0 && seconds <= MAX_SECONDS {
         Ok(Duration::from_secs_f64(seconds))
     } else {
         Err(Error::invalid(format!(
-            "a timer interval must be positive and finite, not {seconds}"
+            "a timer interval must be positive and at most {MAX_SECONDS:e} s, not {seconds}"
         )))
     }
 }

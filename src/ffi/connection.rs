@@ -2,11 +2,10 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::util::{
-    free_handle, guard, guard_void, handle, opt_str_arg, str_arg, timeout_arg, write_opt,
-    write_out, write_str, yoton_free_fn, UserData,
+    free_handle, guard, guard_void, handle, limit_arg, opt_str_arg, str_arg, write_opt, write_out,
+    write_str, yoton_free_fn, UserData,
 };
 use crate::connection::Connection;
 
@@ -360,12 +359,12 @@ pub extern "C" fn yoton_connection_close_on_problem(
 }
 
 /// Wait until everything queued so far is written to the socket. YOTON_ERR_TIMEOUT after
-/// `timeout` seconds (negative: 3 s, the original's default); YOTON_ERR_CLOSED if not connected.
+/// `timeout` seconds (the original's default is 3; YOTON_FOREVER: no limit); YOTON_ERR_CLOSED if
+/// not connected.
 #[no_mangle]
 pub extern "C" fn yoton_connection_flush(conn: *const yoton_connection, timeout: f64) -> c_int {
     guard(|| {
         let conn = handle(conn, "connection")?;
-        conn.inner
-            .flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(3)))
+        conn.inner.flush(limit_arg(timeout)?)
     })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::connection::yoton_connection;
 use super::util::{
-    free_handle, guard, guard_void, handle, into_handle, opt_str_arg, str_arg, timeout_arg,
+    free_handle, guard, guard_void, handle, into_handle, limit_arg, opt_str_arg, str_arg,
     write_opt, write_out,
 };
 use crate::context::{Context, Discard, QueueParams};
@@ -79,8 +79,10 @@ pub extern "C" fn yoton_context_bind(
     })
 }
 
-/// Connect to a context hosting at `address`, retrying for up to `timeout` seconds (negative:
-/// 1 s, the original's default; then the handshake takes at most 2 s more). `name` may be NULL.
+/// Connect to a context hosting at `address`, retrying for up to `timeout` seconds (the
+/// original's default is 1; YOTON_FOREVER: until it succeeds; then the handshake takes at most
+/// 2 s more). A host that drops the connection during the handshake (busy with other
+/// handshakes) is tried again within the timeout. `name` may be NULL.
 /// Caller owns `*out`; release with `yoton_connection_free` (that does not close it).
 #[no_mangle]
 pub extern "C" fn yoton_context_connect(
@@ -94,7 +96,7 @@ pub extern "C" fn yoton_context_connect(
         let ctx = handle(ctx, "context")?;
         let address = str_arg(address, "address")?;
         let name = opt_str_arg(name, "name")?;
-        let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
+        let timeout = limit_arg(timeout)?;
         super::util::check_out(out)?;
         let conn = ctx.inner.connect(address, timeout, name)?;
         into_handle(out, yoton_connection::new(conn))
@@ -121,13 +123,12 @@ pub extern "C" fn yoton_context_close_channels(ctx: *const yoton_context) -> c_i
 }
 
 /// Wait until every connected connection has written what is queued. YOTON_ERR_TIMEOUT if that
-/// takes more than `timeout` seconds (negative: 5 s, the original's default).
+/// takes more than `timeout` seconds (the original's default is 5; YOTON_FOREVER: no limit).
 #[no_mangle]
 pub extern "C" fn yoton_context_flush(ctx: *const yoton_context, timeout: f64) -> c_int {
     guard(|| {
         let ctx = handle(ctx, "context")?;
-        ctx.inner
-            .flush(timeout_arg(timeout)?.unwrap_or(Duration::from_secs(5)))
+        ctx.inner.flush(limit_arg(timeout)?)
     })
 }
 

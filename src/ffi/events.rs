@@ -2,11 +2,10 @@
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::util::{
-    check_out, free_handle, guard, guard_void, handle, into_handle, write_opt, write_out,
-    yoton_free_fn, UserData,
+    check_out, free_handle, guard, guard_void, handle, into_handle, timeout_arg, write_opt,
+    write_out, yoton_free_fn, UserData,
 };
 use super::value::{value_ref, yoton_value};
 use crate::error::Error;
@@ -33,15 +32,10 @@ pub struct yoton_timer {
 }
 
 fn block_arg(seconds: f64) -> crate::Result<Block> {
-    if seconds.is_nan() {
-        return Err(Error::invalid("block is NaN"));
-    }
-    Ok(if seconds < 0.0 {
-        Block::Forever
-    } else if seconds == 0.0 {
-        Block::No
-    } else {
-        Block::For(Duration::from_secs_f64(seconds.min(3.2e9)))
+    Ok(match timeout_arg(seconds)? {
+        None => Block::Forever,
+        Some(d) if d.is_zero() => Block::No,
+        Some(d) => Block::For(d),
     })
 }
 
@@ -278,8 +272,9 @@ pub extern "C" fn yoton_timer_free(t: *mut yoton_timer) {
     })
 }
 
-/// (Re)start the timer. `interval` <= 0 keeps the current one; `oneshot` < 0 keeps the mode,
-/// 0 repeats, 1 fires once.
+/// (Re)start the timer. `interval` <= 0 keeps the current one (otherwise at most
+/// YOTON_TIMEOUT_MAX); `oneshot` -1 keeps the mode, 0 repeats, 1 fires once, anything else is
+/// YOTON_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn yoton_timer_start(t: *const yoton_timer, interval: f64, oneshot: c_int) -> c_int {
     guard(|| {
@@ -289,10 +284,14 @@ pub extern "C" fn yoton_timer_start(t: *const yoton_timer, interval: f64, onesho
         } else {
             None
         };
-        let oneshot = if oneshot < 0 {
-            None
-        } else {
-            Some(oneshot != 0)
+        let oneshot = match oneshot {
+            -1 => None,
+            0 | 1 => Some(oneshot == 1),
+            other => {
+                return Err(Error::invalid(format!(
+                    "oneshot must be -1 (keep), 0 or 1, not {other}"
+                )))
+            }
         };
         t.inner.start(interval, oneshot)
     })

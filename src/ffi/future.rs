@@ -3,11 +3,10 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::util::{
-    free_handle, guard, guard_void, handle, into_handle, str_arg, timeout_arg, write_opt,
-    write_out, write_str, yoton_free_fn, UserData,
+    free_handle, guard, guard_void, handle, into_handle, limit_arg, str_arg, timeout_arg,
+    write_opt, write_out, write_str, yoton_free_fn, UserData,
 };
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
@@ -170,7 +169,8 @@ pub extern "C" fn yoton_future_exception(
     })
 }
 
-/// The result if it comes within `timeout` seconds (negative: 1 s, the original's default);
+/// The result if it comes within `timeout` seconds (the original's default is 1; YOTON_FOREVER:
+/// no limit);
 /// otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
 /// (`yoton_value_free`).
 #[no_mangle]
@@ -182,7 +182,7 @@ pub extern "C" fn yoton_future_result_or_cancel(
     guard(|| {
         let f = handle(f, "future")?;
         super::util::check_out(out)?;
-        let timeout = timeout_arg(timeout)?.unwrap_or(Duration::from_secs(1));
+        let timeout = limit_arg(timeout)?;
         match f.inner.result_or_cancel(timeout)? {
             Some(value) => value_out(out, value),
             None => Err(Error::new(

