@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::channels::ChannelShared;
@@ -19,7 +20,7 @@ use crate::protocol::header::{Header, SLOT_CONTEXT};
 use crate::queue::PackageQueue;
 pub use crate::queue::{Discard, QueueParams};
 use crate::transport::reactor::{Blocker, Command, ReactorHandle, Upcalls};
-use crate::transport::tcp;
+use crate::transport::tcp::{self, Answer};
 
 /// Context message sent by the connecting side after a connect (docs/protocol.md §6.7).
 pub const NEW_CONNECTION: &str = "NEW_CONNECTION";
@@ -864,8 +865,24 @@ impl Context {
         }
         let inner = self.inner();
         inner.start_reactor()?;
-        let stream = tcp::connect(&addr, timeout)?;
-        let (id2, pid2) = tcp::client_handshake(&stream, inner.id, std::process::id() as u64)?;
+        // Retry within the timeout when the host drops us mid-handshake: it evicts the oldest
+        // candidate when flooded, so a later attempt can get through (issue 10 item 1).
+        let deadline = Instant::now() + timeout;
+        let pause = tcp::retry_pause(timeout);
+        let (stream, id2, pid2) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let stream = tcp::connect(&addr, left)?;
+            match tcp::client_handshake(&stream, inner.id, std::process::id() as u64)? {
+                Answer::Accepted { id, pid } => break (stream, id, pid),
+                Answer::Dropped if Instant::now() + pause < deadline => thread::sleep(pause),
+                Answer::Dropped => {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("Could not connect: {}", tcp::HOST_DROPPED_US),
+                    ))
+                }
+            }
+        };
         tcp::prepare_stream(&stream);
         let stream = Arc::new(stream);
         let conn = ConnShared::new(

@@ -404,3 +404,111 @@ fn huge_names_are_refused_at_once() {
         start.elapsed()
     );
 }
+
+/// An attacker keeps many connections open that never send a handshake line, reopening each
+/// as soon as the host drops it (issue 10 item 1). Real peers must still get in: the host
+/// evicts the oldest silent candidate for a new one, and a client that the host dropped
+/// during the handshake tries again within its connect timeout.
+#[test]
+fn silent_connection_flood_does_not_lock_out_real_peers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let host = Context::new();
+    let _sub = Channel::subscriber(&host, "flood", MessageType::Text).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut binds = Vec::new();
+    let mut attackers = Vec::new();
+    const TRIALS: usize = 12;
+    for _ in 0..TRIALS {
+        let (_conn, addr) = bind_any(&host);
+        binds.push(addr.clone());
+        let stop = stop.clone();
+        // 100 silent connections, each replaced (bounded: at most 20 000 connects) as soon as
+        // the host drops it.
+        attackers.push(std::thread::spawn(move || {
+            let mut silent: Vec<TcpStream> = Vec::new();
+            let mut connects = 0;
+            while !stop.load(Ordering::Relaxed) && connects < 20_000 {
+                silent.retain(|s| {
+                    let mut b = [0u8; 1];
+                    s.set_nonblocking(true).ok();
+                    !matches!((&*s).read(&mut b), Ok(0))
+                });
+                while silent.len() < 100 && connects < 20_000 {
+                    connects += 1;
+                    match TcpStream::connect(&addr) {
+                        Ok(s) => silent.push(s),
+                        Err(_) => break, // the bind was taken: the listener is gone
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }));
+    }
+    // Let the floods fill the candidate tables before the real peers come.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut failures = Vec::new();
+    for addr in &binds {
+        let client = Context::new();
+        match client.connect(addr, Duration::from_secs(5), None) {
+            Ok(c) => assert_eq!(c.status(), Status::Connected),
+            Err(e) => failures.push(e.to_string()),
+        }
+        client.close();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        a.join().unwrap();
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {TRIALS} real connects failed: {failures:?}",
+        failures.len()
+    );
+}
+
+/// Two contexts race to connect to a bind that takes one peer (issue 10 item 2): exactly one
+/// gets a connection, which is connected when `connect` returns; the other gets a clear error
+/// (not a misleading "timed out"), within its timeout.
+#[test]
+fn racing_connects_to_one_bind_one_wins_the_other_gets_a_clear_error() {
+    for trial in 0..20 {
+        let host = Context::new();
+        let (_bind, addr) = bind_any(&host);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let tries: Vec<_> = (0..2)
+                .map(|_| {
+                    let addr = addr.clone();
+                    s.spawn(move || {
+                        let client = Context::new();
+                        let t0 = Instant::now();
+                        let r = client.connect(&addr, Duration::from_millis(500), None);
+                        let status = r.as_ref().map(|c| c.status()).ok();
+                        (client, r.map(|_| ()), status, t0.elapsed())
+                    })
+                })
+                .collect();
+            tries.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let wins = results.iter().filter(|r| r.1.is_ok()).count();
+        assert_eq!(wins, 1, "trial {trial}: {wins} connects succeeded");
+        for (_client, r, status, took) in &results {
+            match r {
+                Ok(()) => assert_eq!(*status, Some(Status::Connected)),
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(
+                        matches!(e.kind(), ErrorKind::Io | ErrorKind::Handshake),
+                        "trial {trial}: {text}"
+                    );
+                    assert!(!text.contains("timed out"), "trial {trial}: {text}");
+                    assert!(
+                        *took < Duration::from_secs(3),
+                        "trial {trial}: took {took:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -694,12 +694,18 @@ impl Reactor {
                 return;
             }
         };
+        // A bind closed meanwhile answers nothing: a client must never hear "accepted" from a
+        // connection that is already gone (issue 10 item 2).
+        if conn.status() != Status::Waiting {
+            let _ = c.stream.shutdown(Shutdown::Both);
+            return;
+        }
         // The original sends its normal line even to itself, then fails.
         let sent = tcp::send_all(
             &c.stream,
             handshake::encode_line(conn.id1, conn.pid1).as_bytes(),
         );
-        if sent.is_err() || id2 == conn.id1 || conn.status() != Status::Waiting {
+        if sent.is_err() || id2 == conn.id1 {
             let _ = c.stream.shutdown(Shutdown::Both);
             return;
         }

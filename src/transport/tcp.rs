@@ -124,18 +124,28 @@ pub(crate) fn retry_pause(timeout: Duration) -> Duration {
     (timeout / 100).min(Duration::from_millis(100))
 }
 
+/// The host's answer to a client's handshake.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The host's id and pid: the connection is established.
+    Accepted { id: u64, pid: u64 },
+    /// The host closed the connection without a word (see HOST_DROPPED_US): worth another try.
+    Dropped,
+}
+
 /// Client side of the handshake: speak first, then read the host's line (docs/protocol.md §3.5).
-pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<(u64, u64)> {
+pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Result<Answer> {
     stream.set_write_timeout(Some(HANDSHAKE_BUDGET)).ok();
     send_all(stream, handshake::encode_line(own_id, pid).as_bytes())
         .map_err(|e| Error::io("Could not connect: cannot send the handshake", &e))?;
-    let line = read_line(stream, HANDSHAKE_BUDGET);
+    let (line, ended) = read_line(stream, HANDSHAKE_BUDGET);
     match handshake::parse_line(&line) {
         Ok((id, _)) if id == own_id => Err(Error::new(
             ErrorKind::Handshake,
             "Could not connect: Handshake failed (context cannot connect to self).",
         )),
-        Ok(pair) => Ok(pair),
+        Ok((id, pid)) => Ok(Answer::Accepted { id, pid }),
+        Err(LineError::Empty) if ended == LineEnd::Closed => Ok(Answer::Dropped),
         Err(LineError::Empty) => Err(Error::new(
             ErrorKind::Handshake,
             "Could not connect: Handshake timed out.",
@@ -150,29 +160,52 @@ pub(crate) fn client_handshake(stream: &TcpStream, own_id: u64, pid: u64) -> Res
     }
 }
 
+/// What a client's handshake hears when the host closes the connection without answering: it
+/// dropped us for a newer candidate (a flood of silent connections) or because another peer
+/// took the bind. `Context::connect` tries again within its timeout.
+pub(crate) const HOST_DROPPED_US: &str =
+    "the host closed the connection during the handshake (another peer took its bind, or it is busy with other handshakes).";
+
+/// How reading a handshake line ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LineEnd {
+    /// CRLF, or MAX_LINE bytes.
+    Complete,
+    /// The peer closed (or reset) the connection.
+    Closed,
+    /// The time budget ran out.
+    TimedOut,
+}
+
 /// Read one line (up to and including CRLF) byte by byte, so nothing after it is consumed.
-/// Hard limits: `budget` in time and MAX_LINE in bytes (docs/protocol.md §13 #3). Returns what was read.
-fn read_line(stream: &TcpStream, budget: Duration) -> Vec<u8> {
+/// Hard limits: `budget` in time and MAX_LINE in bytes (docs/protocol.md §13 #3). Returns what
+/// was read and how reading ended.
+fn read_line(stream: &TcpStream, budget: Duration) -> (Vec<u8>, LineEnd) {
     let deadline = Instant::now() + budget;
     let mut line = Vec::with_capacity(64);
     let mut r = stream;
     while line.len() < MAX_LINE && !line.ends_with(b"\r\n") {
         let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        if r.set_read_timeout(Some(deadline - now)).is_err() {
-            break;
+        if now >= deadline || r.set_read_timeout(Some(deadline - now)).is_err() {
+            return (line, LineEnd::TimedOut);
         }
         let mut byte = [0u8; 1];
         match r.read(&mut byte) {
-            Ok(0) => break,
+            Ok(0) => return (line, LineEnd::Closed),
             Ok(_) => line.push(byte[0]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (line, LineEnd::TimedOut)
+            }
+            Err(_) => return (line, LineEnd::Closed),
         }
     }
-    line
+    (line, LineEnd::Complete)
 }
 
 /// Socket options of an established connection: non-blocking (the reactor serves it),
