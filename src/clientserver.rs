@@ -134,10 +134,7 @@ fn with_crlf(text: &str) -> String {
 /// time gives `Timeout` and one that hangs up without a reply gives `Io` (the original returns
 /// the partial text, often "", in both cases).
 pub fn do_request(address: &str, request: &str, timeout: Option<Duration>) -> Result<String> {
-    let mut addr = parse_address(address)?;
-    if addr.host.is_empty() {
-        addr.host = "127.0.0.1".into();
-    }
+    let addr = parse_address(address)?;
     let sockaddr = resolve(&addr.host, addr.port)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let stream = match timeout {

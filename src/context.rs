@@ -859,10 +859,7 @@ impl Context {
         timeout: Duration,
         name: Option<&str>,
     ) -> Result<Connection> {
-        let mut addr = parse_address(address)?;
-        if addr.host.is_empty() {
-            addr.host = "127.0.0.1".into();
-        }
+        let addr = parse_address(address)?;
         let inner = self.inner();
         inner.start_reactor()?;
         // Retry within the timeout when the host drops us mid-handshake: it evicts the oldest

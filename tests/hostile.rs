@@ -512,3 +512,61 @@ fn racing_connects_to_one_bind_one_wins_the_other_gets_a_clear_error() {
         }
     }
 }
+
+/// Addresses (issue 10 item 3): IPv6 in brackets works for bind and connect; anything that
+/// could be read two ways, or would listen on every interface by accident, is refused with
+/// InvalidArgument; the original's forms keep working.
+#[test]
+fn ipv6_addresses_and_ambiguous_forms() {
+    let ctx = Context::new();
+    for bad in [
+        "::1:0",         // IPv6 without brackets: used to listen on 0.0.0.0 (port hash of ":1:0")
+        "localhost:a:b", // a port name with a colon
+        "[::1]0",        // no colon after the bracket
+        "[::1:0",        // unclosed bracket
+        "[localhost]:0", // brackets are for IPv6 literals
+        "[1.2.3.4]:0",   // ... not IPv4
+        ":0",            // empty host: every interface, by accident (write 0.0.0.0 or [::])
+        "tcp://:0",
+    ] {
+        let err = ctx.bind(bad, 1, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        let err = ctx
+            .connect(bad, Duration::from_millis(100), None)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+    }
+    // The original's forms.
+    for good in [
+        "localhost:0",
+        "127.0.0.1:0",
+        "LOCALHOST:yoton_test_name",
+        "tcp://localhost:0",
+    ] {
+        let conn = ctx
+            .bind(good, 8, None)
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(conn.hostname1(), "127.0.0.1", "{good}");
+        conn.close(None);
+    }
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        eprintln!("skipped the IPv6 round trip: this machine has no IPv6");
+        return;
+    }
+    let host = Context::new();
+    let bind = host.bind("[::1]:0", 1, None).unwrap();
+    assert_eq!(bind.hostname1(), "::1");
+    let client = Context::new();
+    let addr = format!("[::1]:{}", bind.port1());
+    let conn = client.connect(&addr, Duration::from_secs(2), None).unwrap();
+    wait_for("hosting", || bind.status() == Status::Hosting);
+    assert_eq!(conn.hostname2(), "::1");
+    let publisher = Channel::publisher(&client, "six", MessageType::Text).unwrap();
+    let subscriber = Channel::subscriber(&host, "six", MessageType::Text).unwrap();
+    publisher.send(b"over IPv6").unwrap();
+    let msg = subscriber.recv(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(msg.text().unwrap(), "over IPv6");
+    // "[::]:port" listens on every IPv6 interface (explicitly).
+    let any = host.bind("[::]:0", 1, None).unwrap();
+    assert_eq!(any.hostname1(), "::");
+}

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {
     pub protocol: String,
-    /// The host as written, except `localhost` → `127.0.0.1` and `publichostN` resolved.
-    /// Empty means "any interface" (bind only).
+    /// The host as written, except `localhost` → `127.0.0.1`, `publichostN` resolved and an
+    /// IPv6 literal without its brackets (in canonical form). Never empty.
     pub host: String,
     pub port: u16,
 }
@@ -19,6 +19,9 @@ const ERR_FORMAT: &str = "Address should be in format 'host:port'.";
 const ERR_OFFSET: &str = "Invalid offset in address";
 const ERR_RANGE: &str = "The port must be in the range [0, 2^16>.";
 const PUBLICHOST: &str = "publichost";
+const ERR_AMBIGUOUS: &str = "Ambiguous address: write an IPv6 address in brackets ([::1]:port); a port name cannot contain ':'.";
+const ERR_NO_HOST: &str = "The address has no host: write localhost:port, or 0.0.0.0:port / [::]:port to listen on every interface.";
+const ERR_UNCLOSED: &str = "Unclosed '[' in address: write an IPv6 address as [::1]:port.";
 
 /// Parse an address. Errors are `InvalidArgument` with the original's wording
 /// ("Address should be in format 'host:port'.", "Invalid offset in address",
@@ -42,16 +45,43 @@ pub fn parse_address(text: &str) -> Result<Address> {
     } else {
         protocol
     };
-    let (host, port_text) = rest
-        .split_once(':')
-        .ok_or_else(|| Error::invalid(ERR_FORMAT))?;
-    let host = resolve_host(host)?;
+    let (host, port_text) = split_host_port(rest)?;
     let port = parse_port(port_text)?;
     Ok(Address {
         protocol,
         host,
         port,
     })
+}
+
+/// Split `host:port` or `[ipv6]:port`. Anything that could be read two ways is refused rather
+/// than guessed: the original splits at the first colon, so `::1:0` meant "every interface,
+/// port hash of ':1:0'" — a typo must never expose a socket on every interface.
+fn split_host_port(text: &str) -> Result<(String, &str)> {
+    if let Some(inner) = text.strip_prefix('[') {
+        let (literal, after) = inner
+            .split_once(']')
+            .ok_or_else(|| Error::invalid(ERR_UNCLOSED))?;
+        let port_text = after
+            .strip_prefix(':')
+            .ok_or_else(|| Error::invalid(ERR_FORMAT))?;
+        let ip: std::net::Ipv6Addr = literal.parse().map_err(|_| {
+            Error::invalid(format!(
+                "Only IPv6 addresses go in brackets, not '{literal}' (write host:port)."
+            ))
+        })?;
+        return Ok((ip.to_string(), port_text));
+    }
+    let (host, port_text) = text
+        .split_once(':')
+        .ok_or_else(|| Error::invalid(ERR_FORMAT))?;
+    if port_text.contains(':') || host.contains(['[', ']']) {
+        return Err(Error::invalid(ERR_AMBIGUOUS));
+    }
+    if host.is_empty() {
+        return Err(Error::invalid(ERR_NO_HOST));
+    }
+    Ok((resolve_host(host)?, port_text))
 }
 
 /// `localhost` and `publichost[N]` (ASCII case-insensitive); anything else is kept as written.
@@ -198,12 +228,37 @@ mod tests {
         ok("localhost:test+-3", "tcp", "127.0.0.1", 56334);
         ok("tcp://localhost:80", "tcp", "127.0.0.1", 80);
         ok("foo://127.0.0.1:1234", "foo", "127.0.0.1", 1234);
-        ok("host:a:b", "tcp", "host", 59354);
-        ok(":test", "tcp", "", 56337);
+        // Ours, not the original's: refused rather than guessed (docs/protocol.md §4.1).
+        err("host:a:b", ERR_AMBIGUOUS);
+        err(":test", ERR_NO_HOST);
         err("localhost:a+b+c", ERR_OFFSET);
         err("localhost:70000", ERR_RANGE);
         err("localhost:abc+999999", ERR_RANGE);
         err("localhost", ERR_FORMAT);
+    }
+
+    #[test]
+    fn ipv6_in_brackets_and_ambiguous_forms() {
+        ok("[::1]:80", "tcp", "::1", 80);
+        ok("tcp://[::]:test", "tcp", "::", 56337);
+        ok("[0:0:0:0:0:0:0:1]:1", "tcp", "::1", 1); // canonical form
+        ok("[fe80::1]:test+1", "tcp", "fe80::1", 56338);
+        err("::1:0", ERR_AMBIGUOUS);
+        err("localhost:a:b", ERR_AMBIGUOUS);
+        err("a]:0", ERR_AMBIGUOUS);
+        err("[::1]0", ERR_FORMAT);
+        err("[::1]", ERR_FORMAT);
+        err("[::1:0", ERR_UNCLOSED);
+        err(":0", ERR_NO_HOST);
+        err("tcp://:0", ERR_NO_HOST);
+        for not_v6 in ["localhost", "1.2.3.4", "", "::1%eth0"] {
+            let e = parse_address(&format!("[{not_v6}]:0")).unwrap_err();
+            assert!(
+                e.message()
+                    .starts_with("Only IPv6 addresses go in brackets"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

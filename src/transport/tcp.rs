@@ -21,9 +21,9 @@ const SOCKET_BUFFER: usize = 256 * 1024;
 /// real peers SYN retries (the original's tiny backlog did).
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// Resolve `host:port` to one IPv4 socket address (IPv4 only, like the original).
+/// Resolve `host:port` to one socket address: an IP literal as it is, a name to its first IPv4
+/// address (as the original), else its first IPv6 one.
 pub(crate) fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
-    let host = if host.is_empty() { "0.0.0.0" } else { host };
     let addrs = (host, port).to_socket_addrs().map_err(|e| {
         Error::new(
             ErrorKind::InvalidArgument,

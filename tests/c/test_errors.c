@@ -516,6 +516,11 @@ static void test_malformed_addresses(void) {
         "localhost:abc+999999",   /* port range after the hash */
         "localhost:-5",           /* negative port */
         "",                       /* empty */
+        "::1:0",                  /* IPv6 without brackets: ambiguous (was every interface) */
+        "localhost:a:b",          /* a port name with a colon: ambiguous */
+        "[::1:0",                 /* unclosed bracket */
+        "[localhost]:0",          /* brackets hold IPv6 literals only */
+        ":0",                     /* no host (write 0.0.0.0 or [::] for every interface) */
     };
     yoton_context *ctx = yt_context();
     yoton_connection *conn = NULL;
@@ -534,6 +539,17 @@ static void test_malformed_addresses(void) {
     CHECK_OK(yoton_context_bind(ctx, "tcp://LocalHost:0", 1, NULL, &conn));
     yoton_connection_free(conn);
     conn = NULL;
+    /* IPv6 in brackets (where the machine has IPv6 loopback). */
+    if (access("/proc/net/if_inet6", F_OK) == 0) {
+        char host[64];
+        CHECK_OK(yoton_context_bind(ctx, "[::1]:0", 1, NULL, &conn));
+        CHECK_OK(yoton_connection_hostname1(conn, host, sizeof host, NULL));
+        CHECK_STREQ(host, "::1");
+        yoton_connection_free(conn);
+        conn = NULL;
+    } else {
+        printf("   (no IPv6 on this machine: the [::1] bind is skipped)\n");
+    }
     yoton_context_free(ctx);
 }
 
