@@ -30,6 +30,17 @@
  *     details of the last error on the calling thread (thread-local, borrowed).
  *   - No Rust panic crosses this API: it is reported as YOTON_ERR_INTERNAL.
  *
+ * Releasing handles while a handler runs
+ *   - yoton_channel_free of a replier and yoton_request_server_free wait for a handler
+ *     running on another thread, at most YOTON_HANDLER_WAIT (2) seconds, and then call the
+ *     handlers' free_user_data before returning. A handler that takes longer, or one that
+ *     frees its own channel or server, is not waited for: its free_user_data runs on the
+ *     handler's thread right after the handler returns - so code that must not run after
+ *     unload (a plugin, an interpreter shutting down) should make its handlers return
+ *     promptly before freeing. No _free ever waits longer than that.
+ *   - Callbacks must not unwind into yoton: catch C++ exceptions (and longjmp nowhere) inside
+ *     the callback.
+ *
  * Timeouts (one rule for every timeout argument, a double in seconds)
  *   - 0: do not wait (try once, or take what is already there).
  *   - Positive: wait at most that long; at most YOTON_TIMEOUT_MAX (1e9 s, about 31.7 years).
@@ -91,6 +102,12 @@
  * mistakes (a wrong unit, an uninitialised variable), not wishes; YOTON_FOREVER says "no limit".
  */
 #define YOTON_TIMEOUT_MAX 1e9
+
+/**
+ * How long (seconds) `yoton_channel_free` of a replier and `yoton_request_server_free` wait
+ * for a handler still running on another thread. Mirrors `yoton::HANDLER_WAIT`.
+ */
+#define YOTON_HANDLER_WAIT 2.0
 
 /**
  * The longest slot base name or address accepted, in bytes (YOTON_ERR_INVALID_ARGUMENT
@@ -415,7 +432,12 @@ int yoton_sub_new(const struct yoton_context *ctx,
                   struct yoton_channel **out);
 
 /**
- * Close and release a channel. NULL is a no-op.
+ * Close and release a channel. NULL is a no-op. A replier's handler running on another
+ * thread is waited for, at most YOTON_HANDLER_WAIT seconds; the handlers' `free_user_data`
+ * then run before this returns. If the handler takes longer, or this is called from inside
+ * the handler, this returns at once and they run on the handler's thread right after it
+ * returns (see "Releasing handles" in the preamble). A request taken before the close is
+ * still answered.
  */
 void yoton_channel_free(struct yoton_channel *ch);
 
@@ -554,9 +576,10 @@ int yoton_request_server_new(const char *address,
 int yoton_text_reply_set(struct yoton_text_reply *reply, const char *text);
 
 /**
- * Stop the server, wait for its thread (and up to 5 s for handlers still running on
- * connection threads) and release it; `free_user_data` runs before this returns unless a
- * handler outlasts that wait. NULL is a no-op.
+ * Stop the server and release it, waiting at most YOTON_HANDLER_WAIT seconds for its thread
+ * and for handlers still running; `free_user_data` runs before this returns unless a
+ * handler outlasts that wait (then it runs on the handler's thread right after the handler
+ * returns). NULL is a no-op.
  */
 void yoton_request_server_free(struct yoton_request_server *server);
 

@@ -31,8 +31,8 @@ thread_local! {
     static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// How long `stop` waits for connection threads still running a handler.
-const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the serving thread and connection threads still in a handler.
+const STOP_WAIT: Duration = crate::HANDLER_WAIT;
 
 /// Turns a request line (including its CRLF, as the original passes it) into a reply.
 pub type RequestHandler = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -260,20 +260,27 @@ impl RequestServer {
         Ok(())
     }
 
-    /// Stop serving (the listening socket closes; a running `run` returns). Final. Waits for
-    /// the serving thread and, up to STOP_WAIT, for connection threads still in a handler, so
-    /// that no handler runs after the server is released (unless one takes longer than that).
+    /// Stop serving (the listening socket closes; a running `run` returns). Final. Waits up to
+    /// STOP_WAIT, in all, for the serving thread and for connection threads still in a
+    /// handler, so that no handler runs after the server is released unless one takes longer
+    /// than that (its thread then ends on its own when the handler returns).
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.shared.listener.shutdown(Shutdown::Both);
+        let deadline = Instant::now() + STOP_WAIT;
         let handle = self.thread.lock().take();
         if let Some(handle) = handle {
+            // (Not from a handler on the serving thread: it would wait for itself.)
             if handle.thread().id() != thread::current().id() {
-                let _ = handle.join();
+                while !handle.is_finished() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                if handle.is_finished() {
+                    let _ = handle.join();
+                }
             }
         }
         // (From a handler on a connection thread: it would wait for itself.)
-        let deadline = Instant::now() + STOP_WAIT;
         while !IN_WORKER.with(|w| w.get())
             && self.shared.active.load(Ordering::SeqCst) > 0
             && Instant::now() < deadline

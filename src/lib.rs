@@ -40,3 +40,8 @@ pub use value::Value;
 
 /// The library version, `MAJOR.MINOR.PATCH`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How long releasing a replier or a request server waits for a handler still running on
+/// another thread before it returns anyway (the handler's data is then released right after
+/// the handler returns, on its thread). Bounded, so no release can hang on a user handler.
+pub const HANDLER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -7,7 +7,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
-use std::thread;
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, MessageType};
@@ -293,6 +293,31 @@ pub(crate) struct RepExt {
     handlers: RwLock<HashMap<String, Handler>>,
     /// Serialises request handling: one request at a time per replier.
     busy: Mutex<()>,
+    /// The thread holding `busy` (a leaf lock, held for an instant): a handler that frees its
+    /// own channel must not wait for itself.
+    handling_thread: Mutex<Option<ThreadId>>,
+}
+
+/// A replier's turn at handling requests: the `busy` lock, with the thread recorded.
+struct Busy<'a> {
+    _guard: MutexGuard<'a, ()>,
+    thread: &'a Mutex<Option<ThreadId>>,
+}
+
+impl<'a> Busy<'a> {
+    fn new(rep: &'a RepExt, guard: MutexGuard<'a, ()>) -> Busy<'a> {
+        *rep.handling_thread.lock() = Some(thread::current().id());
+        Busy {
+            _guard: guard,
+            thread: &rep.handling_thread,
+        }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        *self.thread.lock() = None;
+    }
 }
 
 impl RepExt {
@@ -306,6 +331,7 @@ impl RepExt {
             }),
             handlers: RwLock::new(HashMap::new()),
             busy: Mutex::new(()),
+            handling_thread: Mutex::new(None),
         }
     }
     fn state(&self) -> MutexGuard<'_, RepState> {
@@ -317,7 +343,7 @@ impl ChannelShared {
     /// Replier: handle every queued package, acknowledging the next pre-request after each
     /// (docs/protocol.md §9.3.4). Returns the number of packages handled.
     pub(crate) fn rep_process_queue(self: &Arc<Self>) -> usize {
-        let _busy = self.rep().busy.lock();
+        let _busy = Busy::new(self.rep(), self.rep().busy.lock());
         let mut handled = 0;
         loop {
             // (pop in its own statement: a `while let` would hold the inbox lock in the body)
@@ -346,7 +372,7 @@ impl ChannelShared {
         if self.rep_mode() != RepMode::Thread {
             return;
         }
-        let Some(_busy) = self.rep().busy.try_lock() else {
+        let Some(_busy) = self.rep().busy.try_lock().map(|g| Busy::new(self.rep(), g)) else {
             return;
         };
         loop {
@@ -385,7 +411,32 @@ impl ChannelShared {
             )))
             .expect("error tuples encode"),
         };
-        let _ = self.send_raw(pkg.source_id, pkg.dest_seq, body);
+        // Sent even if the channel was closed while the handler ran (a handler may free its
+        // own channel): the request was taken, and the requester would otherwise wait its
+        // whole timeout for an answer that exists.
+        let _ = self
+            .context
+            .send(self.slot_out.hash, pkg.source_id, pkg.dest_seq, body);
+    }
+
+    /// After closing a replier: wait up to `wait` for a handler in flight on another thread,
+    /// then release the registered handlers (and their user data) on the calling thread.
+    /// Returns false, releasing nothing, if the handler still runs then or if this is the
+    /// handler's own thread; the handlers are then released when the channel's last
+    /// reference goes, right after the handler returns.
+    pub(crate) fn rep_release_handlers(&self, wait: Duration) -> bool {
+        let rep = self.rep();
+        if *rep.handling_thread.lock() == Some(thread::current().id()) {
+            return false;
+        }
+        let Some(guard) = rep.busy.try_lock_for(wait) else {
+            return false;
+        };
+        let handlers = std::mem::take(&mut *self.rep().handlers.write());
+        drop(guard);
+        // User data is released here, with no lock held.
+        drop(handlers);
+        true
     }
 
     /// Decode a request and run its handler; any failure becomes an error tuple.
@@ -627,6 +678,15 @@ impl Channel {
         // Wake a replier thread that should stop (or re-check its mode).
         self.shared.arrived.notify_all();
         Ok(())
+    }
+
+    /// Close a replier and release its handlers (and their user data) on the calling thread,
+    /// waiting up to `wait` for a handler running on another thread. Returns false if the
+    /// handler still runs then, or if this is called from the handler itself: the handlers are
+    /// then released right after it returns, on its thread. Other kinds: `close`, true.
+    pub fn close_and_release(&self, wait: Duration) -> bool {
+        self.close();
+        self.shared.kind != ChannelKind::Rep || self.shared.rep_release_handlers(wait)
     }
 
     /// Handle every queued request now, in the calling thread (whatever the mode). Returns

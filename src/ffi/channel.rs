@@ -130,12 +130,17 @@ pub extern "C" fn yoton_sub_new(
     guard(|| new_channel(ctx, ChannelKind::Sub, base, type_name, out))
 }
 
-/// Close and release a channel. NULL is a no-op.
+/// Close and release a channel. NULL is a no-op. A replier's handler running on another
+/// thread is waited for, at most YOTON_HANDLER_WAIT seconds; the handlers' `free_user_data`
+/// then run before this returns. If the handler takes longer, or this is called from inside
+/// the handler, this returns at once and they run on the handler's thread right after it
+/// returns (see "Releasing handles" in the preamble). A request taken before the close is
+/// still answered.
 #[no_mangle]
 pub extern "C" fn yoton_channel_free(ch: *mut yoton_channel) {
     guard_void(|| {
         if let Ok(c) = handle(ch, "channel") {
-            c.inner.close();
+            c.inner.close_and_release(crate::HANDLER_WAIT);
         }
         free_handle(ch);
     })

@@ -113,9 +113,10 @@ pub extern "C" fn yoton_text_reply_set(reply: *mut yoton_text_reply, text: *cons
     })
 }
 
-/// Stop the server, wait for its thread (and up to 5 s for handlers still running on
-/// connection threads) and release it; `free_user_data` runs before this returns unless a
-/// handler outlasts that wait. NULL is a no-op.
+/// Stop the server and release it, waiting at most YOTON_HANDLER_WAIT seconds for its thread
+/// and for handlers still running; `free_user_data` runs before this returns unless a
+/// handler outlasts that wait (then it runs on the handler's thread right after the handler
+/// returns). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_request_server_free(server: *mut yoton_request_server) {
     guard_void(|| free_handle(server));

@@ -163,6 +163,12 @@ pub const YOTON_FOREVER: f64 = -1.0;
 /// mistakes (a wrong unit, an uninitialised variable), not wishes; YOTON_FOREVER says "no limit".
 pub const YOTON_TIMEOUT_MAX: f64 = 1e9;
 
+/// How long (seconds) `yoton_channel_free` of a replier and `yoton_request_server_free` wait
+/// for a handler still running on another thread. Mirrors `yoton::HANDLER_WAIT`.
+pub const YOTON_HANDLER_WAIT: f64 = 2.0;
+
+const _: () = assert!(crate::HANDLER_WAIT.as_millis() == (YOTON_HANDLER_WAIT * 1000.0) as u128);
+
 /// The longest slot base name or address accepted, in bytes (YOTON_ERR_INVALID_ARGUMENT
 /// beyond): the original's slot and port hashes cost time quadratic in the name's length.
 pub const YOTON_MAX_NAME_BYTES: usize = 8192;

@@ -304,11 +304,66 @@ static void test_bad_input(void) {
     CHECK_STREQ(reply, "untouched"); /* out-pointer untouched on failure */
 }
 
+struct slow_request {
+    const char *address;
+    int rc;
+};
+
+static void *slow_request_thread(void *arg) {
+    struct slow_request *r = (struct slow_request *)arg;
+    char *reply = NULL;
+    r->rc = yoton_do_request(r->address, "sleep 4", 10.0, &reply);
+    yoton_string_free(reply);
+    return NULL;
+}
+
+/* Freeing a server whose handler runs (issue 10 item 7): in the default (inline) mode the
+ * handler runs on the serving thread; the free used to wait for it without limit (14.5 s seen
+ * on a 20 s handler). Now it returns after YOTON_HANDLER_WAIT, and the user data is released
+ * once the handler returns, never before. */
+static void test_free_with_handler_in_flight(void) {
+    struct server_probe p;
+    char address[64];
+    struct slow_request r;
+    pthread_t client;
+    yoton_request_server *server;
+    double t0, took;
+
+    YT_SECTION("server freed while its handler runs: bounded wait");
+    server = make_server(&p, YOTON_SERVER_INLINE, address, sizeof address);
+    if (server == NULL) {
+        return;
+    }
+    CHECK_OK(yoton_request_server_start(server));
+    r.address = address;
+    r.rc = -1;
+    CHECK(pthread_create(&client, NULL, slow_request_thread, &r) == 0);
+    {
+        /* Wait (bounded) until the handler is inside its 4 s sleep. */
+        double deadline = yt_now() + YT_WAIT;
+        while (yt_ev_load(&p.in_handler) == 0 && yt_now() < deadline) {
+            yt_sleep(0.001);
+        }
+    }
+    CHECK_EQ_INT(yt_ev_load(&p.in_handler), 1);
+    t0 = yt_now();
+    yoton_request_server_free(server);
+    took = yt_now() - t0;
+    printf("   free took %.2f s with a 4 s handler in flight\n", took);
+    CHECK(took >= YOTON_HANDLER_WAIT * 0.9 && took < YOTON_HANDLER_WAIT + 1.0);
+    CHECK_EQ_INT(yt_ev_load(&p.freed), 0); /* the handler still runs: its data stays */
+    CHECK(pthread_join(client, NULL) == 0);
+    CHECK_OK(r.rc); /* the request in flight is still answered */
+    CHECK(yt_ev_wait_count(&p.freed, 1, YT_WAIT));
+    CHECK_EQ_INT(yt_ev_load(&p.in_handler), 0);
+}
+
 int main(void) {
     test_bad_input();
     test_background_server();
     test_dropped_connection();
     test_thread_per_connection();
     test_run_in_calling_thread();
+    test_free_with_handler_in_flight();
     return yt_summary("test_clientserver");
 }
