@@ -18,9 +18,20 @@
  * Threads
  *   - Every function may be called from any thread, except that a handle's _free must not
  *     race other calls on that same handle.
+ *   - Contexts, channels, connections, futures, messages, signals, timers, simple sockets and
+ *     request servers are thread-safe: any number of threads may use one at once.
+ *   - Values (yoton_value) are plain data, not synchronised: a value being changed
+ *     (yoton_value_append, yoton_value_dict_set, ...) must not be used by another thread at the
+ *     same time; reading one value from several threads is fine. Borrowed values (children,
+ *     handler arguments, signal arguments) live only as long as documented.
+ *   - yoton_reply and yoton_text_reply exist only inside the handler call that received them.
+ *   - Events are processed on one thread at a time: yoton_process_events (and
+ *     yoton_start_event_loop) while another thread is processing events fails with
+ *     YOTON_ERR_INVALID_ARGUMENT, as does a call from inside a callback. Use one thread (the
+ *     host's GUI thread, say) to process events.
  *   - User callbacks run only on the thread that processes yoton events (yoton_process_events,
  *     the started event loop, or the embedding loop), unless their doc comment documents an
- *     exception.
+ *     exception (repliers in thread mode, request server handlers, embed notifications).
  *
  * Errors
  *   - Fallible functions return a yoton_status code as an int: 0 (YOTON_OK) is success, any

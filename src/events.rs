@@ -41,6 +41,8 @@ struct EventLoop {
     embed: Mutex<Option<EmbedCallback>>,
     running: AtomicBool,
     stop: AtomicBool,
+    /// A thread is inside `process_events`: callbacks run on one thread at a time.
+    processing: AtomicBool,
     timers: Mutex<TimerQueue>,
     timers_changed: Condvar,
 }
@@ -67,6 +69,7 @@ fn event_loop() -> &'static EventLoop {
             embed: Mutex::new(None),
             running: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            processing: AtomicBool::new(false),
             timers: Mutex::new(TimerQueue::default()),
             timers_changed: Condvar::new(),
         }
@@ -144,21 +147,29 @@ pub enum Block {
 
 /// Run every queued event on the calling thread; `block` applies to the first one only.
 /// Returns the number of events processed. Calls from inside an event on the same thread
-/// (re-entrant) are refused.
+/// (re-entrant) are refused, and so are calls while another thread processes events: the
+/// callbacks are promised to run on one thread at a time, in order.
 pub fn process_events(block: Block) -> Result<usize> {
     let el = event_loop();
-    if IN_EVENTS.with(|flag| flag.replace(true)) {
+    if IN_EVENTS.with(|flag| flag.get()) {
         return Err(Error::invalid(
             "process_events was called from inside an event (re-entrant call)",
         ));
     }
-    struct Done;
+    if el.processing.swap(true, Ordering::SeqCst) {
+        return Err(Error::invalid(
+            "another thread is processing yoton events: callbacks run on one thread at a time",
+        ));
+    }
+    IN_EVENTS.with(|flag| flag.set(true));
+    struct Done(&'static EventLoop);
     impl Drop for Done {
         fn drop(&mut self) {
             IN_EVENTS.with(|flag| flag.set(false));
+            self.0.processing.store(false, Ordering::SeqCst);
         }
     }
-    let _done = Done;
+    let _done = Done(el);
     el.queue.lock().notified = false;
     let (wait, forever) = match block {
         Block::No => (None, false),

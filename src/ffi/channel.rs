@@ -350,7 +350,7 @@ fn write_message_array(
             .into_iter()
             .map(super::message::message_handle)
             .collect();
-        Box::into_raw(boxed).cast()
+        super::util::live::made(Box::into_raw(boxed)).cast()
     };
     write_out(count, n)?;
     write_out(out, array)
@@ -360,12 +360,12 @@ fn write_message_array(
 #[no_mangle]
 pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count: usize) {
     guard_void(|| {
-        if array.is_null() {
+        let slice = std::ptr::slice_from_raw_parts_mut(array, count);
+        if array.is_null() || !super::util::live::released(slice) {
             return;
         }
         // SAFETY: made by `yoton_sub_recv_all` as a boxed slice of `count` message pointers.
-        let boxed: Box<[*mut yoton_message]> =
-            unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(array, count)) };
+        let boxed: Box<[*mut yoton_message]> = unsafe { Box::from_raw(slice) };
         for &msg in boxed.iter() {
             super::message::release_message(msg);
         }

@@ -56,7 +56,7 @@ pub extern "C" fn yoton_do_request(
         check_out(reply)?;
         let text = do_request(address, request, timeout)?;
         let text = CString::new(text.replace('\0', "")).unwrap_or_default();
-        write_out(reply, text.into_raw())
+        write_out(reply, super::util::live::made(text.into_raw()))
     })
 }
 

@@ -20,7 +20,7 @@ pub struct yoton_message {
 
 /// Hand `msg` to C.
 pub(crate) fn message_handle(msg: Message) -> *mut yoton_message {
-    Arc::into_raw(msg.pkg).cast_mut().cast()
+    super::util::live::made(Arc::into_raw(msg.pkg).cast_mut()).cast()
 }
 
 /// Write a message handle to an out-pointer.
@@ -43,7 +43,7 @@ pub extern "C" fn yoton_message_free(msg: *mut yoton_message) {
 /// A message the C caller is done with: its package goes back to the pool (see `pool`).
 #[allow(unsafe_code)]
 pub(crate) fn release_message(msg: *mut yoton_message) {
-    if !msg.is_null() {
+    if !msg.is_null() && super::util::live::released(msg.cast_const().cast::<Package>()) {
         // SAFETY: made by `message_handle` (Arc::into_raw of an Arc<Package>); the caller frees
         // each message once (header contract).
         crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) });

@@ -72,12 +72,12 @@ pub(crate) fn check_out<T>(out: *mut T) -> Result<()> {
 /// Move a Rust value to the heap and hand it to C (released by the matching `_free`).
 pub(crate) fn into_handle<T>(out: *mut *mut T, value: T) -> Result<()> {
     check_out(out)?;
-    write_out(out, Box::into_raw(Box::new(value)))
+    write_out(out, live::made(Box::into_raw(Box::new(value))))
 }
 
 /// Release a handle made by `into_handle`; NULL is a no-op.
 pub(crate) fn free_handle<T>(ptr: *mut T) {
-    if !ptr.is_null() {
+    if !ptr.is_null() && live::released(ptr) {
         // SAFETY: made by Box::into_raw in `into_handle`; the caller frees each handle once.
         drop(unsafe { Box::from_raw(ptr) });
     }
@@ -245,9 +245,57 @@ pub(crate) fn array_arg<'a, T>(ptr: *const T, count: usize, what: &str) -> Resul
     Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
 }
 
+/// Debug builds remember every pointer handed to C to be freed, so that freeing one twice (or
+/// freeing a pointer yoton never made, such as a borrowed child value) is ignored and reported
+/// in `yoton_last_error` instead of corrupting memory. Release builds skip the bookkeeping: it
+/// costs a global lock per handle. (A pointer freed and then made again — the allocator or
+/// the message pool reusing the address — cannot be told apart; this catches the rest.)
+pub(crate) mod live {
+    #[cfg(debug_assertions)]
+    static LIVE: parking_lot::Mutex<Option<std::collections::HashSet<usize>>> =
+        parking_lot::Mutex::new(None);
+
+    /// Record a pointer handed to C; returns it.
+    pub(crate) fn made<T: ?Sized>(ptr: *mut T) -> *mut T {
+        #[cfg(debug_assertions)]
+        LIVE.lock()
+            .get_or_insert_with(Default::default)
+            .insert(ptr.cast::<u8>() as usize);
+        ptr
+    }
+
+    /// Whether `ptr` may be released now (it was made and not yet released); if not, the
+    /// thread's last error says why.
+    pub(crate) fn released<T: ?Sized>(ptr: *const T) -> bool {
+        #[cfg(debug_assertions)]
+        {
+            let known = LIVE
+                .lock()
+                .get_or_insert_with(Default::default)
+                .remove(&(ptr.cast::<u8>() as usize));
+            if !known {
+                let what = std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("handle");
+                let ptr = ptr.cast::<u8>();
+                super::set_last_error(&super::Error::invalid(format!(
+                    "{what} {ptr:p} was freed already, or was not made by yoton: the free is ignored (a debug-build check)"
+                )));
+            }
+            known
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            let _ = ptr;
+            true
+        }
+    }
+}
+
 /// Release a C string made by `CString::into_raw` in this library; NULL is a no-op.
 pub(crate) fn free_cstring(text: *mut c_char) {
-    if !text.is_null() {
+    if !text.is_null() && live::released(text) {
         // SAFETY: made by CString::into_raw here; the caller frees each string once.
         drop(unsafe { std::ffi::CString::from_raw(text) });
     }

@@ -32,7 +32,7 @@ pub struct yoton_value {
 }
 
 fn new_value(v: Value) -> *mut yoton_value {
-    Box::into_raw(Box::new(v)).cast()
+    super::util::live::made(Box::into_raw(Box::new(v))).cast()
 }
 
 /// The value behind a C pointer.

@@ -1090,6 +1090,41 @@ static void test_long_callback(void) {
     CHECK_EQ_INT(yt_ev_pending(), 0);
 }
 
+/* One event-processing thread at a time (issue 10 item 9): while a thread processes events,
+ * another thread's yoton_process_events (and so yoton_start_event_loop) is refused at once, so the
+ * promise that callbacks run on "the" event thread holds. Afterwards that thread may take over. */
+static void test_one_processing_thread(void) {
+    struct yt_ev_pump pump;
+    struct yt_ev_where w;
+    int refused = 0, tries;
+    size_t n = 0;
+
+    YT_SECTION("events are processed on one thread at a time");
+    if (!yt_ev_pump_start(&pump)) {
+        return;
+    }
+    /* The pump is inside yoton_process_events nearly all the time (20 ms waits). */
+    for (tries = 0; tries < 200 && !refused; tries++) {
+        int rc = yoton_process_events(0, NULL);
+        if (rc == YOTON_ERR_INVALID_ARGUMENT) {
+            refused = 1;
+            CHECK(strstr(yoton_last_error(), "another thread") != NULL);
+        } else {
+            CHECK_OK(rc);
+        }
+    }
+    CHECK(refused);
+    yt_ev_pump_stop(&pump);
+    /* Now this thread is the event thread. */
+    memset(&w, 0, sizeof w);
+    w.expected = pthread_self();
+    CHECK_OK(yoton_call_later(0, where_cb, &w, NULL));
+    CHECK_OK(yoton_process_events(0, &n));
+    CHECK_EQ_INT(w.calls, 1);
+    CHECK_EQ_INT(w.wrong_thread, 0);
+    yt_ev_drain();
+}
+
 int main(void) {
     test_fresh_state();
     test_call_later_order();
@@ -1103,6 +1138,7 @@ int main(void) {
     test_embed();
     test_callbacks_on_processing_thread();
     test_long_callback();
+    test_one_processing_thread();
     test_stopped_timer_not_due(); /* last: it leaves a stale timer entry behind */
     return yt_summary("test_events_loop");
 }
