@@ -3,6 +3,7 @@
 //! the check, glibc aborts the process with "free(): double free detected"). The test suite
 //! runs in a debug build, where the check is on; release builds skip it (it costs a lock per
 //! handle).
+#![cfg(debug_assertions)]
 
 use std::ffi::CStr;
 use std::ptr;
@@ -27,7 +28,6 @@ fn last_error() -> String {
 }
 
 #[test]
-#[cfg(debug_assertions)]
 fn second_free_is_ignored_and_reported() {
     // Values (Box), contexts (Box) and messages (Arc, pooled).
     let v = yoton_value_new_int(7);
