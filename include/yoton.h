@@ -757,6 +757,21 @@ int yoton_connection_timeout(const struct yoton_connection *conn, double *out);
 int yoton_connection_set_timeout(const struct yoton_connection *conn, double seconds);
 
 /**
+ * Close the connection once it has stayed `timedout` for `seconds` (0: never, the default,
+ * as in the original; otherwise at least 0.1 and at most YOTON_TIMEOUT_MAX). The close reason
+ * then starts with "Connection timed out and stayed so for". Where a link may stay down this
+ * bounds how long a dead peer keeps its connection: TCP alone gives up only after many
+ * minutes, and never on an idle connection. YOTON_ERR_INVALID_ARGUMENT for other values.
+ */
+int yoton_connection_set_close_after_timedout(const struct yoton_connection *conn, double seconds);
+
+/**
+ * The close-after-timedout setting in seconds, 0 for never (see
+ * `yoton_connection_set_close_after_timedout`).
+ */
+int yoton_connection_close_after_timedout(const struct yoton_connection *conn, double *out);
+
+/**
  * Why the connection closed, into `buf` like `yoton_connection_hostname1`.
  * YOTON_ERR_INVALID_ARGUMENT while it is not closed.
  */

@@ -157,6 +157,8 @@ pub mod reasons {
     pub const DROPPED: &str = "Other end dropped the connection.";
     pub const LOST_TRACK: &str = "Lost track of the stream.";
     pub const TIMED_OUT: &str = "Connection timed out.";
+    /// Followed by the time, e.g. "... for 30.0 s.".
+    pub const TIMED_OUT_TOO_LONG: &str = "Connection timed out and stayed so for";
     pub const NOT_READING: &str =
         "The other end does not read: its unread control traffic exceeded the limit.";
     pub const STALLED: &str = "The other end does not read: nothing could be written to it for";
@@ -352,6 +354,8 @@ pub(crate) struct ConnShared {
     pub(crate) timedout_signal: Signal<bool>,
     /// Timeout in milliseconds (atomic so the reactor reads it without a lock).
     pub(crate) timeout_ms: AtomicU64,
+    /// Close a connection that stayed `timedout` this long (ms; 0: never, the default).
+    pub(crate) close_after_timedout_ms: AtomicU64,
 }
 
 impl ConnShared {
@@ -392,6 +396,7 @@ impl ConnShared {
             closed_signal: Signal::new(),
             timedout_signal: Signal::new(),
             timeout_ms: AtomicU64::new((MIN_TIMEOUT * 1000.0) as u64),
+            close_after_timedout_ms: AtomicU64::new(0),
         })
     }
 
@@ -793,6 +798,34 @@ impl Connection {
             .timeout_ms
             .store((seconds * 1000.0).round() as u64, Ordering::SeqCst);
         Ok(())
+    }
+    /// Close the connection once it has been `timedout` for `after` (None: never, the
+    /// default, as in the original, where a silent peer is reported but never dropped).
+    /// Useful where a link may stay down: TCP itself gives up on unacknowledged data only
+    /// after many minutes (tcp_retries2), and never on an idle connection.
+    pub fn set_close_after_timedout(&self, after: Option<Duration>) -> Result<()> {
+        let ms = match after {
+            None => 0,
+            Some(d) if d >= Duration::from_millis(100) => {
+                d.as_millis().min(u64::MAX as u128) as u64
+            }
+            Some(d) => {
+                return Err(Error::invalid(format!(
+                    "close-after-timedout must be at least 0.1 s, or never (got {d:?})"
+                )))
+            }
+        };
+        self.shared
+            .close_after_timedout_ms
+            .store(ms, Ordering::SeqCst);
+        Ok(())
+    }
+    /// See `set_close_after_timedout`.
+    pub fn close_after_timedout(&self) -> Option<Duration> {
+        match self.shared.close_after_timedout_ms.load(Ordering::SeqCst) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
     /// Why the connection closed (None while alive).
     pub fn close_reason(&self) -> Option<String> {

@@ -312,6 +312,41 @@ pub extern "C" fn yoton_connection_set_timeout(
     guard(|| handle(conn, "connection")?.inner.set_timeout(seconds))
 }
 
+/// Close the connection once it has stayed `timedout` for `seconds` (0: never, the default,
+/// as in the original; otherwise at least 0.1 and at most YOTON_TIMEOUT_MAX). The close reason
+/// then starts with "Connection timed out and stayed so for". Where a link may stay down this
+/// bounds how long a dead peer keeps its connection: TCP alone gives up only after many
+/// minutes, and never on an idle connection. YOTON_ERR_INVALID_ARGUMENT for other values.
+#[no_mangle]
+pub extern "C" fn yoton_connection_set_close_after_timedout(
+    conn: *const yoton_connection,
+    seconds: f64,
+) -> c_int {
+    guard(|| {
+        let conn = handle(conn, "connection")?;
+        if seconds < 0.0 || seconds == f64::INFINITY {
+            return Err(crate::Error::invalid(format!(
+                "close-after-timedout is 0 (never) or a number of seconds, not {seconds}"
+            )));
+        }
+        let after = super::util::timeout_arg(seconds)?.filter(|d| !d.is_zero());
+        conn.inner.set_close_after_timedout(after)
+    })
+}
+
+/// The close-after-timedout setting in seconds, 0 for never (see
+/// `yoton_connection_set_close_after_timedout`).
+#[no_mangle]
+pub extern "C" fn yoton_connection_close_after_timedout(
+    conn: *const yoton_connection,
+    out: *mut f64,
+) -> c_int {
+    guard(|| {
+        let after = handle(conn, "connection")?.inner.close_after_timedout();
+        write_out(out, after.map_or(0.0, |d| d.as_secs_f64()))
+    })
+}
+
 /// Why the connection closed, into `buf` like `yoton_connection_hostname1`.
 /// YOTON_ERR_INVALID_ARGUMENT while it is not closed.
 #[no_mangle]

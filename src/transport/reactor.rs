@@ -1002,6 +1002,7 @@ impl Reactor {
         let mut heartbeat = Vec::new();
         let mut not_reading = Vec::new();
         let mut stalled = Vec::new();
+        let mut gave_up = Vec::new();
         let now_write_ns = now_ns();
         let stall = self.node.upgrade().and_then(|n| n.stall_timeout());
         for (index, entry) in self.entries.iter().enumerate() {
@@ -1019,10 +1020,16 @@ impl Reactor {
                     let conn = &link.conn;
                     let timeout =
                         Duration::from_millis(conn.timeout_ms.load(Ordering::Relaxed).max(1));
-                    if now.duration_since(link.last_read) > timeout
-                        && !conn.timedout.swap(true, Ordering::SeqCst)
-                    {
+                    let silent = now.duration_since(link.last_read);
+                    if silent > timeout && !conn.timedout.swap(true, Ordering::SeqCst) {
                         conn.timedout_changed(true);
+                    }
+                    match conn.close_after_timedout_ms.load(Ordering::Relaxed) {
+                        0 => {}
+                        ms if silent >= timeout + Duration::from_millis(ms) => {
+                            gave_up.push((token, Duration::from_millis(ms)));
+                        }
+                        _ => {}
                     }
                     let idle = Duration::from_nanos(
                         now_write_ns.saturating_sub(conn.last_write_ns.load(Ordering::Relaxed)),
@@ -1056,6 +1063,16 @@ impl Reactor {
                     "{} {:.1} s while messages waited for it (loss-free mode).",
                     reasons::STALLED,
                     stall.as_secs_f64()
+                ),
+            );
+        }
+        for (token, after) in gave_up {
+            self.lost(
+                token,
+                format!(
+                    "{} {:.1} s.",
+                    reasons::TIMED_OUT_TOO_LONG,
+                    after.as_secs_f64()
                 ),
             );
         }

@@ -743,6 +743,45 @@ static void test_child_stopped(void) {
     yt_ev_drain();
 }
 
+/* --- close after being timed out too long (issue 10 item 11) --------------------------------- */
+
+static void test_close_after_timedout(void) {
+    yoton_context *ctx = yt_context();
+    yoton_connection *conn = NULL;
+    char line[128], reason[256];
+    double after = -1, t0;
+    int fd;
+
+    YT_SECTION("close-after-timedout: off by default, then a silent peer is dropped");
+    CHECK_OK(yoton_context_bind(ctx, "localhost:0", 1, NULL, &conn));
+    CHECK_OK(yoton_connection_close_after_timedout(conn, &after));
+    CHECK(after == 0); /* never, as in the original */
+    CHECK_RC(yoton_connection_set_close_after_timedout(conn, -1), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_connection_set_close_after_timedout(conn, 0.05), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_connection_set_close_after_timedout(conn, 1e19), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_OK(yoton_connection_set_close_after_timedout(conn, 0.3));
+    CHECK_OK(yoton_connection_close_after_timedout(conn, &after));
+    CHECK(after > 0.29 && after < 0.31);
+    fd = raw_connect(yt_port(conn));
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        t0 = yt_now();
+        CHECK(raw_client_handshake(fd, 0x1234567890abcdefull, 4242, line, sizeof line) == 0);
+        /* Silent from now on: timedout after 0.5 s, closed 0.3 s later. */
+        CHECK(yt_wait_status(conn, YOTON_STATUS_CLOSED, YT_WAIT));
+        CHECK(yt_now() - t0 >= 0.7);
+        CHECK_OK(yoton_connection_close_reason(conn, reason, sizeof reason, NULL));
+        CHECK(strncmp(reason, "Connection timed out and stayed so for", 38) == 0);
+        close(fd);
+    }
+    /* 0 turns it off again. */
+    CHECK_OK(yoton_connection_set_close_after_timedout(conn, 0));
+    CHECK_OK(yoton_connection_close_after_timedout(conn, &after));
+    CHECK(after == 0);
+    yoton_connection_free(conn);
+    yoton_context_free(ctx);
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "--child") == 0) {
         return child_main(argv[2]);
@@ -753,6 +792,7 @@ int main(int argc, char **argv) {
     test_closed();
     test_closed_queued_then_freed();
     test_timedout_raw_peer();
+    test_close_after_timedout();
     test_child_killed();
     test_child_stopped();
     return yt_summary("test_events_conn");
