@@ -66,6 +66,17 @@
  *   - The original's defaults, for callers porting code: connect 1 s, connection flush 3 s,
  *     context flush 5 s, result_or_cancel 1 s.
  *
+ * Function names
+ *   - yoton_<type>_new / _free; verbs for actions (yoton_pub_send, yoton_context_bind).
+ *   - Properties are read by their noun (yoton_connection_timeout, yoton_context_id) and set
+ *     with _set_<noun>; where the noun is also a type's name, the reader is _get_<noun>
+ *     (yoton_channel_get_kind, yoton_connection_get_status, yoton_future_get_status,
+ *     yoton_rep_get_mode), and so are the typed readers of values (yoton_value_get_int).
+ *   - Predicates are _is_<adjective> (yoton_channel_is_closed, yoton_future_is_done).
+ *   - Functions that take over an argument end in _take (yoton_value_append_take).
+ *   - Deprecated names (YOTON_DEPRECATED, a compiler warning saying what to use) keep working
+ *     until the next minor version (0.x: see "API stability" in README.md).
+ *
  * Names
  *   - Slot base names and addresses are at most YOTON_MAX_NAME_BYTES (8192) bytes
  *     (YOTON_ERR_INVALID_ARGUMENT beyond): the original's slot and port hashes cost time
@@ -92,6 +103,15 @@
  */
 #define YOTON_FOREVER (-1.0)
 
+/* Marks a function that will be removed: callers get a warning with what to use instead. */
+#if defined(__GNUC__) || defined(__clang__)
+#define YOTON_DEPRECATED(note) __attribute__((deprecated(note)))
+#elif defined(_MSC_VER)
+#define YOTON_DEPRECATED(note) __declspec(deprecated(note))
+#else
+#define YOTON_DEPRECATED(note)
+#endif
+
 /**
  * Major version of the header this library was built with.
  */
@@ -100,7 +120,7 @@
 /**
  * Minor version.
  */
-#define YOTON_VERSION_MINOR 1
+#define YOTON_VERSION_MINOR 2
 
 /**
  * Patch version.
@@ -263,6 +283,11 @@ typedef enum yoton_status {
      * A bug in yoton (including a caught panic).
      */
     YOTON_ERR_INTERNAL = 11,
+    /**
+     * A lookup found nothing (no such dict key, no connection of that name). Before 0.2 these
+     * were YOTON_ERR_INVALID_ARGUMENT.
+     */
+    YOTON_ERR_NOT_FOUND = 12,
 } yoton_status;
 
 /**
@@ -461,7 +486,14 @@ int yoton_channel_close(const struct yoton_channel *ch);
 /**
  * Whether the channel is closed.
  */
-int yoton_channel_closed(const struct yoton_channel *ch, bool *out);
+int yoton_channel_is_closed(const struct yoton_channel *ch, bool *out);
+
+/**
+ * Deprecated name of `yoton_channel_is_closed` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_channel_is_closed")
+int yoton_channel_closed(const struct yoton_channel *ch,
+                         bool *out);
 
 /**
  * Number of messages waiting to be received.
@@ -540,11 +572,26 @@ void yoton_message_array_free(struct yoton_message **array, size_t count);
 int yoton_sub_set_sync_mode(const struct yoton_channel *ch, bool on);
 
 /**
- * Of `count` subscribers of one context, find the one holding the oldest pending message:
- * `*index` gets its position in `channels`. YOTON_ERR_TIMEOUT if none has a message. Then
+ * Wait up to `timeout` seconds (the timeout rule: 0 do not wait, YOTON_FOREVER no limit) for
+ * a message on any of `count` subscribers of one context, and choose the one holding the
+ * oldest pending message: `*index` gets its position in `channels`. Then
  * `yoton_sub_recv_selected` on it returns its messages older than any pending elsewhere.
+ * YOTON_ERR_TIMEOUT if none came; YOTON_ERR_CLOSED once every channel is closed;
+ * YOTON_ERR_INVALID_ARGUMENT for channels of different contexts or kinds other than sub.
  */
-int yoton_sub_select(const struct yoton_channel *const *channels, size_t count, size_t *index);
+int yoton_sub_select_wait(struct yoton_channel *const *channels,
+                          size_t count,
+                          double timeout,
+                          size_t *index);
+
+/**
+ * Deprecated: use `yoton_sub_select_wait` (which can wait, and takes a plain
+ * `yoton_channel *` array) with timeout 0, which is what this does.
+ */
+YOTON_DEPRECATED("use yoton_sub_select_wait(channels, count, 0, index)")
+int yoton_sub_select(const struct yoton_channel *const *channels,
+                     size_t count,
+                     size_t *index);
 
 /**
  * After `yoton_sub_select` chose this channel: take its messages older than any pending in
@@ -879,7 +926,7 @@ int yoton_context_connection_at(const struct yoton_context *ctx,
 int yoton_context_connection_count_all(const struct yoton_context *ctx, size_t *out);
 
 /**
- * The alive connection named `name`. YOTON_ERR_INVALID_ARGUMENT if there is none.
+ * The alive connection named `name`. YOTON_ERR_NOT_FOUND if there is none.
  * Caller owns `*out` (`yoton_connection_free`).
  */
 int yoton_context_connection_by_name(const struct yoton_context *ctx,
@@ -986,7 +1033,12 @@ int yoton_start_event_loop(void);
 /**
  * Whether `yoton_start_event_loop` is running (in any thread).
  */
-int yoton_event_loop_running(bool *out);
+int yoton_event_loop_is_running(bool *out);
+
+/**
+ * Deprecated name of `yoton_event_loop_is_running` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_event_loop_is_running") int yoton_event_loop_running(bool *out);
 
 /**
  * Make `yoton_start_event_loop` return. Safe from any thread and from callbacks.
@@ -1098,7 +1150,14 @@ int yoton_timer_stop(const struct yoton_timer *t);
 /**
  * Whether the timer is running.
  */
-int yoton_timer_running(const struct yoton_timer *t, bool *out);
+int yoton_timer_is_running(const struct yoton_timer *t, bool *out);
+
+/**
+ * Deprecated name of `yoton_timer_is_running` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_timer_is_running")
+int yoton_timer_running(const struct yoton_timer *t,
+                        bool *out);
 
 /**
  * Call `callback(user_data)` on the event-processing thread at every expiry. `*id` (may be
@@ -1144,17 +1203,38 @@ int yoton_future_get_status(const struct yoton_future *f, int *out);
 /**
  * Cancelled, failed or succeeded.
  */
-int yoton_future_done(const struct yoton_future *f, bool *out);
+int yoton_future_is_done(const struct yoton_future *f, bool *out);
+
+/**
+ * Deprecated name of `yoton_future_is_done` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_future_is_done")
+int yoton_future_done(const struct yoton_future *f,
+                      bool *out);
 
 /**
  * Taken by a replier and not finished.
  */
-int yoton_future_running(const struct yoton_future *f, bool *out);
+int yoton_future_is_running(const struct yoton_future *f, bool *out);
+
+/**
+ * Deprecated name of `yoton_future_is_running` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_future_is_running")
+int yoton_future_running(const struct yoton_future *f,
+                         bool *out);
 
 /**
  * Cancelled.
  */
-int yoton_future_cancelled(const struct yoton_future *f, bool *out);
+int yoton_future_is_cancelled(const struct yoton_future *f, bool *out);
+
+/**
+ * Deprecated name of `yoton_future_is_cancelled` (predicates are named `_is_...`).
+ */
+YOTON_DEPRECATED("use yoton_future_is_cancelled")
+int yoton_future_cancelled(const struct yoton_future *f,
+                           bool *out);
 
 /**
  * Cancel a request no replier has taken yet. `*out` (may be NULL): false while it is
@@ -1184,9 +1264,10 @@ int yoton_future_exception(const struct yoton_future *f,
 
 /**
  * The result if it comes within `timeout` seconds (the original's default is 1; YOTON_FOREVER:
- * no limit);
- * otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
- * (`yoton_value_free`).
+ * no limit); otherwise try to cancel the request: YOTON_ERR_CANCELLED if it was cancelled,
+ * YOTON_ERR_TIMEOUT if a replier had already taken it (a running request cannot be
+ * cancelled, as in the original; the future keeps running and can still be waited for).
+ * Other errors as for `yoton_future_result`. Caller owns `*out` (`yoton_value_free`).
  */
 int yoton_future_result_or_cancel(const struct yoton_future *f,
                                   double timeout,
@@ -1342,6 +1423,13 @@ int yoton_state_send_value(const struct yoton_channel *ch, const struct yoton_va
 int yoton_state_recv(const struct yoton_channel *ch, struct yoton_message **out);
 
 /**
+ * The current state of an OBJECT state channel, decoded (never blocks): None until a state
+ * was sent or received. Caller owns `*out` (`yoton_value_free`). YOTON_ERR_ENCODING if the
+ * state is not a valid value.
+ */
+int yoton_state_recv_value(const struct yoton_channel *ch, struct yoton_value **out);
+
+/**
  * Broadcast the current state again (if there is one). Done automatically when a new
  * context joins the network.
  */
@@ -1423,6 +1511,29 @@ int yoton_value_new_string(const char *text, struct yoton_value **out);
 int yoton_value_new_string_len(const char *data, size_t len, struct yoton_value **out);
 
 /**
+ * A new string value from a NUL-terminated UTF-8 string, returned like the other
+ * constructors. NULL if `text` is NULL or not UTF-8 (the reason is in `yoton_last_error`).
+ * Caller owns it (`yoton_value_free`).
+ */
+struct yoton_value *yoton_value_new_str(const char *text);
+
+/**
+ * A new tuple made of `items`, which it takes over: each item is owned by the tuple (or
+ * released, if this fails) and must not be used or freed by the caller afterwards. The
+ * short way to build call arguments:
+ *     yoton_value *items[] = {yoton_value_new_int(2), yoton_value_new_str("x")};
+ *     yoton_value *args = yoton_value_new_tuple_take(items, 2);
+ * NULL (with `yoton_last_error`) if an item is NULL, e.g. a failed constructor; the other
+ * items are released then too. Caller owns the tuple (`yoton_value_free`).
+ */
+struct yoton_value *yoton_value_new_tuple_take(struct yoton_value *const *items, size_t count);
+
+/**
+ * Like `yoton_value_new_tuple_take`, for a list.
+ */
+struct yoton_value *yoton_value_new_list_take(struct yoton_value *const *items, size_t count);
+
+/**
  * Release a value (and everything inside it). NULL is a no-op.
  */
 void yoton_value_free(struct yoton_value *value);
@@ -1484,7 +1595,8 @@ int yoton_value_dict_entry(const struct yoton_value *value,
 
 /**
  * The value under the string key `key` of a dict (the last one if repeated); borrowed like
- * `yoton_value_item`. YOTON_ERR_INVALID_ARGUMENT if absent.
+ * `yoton_value_item`. YOTON_ERR_NOT_FOUND if absent, YOTON_ERR_INVALID_ARGUMENT if `value` is
+ * not a dict.
  */
 int yoton_value_dict_get(const struct yoton_value *value,
                          const char *key,
@@ -1496,15 +1608,39 @@ int yoton_value_dict_get(const struct yoton_value *value,
 int yoton_value_append(struct yoton_value *container, const struct yoton_value *item);
 
 /**
- * Set `dict[key] = item` (copies of both): replaces the value of an equal key, else appends.
- * Keys that are lists or dicts are refused (Python cannot decode them).
+ * Append `item` to a list or tuple, taking it over: the container owns it afterwards (or it
+ * is released, if this fails), so `yoton_value_append_take(list, yoton_value_new_int(1))`
+ * needs no temporary. A NULL item (a failed constructor) is YOTON_ERR_INVALID_ARGUMENT.
+ */
+int yoton_value_append_take(struct yoton_value *container, struct yoton_value *item);
+
+/**
+ * Set `dict[key] = item` for a string key (a copy of `item`): replaces the value of an equal
+ * key, else appends.
+ */
+int yoton_value_dict_set_str(struct yoton_value *dict,
+                             const char *key,
+                             const struct yoton_value *item);
+
+/**
+ * Like `yoton_value_dict_set_str`, taking `item` over (see `yoton_value_append_take`).
+ */
+int yoton_value_dict_set_str_take(struct yoton_value *dict,
+                                  const char *key,
+                                  struct yoton_value *item);
+
+/**
+ * Set `dict[key] = item` (copies of both): replaces the value of an equal key (by Python's
+ * `==`), else appends. Keys that are lists or dicts are refused (Python cannot decode them).
  */
 int yoton_value_dict_set(struct yoton_value *dict,
                          const struct yoton_value *key,
                          const struct yoton_value *item);
 
 /**
- * Deep equality (floats compare as numbers: NaN != NaN).
+ * Python's `==`: numbers compare by value across bool, int and float (`True == 1 == 1.0`;
+ * NaN equals nothing), lists and tuples item by item (a list never equals a tuple), dicts as
+ * mappings whatever their order.
  */
 int yoton_value_equal(const struct yoton_value *a, const struct yoton_value *b, bool *out);
 

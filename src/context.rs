@@ -187,6 +187,59 @@ pub(crate) struct ContextInner {
     /// Loss-free mode: a peer nothing could be written to for this long while publications
     /// waited for it is disconnected (ms; 0: never).
     stall_timeout_ms: AtomicU64,
+    /// Wakes threads waiting for a message on any of several channels (`select`).
+    pub(crate) arrivals: Arrivals,
+}
+
+/// A generation count bumped after every delivery batch, for waiting on several channels at
+/// once. Costs nothing while nobody waits (one atomic load per batch).
+#[derive(Default)]
+pub(crate) struct Arrivals {
+    generation: Mutex<u64>,
+    changed: parking_lot::Condvar,
+    waiters: std::sync::atomic::AtomicUsize,
+}
+
+impl Arrivals {
+    pub(crate) fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            *self.generation.lock() += 1;
+            self.changed.notify_all();
+        }
+    }
+
+    /// The current generation, to pass to `wait_after`.
+    pub(crate) fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    /// Wait until a delivery after generation `seen`, or `deadline` (None: no limit). The
+    /// caller registers first (`waiting`), then reads the generation, then checks its channels.
+    pub(crate) fn wait_after(&self, seen: u64, deadline: Option<Instant>) {
+        let mut generation = self.generation.lock();
+        while *generation == seen {
+            match deadline {
+                Some(d) => {
+                    if self.changed.wait_until(&mut generation, d).timed_out() {
+                        return;
+                    }
+                }
+                None => self.changed.wait(&mut generation),
+            }
+        }
+    }
+
+    /// Count the caller as a waiter while the guard lives.
+    pub(crate) fn waiting(&self) -> impl Drop + '_ {
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(&self.waiters)
+    }
 }
 
 /// Default of `Context::set_stall_timeout`.
@@ -523,6 +576,9 @@ impl ContextInner {
         for (channel, packages) in &mut deliveries {
             dropped += channel.deliver_all(std::mem::take(packages));
         }
+        if !deliveries.is_empty() {
+            self.arrivals.notify();
+        }
         self.count_discarded(dropped);
         // Let each channel that got something react, once per batch; in loss-free mode a
         // full channel pauses reading from `from` until it has room again.
@@ -797,6 +853,7 @@ impl Context {
             direct_gate: DirectWriteGate::default(),
             me: me.clone(),
             stall_timeout_ms: AtomicU64::new(DEFAULT_STALL_TIMEOUT.as_millis() as u64),
+            arrivals: Arrivals::default(),
         });
         Context {
             owner: Arc::new(Owner(inner)),

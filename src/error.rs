@@ -29,6 +29,8 @@ pub enum ErrorKind {
     Remote = 10,
     /// A bug inside yoton, including a caught panic.
     Internal = 11,
+    /// A lookup found nothing: no such dict key, no connection of that name.
+    NotFound = 12,
 }
 
 impl ErrorKind {
@@ -46,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Encoding => "invalid encoding",
             ErrorKind::Remote => "remote error",
             ErrorKind::Internal => "internal error",
+            ErrorKind::NotFound => "not found",
         }
     }
 }

@@ -129,6 +129,72 @@ impl Value {
             .find(|(k, _)| k.as_str() == Some(key))
             .map(|(_, v)| v)
     }
+
+    /// Python's `==`: numbers compare by value across bool, int and float (`True == 1 ==
+    /// 1.0`, exactly, NaN equal to nothing); lists and tuples item by item (a list never
+    /// equals a tuple); dicts as mappings, whatever their order. (`PartialEq` is structural.)
+    pub fn py_eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (None, None) => true,
+            (Str(a), Str(b)) => a == b,
+            (List(a), List(b)) | (Tuple(a), Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y))
+            }
+            (Dict(a), Dict(b)) => {
+                let (a, b) = (py_mapping(a), py_mapping(b));
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k.py_eq(k2) && v.py_eq(v2)))
+            }
+            (a, b) => match (a.py_number(), b.py_number()) {
+                (Some(x), Some(y)) => x.eq_exact(y),
+                _ => false,
+            },
+        }
+    }
+
+    fn py_number(&self) -> Option<Number> {
+        match self {
+            Value::Bool(b) => Some(Number::Int(*b as i64)),
+            Value::Int(i) => Some(Number::Int(*i)),
+            Value::Float(f) => Some(Number::Float(*f)),
+            _ => Option::None,
+        }
+    }
+}
+
+/// A dict as Python sees it: one entry per key, the last one winning.
+fn py_mapping(pairs: &[(Value, Value)]) -> Vec<&(Value, Value)> {
+    let mut out: Vec<&(Value, Value)> = Vec::with_capacity(pairs.len());
+    for pair in pairs.iter().rev() {
+        if !out.iter().any(|seen| seen.0.py_eq(&pair.0)) {
+            out.push(pair);
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    /// Exact comparison, as Python compares an int with a float (no rounding of the int).
+    fn eq_exact(self, other: Number) -> bool {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a == b,
+            (Number::Float(a), Number::Float(b)) => a == b,
+            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
+                // Within ±2^63 a float with no fraction converts exactly.
+                f.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f)
+                    && f as i64 == i
+            }
+        }
+    }
 }
 
 impl From<()> for Value {
@@ -269,5 +335,37 @@ mod tests {
         assert_eq!(Value::list([1]).as_seq().map(<[_]>::len), Some(1));
         assert_eq!(t.type_name(), "tuple");
         assert_eq!(Value::None.type_name(), "NoneType");
+    }
+
+    #[test]
+    fn python_equality() {
+        use Value::*;
+        // Numbers across kinds, exactly.
+        assert!(Bool(true).py_eq(&Int(1)) && Int(1).py_eq(&Float(1.0)));
+        assert!(Bool(false).py_eq(&Float(0.0)));
+        assert!(!Int(1).py_eq(&Float(1.5)) && !Float(f64::NAN).py_eq(&Float(f64::NAN)));
+        // 2^53 + 1 has no float: Python says 9007199254740993 != 9007199254740992.0.
+        assert!(!Int(9_007_199_254_740_993).py_eq(&Float(9_007_199_254_740_992.0)));
+        assert!(!Int(i64::MAX).py_eq(&Float(9.223_372_036_854_776e18)));
+        assert!(!Int(0).py_eq(&None) && !Str("1".into()).py_eq(&Int(1)));
+        // Sequences item by item; a list is not a tuple.
+        assert!(!Value::list([1, 2]).py_eq(&List(vec![Float(1.0), Bool(false)])));
+        assert!(Value::list([1, 0]).py_eq(&List(vec![Float(1.0), Bool(false)])));
+        assert!(!Value::list([1]).py_eq(&Value::tuple([1])));
+        // Dicts as mappings: order does not matter, the last of a repeated key wins.
+        let a = Value::dict([("x", 1), ("y", 2)]);
+        let b = Value::dict([("y", 2), ("x", 1)]);
+        assert!(a.py_eq(&b) && a != b);
+        let repeated = Dict(vec![
+            (Str("x".into()), Int(5)),
+            (Str("x".into()), Int(1)),
+            (Str("y".into()), Int(2)),
+        ]);
+        assert!(repeated.py_eq(&a));
+        assert!(!Value::dict([("x", 1)]).py_eq(&a));
+        // Keys compare like values: {1: 'a'} == {True: 'a'}.
+        assert!(
+            Dict(vec![(Int(1), Str("a".into()))]).py_eq(&Dict(vec![(Bool(true), Str("a".into()))]))
+        );
     }
 }

@@ -244,6 +244,7 @@ impl ChannelShared {
             inbox.closed = true;
         }
         self.arrived.notify_all();
+        self.context.arrivals.notify();
         if self.kind == ChannelKind::Req {
             self.req_shutdown(true);
         }

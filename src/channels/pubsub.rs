@@ -4,6 +4,7 @@
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
@@ -356,6 +357,41 @@ impl Channel {
             *channel.shared.sub_ext().selected_ref.lock() = reference;
             (*channel).clone()
         }))
+    }
+
+    /// Like `select_sub_channel`, but waits up to `timeout` (None: no limit) for a message on
+    /// any of the channels, which must all belong to one context. Ok(None) if none came.
+    pub fn select_sub_channel_wait(
+        channels: &[&Channel],
+        timeout: Option<Duration>,
+    ) -> Result<Option<Channel>> {
+        let Some(first) = channels.first() else {
+            return Ok(None);
+        };
+        let context = &first.shared.context;
+        if channels
+            .iter()
+            .any(|c| !Arc::ptr_eq(&c.shared.context, context))
+        {
+            return Err(Error::invalid(
+                "select: the channels must belong to one context",
+            ));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let _waiting = context.arrivals.waiting();
+        loop {
+            let seen = context.arrivals.generation();
+            if let Some(chosen) = Channel::select_sub_channel(channels)? {
+                return Ok(Some(chosen));
+            }
+            if channels.iter().all(|c| c.is_closed()) {
+                return Err(Error::closed("select: every channel is closed"));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            context.arrivals.wait_after(seen, deadline);
+        }
     }
 
     /// After `select_sub_channel` chose this channel: its pending messages older than any

@@ -5,8 +5,9 @@ use std::ffi::{c_char, c_int, c_void};
 use super::events::yoton_callback;
 use super::message::yoton_message;
 use super::util::{
-    bytes_arg, check_out, free_handle, guard, guard_void, handle, into_handle, opt_str_arg,
-    str_arg, timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
+    bytes_arg, check_out, free_handle, guard, guard_or, guard_void, handle, into_handle,
+    opt_str_arg, str_arg, timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
+    INTERNAL,
 };
 use super::value::{value_ref, yoton_value};
 use crate::channels::{Channel, ChannelKind, MessageType};
@@ -158,8 +159,15 @@ pub extern "C" fn yoton_channel_close(ch: *const yoton_channel) -> c_int {
 
 /// Whether the channel is closed.
 #[no_mangle]
-pub extern "C" fn yoton_channel_closed(ch: *const yoton_channel, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_channel_is_closed(ch: *const yoton_channel, out: *mut bool) -> c_int {
     guard(|| write_out(out, handle(ch, "channel")?.inner.is_closed()))
+}
+
+/// Deprecated name of `yoton_channel_is_closed` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_channel_is_closed")]
+#[no_mangle]
+pub extern "C" fn yoton_channel_closed(ch: *const yoton_channel, out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_channel_is_closed(ch, out))
 }
 
 /// Number of messages waiting to be received.
@@ -379,9 +387,48 @@ pub extern "C" fn yoton_sub_set_sync_mode(ch: *const yoton_channel, on: bool) ->
     guard(|| handle(ch, "channel")?.inner.set_sync_mode(on))
 }
 
-/// Of `count` subscribers of one context, find the one holding the oldest pending message:
-/// `*index` gets its position in `channels`. YOTON_ERR_TIMEOUT if none has a message. Then
+/// Wait up to `timeout` seconds (the timeout rule: 0 do not wait, YOTON_FOREVER no limit) for
+/// a message on any of `count` subscribers of one context, and choose the one holding the
+/// oldest pending message: `*index` gets its position in `channels`. Then
 /// `yoton_sub_recv_selected` on it returns its messages older than any pending elsewhere.
+/// YOTON_ERR_TIMEOUT if none came; YOTON_ERR_CLOSED once every channel is closed;
+/// YOTON_ERR_INVALID_ARGUMENT for channels of different contexts or kinds other than sub.
+#[no_mangle]
+pub extern "C" fn yoton_sub_select_wait(
+    channels: *const *mut yoton_channel,
+    count: usize,
+    timeout: f64,
+    index: *mut usize,
+) -> c_int {
+    guard(|| {
+        check_out(index)?;
+        let timeout = timeout_arg(timeout)?;
+        let list = channel_list(channels.cast(), count)?;
+        let chosen = Channel::select_sub_channel_wait(&list, timeout)?
+            .ok_or_else(|| crate::Error::timeout("no channel got a message in time"))?;
+        write_out(index, position_of(&list, &chosen))
+    })
+}
+
+fn channel_list<'a>(
+    channels: *const *const yoton_channel,
+    count: usize,
+) -> crate::Result<Vec<&'a Channel>> {
+    super::util::array_arg(channels, count, "channels")?
+        .iter()
+        .map(|&ptr| handle(ptr, "channel").map(|c| &c.inner))
+        .collect()
+}
+
+fn position_of(list: &[&Channel], chosen: &Channel) -> usize {
+    list.iter()
+        .position(|c| c.same_as(chosen))
+        .expect("chosen from the list")
+}
+
+/// Deprecated: use `yoton_sub_select_wait` (which can wait, and takes a plain
+/// `yoton_channel *` array) with timeout 0, which is what this does.
+#[deprecated(note = "use yoton_sub_select_wait(channels, count, 0, index)")]
 #[no_mangle]
 pub extern "C" fn yoton_sub_select(
     channels: *const *const yoton_channel,
@@ -390,17 +437,10 @@ pub extern "C" fn yoton_sub_select(
 ) -> c_int {
     guard(|| {
         check_out(index)?;
-        let list: Vec<&Channel> = super::util::array_arg(channels, count, "channels")?
-            .iter()
-            .map(|&ptr| handle(ptr, "channel").map(|c| &c.inner))
-            .collect::<crate::Result<_>>()?;
+        let list = channel_list(channels, count)?;
         let chosen = Channel::select_sub_channel(&list)?
             .ok_or_else(|| crate::Error::timeout("no channel has a pending message"))?;
-        let position = list
-            .iter()
-            .position(|c| c.same_as(&chosen))
-            .expect("chosen from the list");
-        write_out(index, position)
+        write_out(index, position_of(&list, &chosen))
     })
 }
 

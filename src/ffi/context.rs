@@ -178,7 +178,7 @@ pub extern "C" fn yoton_context_connection_count_all(
     guard(|| write_out(out, handle(ctx, "context")?.inner.connections_all().len()))
 }
 
-/// The alive connection named `name`. YOTON_ERR_INVALID_ARGUMENT if there is none.
+/// The alive connection named `name`. YOTON_ERR_NOT_FOUND if there is none.
 /// Caller owns `*out` (`yoton_connection_free`).
 #[no_mangle]
 pub extern "C" fn yoton_context_connection_by_name(
@@ -189,10 +189,12 @@ pub extern "C" fn yoton_context_connection_by_name(
     guard(|| {
         let ctx = handle(ctx, "context")?;
         let name = str_arg(name, "name")?;
-        let conn = ctx
-            .inner
-            .connection_by_name(name)
-            .ok_or_else(|| Error::invalid(format!("no connection named {name:?}")))?;
+        let conn = ctx.inner.connection_by_name(name).ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::NotFound,
+                format!("no connection named {name:?}"),
+            )
+        })?;
         into_handle(out, yoton_connection::new(conn))
     })
 }

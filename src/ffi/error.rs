@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind};
 /// Major version of the header this library was built with.
 pub const YOTON_VERSION_MAJOR: c_int = 0;
 /// Minor version.
-pub const YOTON_VERSION_MINOR: c_int = 1;
+pub const YOTON_VERSION_MINOR: c_int = 2;
 /// Patch version.
 pub const YOTON_VERSION_PATCH: c_int = 0;
 
@@ -38,6 +38,9 @@ pub enum yoton_status {
     YOTON_ERR_REMOTE = 10,
     /// A bug in yoton (including a caught panic).
     YOTON_ERR_INTERNAL = 11,
+    /// A lookup found nothing (no such dict key, no connection of that name). Before 0.2 these
+    /// were YOTON_ERR_INVALID_ARGUMENT.
+    YOTON_ERR_NOT_FOUND = 12,
 }
 
 thread_local! {
@@ -46,7 +49,8 @@ thread_local! {
 
 /// Record `err` as this thread's last error and return its status code.
 pub(crate) fn set_last_error(err: &Error) -> c_int {
-    let text = format!("{}: {}", err.kind().description(), err.message()).replace('\0', "\\0");
+    // Only the details: the status code's own text is yoton_strerror's.
+    let text = err.message().replace('\0', "\\0");
     LAST_ERROR.with(|cell| *cell.borrow_mut() = CString::new(text).unwrap_or_default());
     err.kind() as c_int
 }
@@ -73,6 +77,7 @@ fn status_text(code: c_int) -> &'static std::ffi::CStr {
         9 => c"invalid encoding",
         10 => c"remote error",
         11 => c"internal error",
+        12 => c"not found",
         _ => c"unknown status code",
     }
 }
@@ -99,6 +104,7 @@ const _: () = {
     assert!(ErrorKind::InvalidArgument as i32 == yoton_status::YOTON_ERR_INVALID_ARGUMENT as i32);
     assert!(ErrorKind::Internal as i32 == yoton_status::YOTON_ERR_INTERNAL as i32);
     assert!(ErrorKind::Encoding as i32 == yoton_status::YOTON_ERR_ENCODING as i32);
+    assert!(ErrorKind::NotFound as i32 == yoton_status::YOTON_ERR_NOT_FOUND as i32);
 };
 
 #[cfg(test)]

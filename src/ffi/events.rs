@@ -4,8 +4,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use super::util::{
-    check_out, free_handle, guard, guard_void, handle, into_handle, timeout_arg, write_opt,
-    write_out, yoton_free_fn, UserData,
+    check_out, free_handle, guard, guard_or, guard_void, handle, into_handle, timeout_arg,
+    write_opt, write_out, yoton_free_fn, UserData, INTERNAL,
 };
 use super::value::{value_ref, yoton_value};
 use crate::error::Error;
@@ -59,8 +59,15 @@ pub extern "C" fn yoton_start_event_loop() -> c_int {
 
 /// Whether `yoton_start_event_loop` is running (in any thread).
 #[no_mangle]
-pub extern "C" fn yoton_event_loop_running(out: *mut bool) -> c_int {
+pub extern "C" fn yoton_event_loop_is_running(out: *mut bool) -> c_int {
     guard(|| write_out(out, events::event_loop_running()))
+}
+
+/// Deprecated name of `yoton_event_loop_is_running` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_event_loop_is_running")]
+#[no_mangle]
+pub extern "C" fn yoton_event_loop_running(out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_event_loop_is_running(out))
 }
 
 /// Make `yoton_start_event_loop` return. Safe from any thread and from callbacks.
@@ -308,8 +315,15 @@ pub extern "C" fn yoton_timer_stop(t: *const yoton_timer) -> c_int {
 
 /// Whether the timer is running.
 #[no_mangle]
-pub extern "C" fn yoton_timer_running(t: *const yoton_timer, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_timer_is_running(t: *const yoton_timer, out: *mut bool) -> c_int {
     guard(|| write_out(out, handle(t, "timer")?.inner.running()))
+}
+
+/// Deprecated name of `yoton_timer_is_running` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_timer_is_running")]
+#[no_mangle]
+pub extern "C" fn yoton_timer_running(t: *const yoton_timer, out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_timer_is_running(t, out))
 }
 
 /// Call `callback(user_data)` on the event-processing thread at every expiry. `*id` (may be

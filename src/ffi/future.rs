@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::util::{
-    free_handle, guard, guard_void, handle, into_handle, limit_arg, str_arg, timeout_arg,
-    write_opt, write_out, write_str, yoton_free_fn, UserData,
+    free_handle, guard, guard_or, guard_void, handle, into_handle, limit_arg, str_arg, timeout_arg,
+    write_opt, write_out, write_str, yoton_free_fn, UserData, INTERNAL,
 };
 use super::value::{value_out, value_ref, yoton_value};
 use crate::error::Error;
@@ -97,25 +97,46 @@ pub extern "C" fn yoton_future_get_status(f: *const yoton_future, out: *mut c_in
 
 /// Cancelled, failed or succeeded.
 #[no_mangle]
-pub extern "C" fn yoton_future_done(f: *const yoton_future, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_future_is_done(f: *const yoton_future, out: *mut bool) -> c_int {
     guard(|| write_out(out, handle(f, "future")?.inner.done()))
+}
+
+/// Deprecated name of `yoton_future_is_done` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_future_is_done")]
+#[no_mangle]
+pub extern "C" fn yoton_future_done(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_future_is_done(f, out))
 }
 
 /// Taken by a replier and not finished.
 #[no_mangle]
-pub extern "C" fn yoton_future_running(f: *const yoton_future, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_future_is_running(f: *const yoton_future, out: *mut bool) -> c_int {
     guard(|| write_out(out, handle(f, "future")?.inner.running()))
+}
+
+/// Deprecated name of `yoton_future_is_running` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_future_is_running")]
+#[no_mangle]
+pub extern "C" fn yoton_future_running(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_future_is_running(f, out))
 }
 
 /// Cancelled.
 #[no_mangle]
-pub extern "C" fn yoton_future_cancelled(f: *const yoton_future, out: *mut bool) -> c_int {
+pub extern "C" fn yoton_future_is_cancelled(f: *const yoton_future, out: *mut bool) -> c_int {
     guard(|| {
         write_out(
             out,
             handle(f, "future")?.inner.status() == FutureStatus::Cancelled,
         )
     })
+}
+
+/// Deprecated name of `yoton_future_is_cancelled` (predicates are named `_is_...`).
+#[deprecated(note = "use yoton_future_is_cancelled")]
+#[no_mangle]
+pub extern "C" fn yoton_future_cancelled(f: *const yoton_future, out: *mut bool) -> c_int {
+    guard_or(INTERNAL, || yoton_future_is_cancelled(f, out))
 }
 
 /// Cancel a request no replier has taken yet. `*out` (may be NULL): false while it is
@@ -170,9 +191,10 @@ pub extern "C" fn yoton_future_exception(
 }
 
 /// The result if it comes within `timeout` seconds (the original's default is 1; YOTON_FOREVER:
-/// no limit);
-/// otherwise cancel the request and return YOTON_ERR_CANCELLED. Caller owns `*out`
-/// (`yoton_value_free`).
+/// no limit); otherwise try to cancel the request: YOTON_ERR_CANCELLED if it was cancelled,
+/// YOTON_ERR_TIMEOUT if a replier had already taken it (a running request cannot be
+/// cancelled, as in the original; the future keeps running and can still be waited for).
+/// Other errors as for `yoton_future_result`. Caller owns `*out` (`yoton_value_free`).
 #[no_mangle]
 pub extern "C" fn yoton_future_result_or_cancel(
     f: *const yoton_future,

@@ -288,6 +288,27 @@ pub extern "C" fn yoton_state_recv(
     })
 }
 
+/// The current state of an OBJECT state channel, decoded (never blocks): None until a state
+/// was sent or received. Caller owns `*out` (`yoton_value_free`). YOTON_ERR_ENCODING if the
+/// state is not a valid value.
+#[no_mangle]
+pub extern "C" fn yoton_state_recv_value(
+    ch: *const yoton_channel,
+    out: *mut *mut super::value::yoton_value,
+) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        check_out(out)?;
+        let msg = ch.inner.recv_state()?;
+        let value = if msg.data().is_empty() {
+            Value::None
+        } else {
+            msg.value()?
+        };
+        super::value::value_out(out, value)
+    })
+}
+
 /// Broadcast the current state again (if there is one). Done automatically when a new
 /// context joins the network.
 #[no_mangle]

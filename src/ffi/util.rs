@@ -32,6 +32,9 @@ pub(crate) fn guard_void(body: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(body));
 }
 
+/// The status `guard_or` falls back to for a function returning a status (a panic: a bug).
+pub(crate) const INTERNAL: c_int = crate::ErrorKind::Internal as c_int;
+
 /// Run `body` that returns a value rather than a status; a panic gives `fallback`.
 pub(crate) fn guard_or<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)

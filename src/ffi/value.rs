@@ -121,6 +121,82 @@ pub extern "C" fn yoton_value_new_string_len(
     })
 }
 
+/// A new string value from a NUL-terminated UTF-8 string, returned like the other
+/// constructors. NULL if `text` is NULL or not UTF-8 (the reason is in `yoton_last_error`).
+/// Caller owns it (`yoton_value_free`).
+#[no_mangle]
+pub extern "C" fn yoton_value_new_str(text: *const c_char) -> *mut yoton_value {
+    guard_or(std::ptr::null_mut(), || {
+        new_value_or_null(str_arg(text, "text").map(|s| Value::Str(s.to_owned())))
+    })
+}
+
+/// A new tuple made of `items`, which it takes over: each item is owned by the tuple (or
+/// released, if this fails) and must not be used or freed by the caller afterwards. The
+/// short way to build call arguments:
+///     yoton_value *items[] = {yoton_value_new_int(2), yoton_value_new_str("x")};
+///     yoton_value *args = yoton_value_new_tuple_take(items, 2);
+/// NULL (with `yoton_last_error`) if an item is NULL, e.g. a failed constructor; the other
+/// items are released then too. Caller owns the tuple (`yoton_value_free`).
+#[no_mangle]
+pub extern "C" fn yoton_value_new_tuple_take(
+    items: *const *mut yoton_value,
+    count: usize,
+) -> *mut yoton_value {
+    guard_or(std::ptr::null_mut(), || {
+        new_value_or_null(take_items(items, count).map(Value::Tuple))
+    })
+}
+
+/// Like `yoton_value_new_tuple_take`, for a list.
+#[no_mangle]
+pub extern "C" fn yoton_value_new_list_take(
+    items: *const *mut yoton_value,
+    count: usize,
+) -> *mut yoton_value {
+    guard_or(std::ptr::null_mut(), || {
+        new_value_or_null(take_items(items, count).map(Value::List))
+    })
+}
+
+/// For constructors that return the value: NULL on error, with the error as the last error.
+fn new_value_or_null(value: Result<Value>) -> *mut yoton_value {
+    match value {
+        Ok(v) => new_value(v),
+        Err(e) => {
+            super::error::set_last_error(&e);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Take over `count` owned values; all of them are consumed, also on error.
+fn take_items(items: *const *mut yoton_value, count: usize) -> Result<Vec<Value>> {
+    let pointers = super::util::array_arg(items, count, "items")?;
+    let mut taken = Vec::with_capacity(count);
+    let mut missing = None;
+    for (i, &ptr) in pointers.iter().enumerate() {
+        match take_value(ptr) {
+            Some(v) => taken.push(v),
+            None => missing = missing.or(Some(i)),
+        }
+    }
+    match missing {
+        None => Ok(taken),
+        Some(i) => Err(Error::invalid(format!("item {i} is NULL"))),
+    }
+}
+
+/// Take over an owned value (made by a constructor): the handle is released, its value
+/// returned. None for NULL (or, in debug builds, a pointer that is not a live value).
+fn take_value(ptr: *mut yoton_value) -> Option<Value> {
+    if ptr.is_null() || !super::util::live::released(ptr.cast::<Value>()) {
+        return None;
+    }
+    // SAFETY: an owned value made by Box::into_raw here; the caller gives it up.
+    Some(*unsafe { Box::from_raw(ptr.cast::<Value>()) })
+}
+
 /// Release a value (and everything inside it). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn yoton_value_free(value: *mut yoton_value) {
@@ -295,7 +371,8 @@ pub extern "C" fn yoton_value_dict_entry(
 }
 
 /// The value under the string key `key` of a dict (the last one if repeated); borrowed like
-/// `yoton_value_item`. YOTON_ERR_INVALID_ARGUMENT if absent.
+/// `yoton_value_item`. YOTON_ERR_NOT_FOUND if absent, YOTON_ERR_INVALID_ARGUMENT if `value` is
+/// not a dict.
 #[no_mangle]
 pub extern "C" fn yoton_value_dict_get(
     value: *const yoton_value,
@@ -304,14 +381,16 @@ pub extern "C" fn yoton_value_dict_get(
 ) -> c_int {
     guard(|| {
         let key = str_arg(key, "key")?;
+        check_out(out)?;
         match value_ref(value, "value")? {
             Value::Dict(pairs) => {
                 let found = pairs
                     .iter()
                     .rev()
                     .find(|(k, _)| matches!(k, Value::Str(s) if s == key));
-                let (_, v) =
-                    found.ok_or_else(|| Error::invalid(format!("dict has no key {key:?}")))?;
+                let (_, v) = found.ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, format!("dict has no key {key:?}"))
+                })?;
                 write_out(out, borrowed(v))
             }
             other => Err(wrong_kind(other, "a dict")),
@@ -337,8 +416,71 @@ pub extern "C" fn yoton_value_append(
     })
 }
 
-/// Set `dict[key] = item` (copies of both): replaces the value of an equal key, else appends.
-/// Keys that are lists or dicts are refused (Python cannot decode them).
+/// Append `item` to a list or tuple, taking it over: the container owns it afterwards (or it
+/// is released, if this fails), so `yoton_value_append_take(list, yoton_value_new_int(1))`
+/// needs no temporary. A NULL item (a failed constructor) is YOTON_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn yoton_value_append_take(
+    container: *mut yoton_value,
+    item: *mut yoton_value,
+) -> c_int {
+    guard(|| {
+        let item = take_value(item).ok_or_else(|| Error::invalid("item is NULL"))?;
+        match value_mut(container, "container")? {
+            Value::List(items) | Value::Tuple(items) => {
+                items.push(item);
+                Ok(())
+            }
+            other => Err(wrong_kind(other, "a list or tuple")),
+        }
+    })
+}
+
+/// Set `dict[key] = item` for a string key (a copy of `item`): replaces the value of an equal
+/// key, else appends.
+#[no_mangle]
+pub extern "C" fn yoton_value_dict_set_str(
+    dict: *mut yoton_value,
+    key: *const c_char,
+    item: *const yoton_value,
+) -> c_int {
+    guard(|| {
+        let key = Value::Str(str_arg(key, "key")?.to_owned());
+        let item = value_ref(item, "item")?.clone();
+        dict_insert(value_mut(dict, "dict")?, key, item)
+    })
+}
+
+/// Like `yoton_value_dict_set_str`, taking `item` over (see `yoton_value_append_take`).
+#[no_mangle]
+pub extern "C" fn yoton_value_dict_set_str_take(
+    dict: *mut yoton_value,
+    key: *const c_char,
+    item: *mut yoton_value,
+) -> c_int {
+    guard(|| {
+        let item = take_value(item).ok_or_else(|| Error::invalid("item is NULL"))?;
+        let key = Value::Str(str_arg(key, "key")?.to_owned());
+        dict_insert(value_mut(dict, "dict")?, key, item)
+    })
+}
+
+/// `dict[key] = item` with Python's key equality (`1`, `1.0` and `True` are one key).
+fn dict_insert(dict: &mut Value, key: Value, item: Value) -> Result<()> {
+    match dict {
+        Value::Dict(pairs) => {
+            match pairs.iter_mut().rev().find(|(k, _)| k.py_eq(&key)) {
+                Some(pair) => pair.1 = item,
+                None => pairs.push((key, item)),
+            }
+            Ok(())
+        }
+        other => Err(wrong_kind(other, "a dict")),
+    }
+}
+
+/// Set `dict[key] = item` (copies of both): replaces the value of an equal key (by Python's
+/// `==`), else appends. Keys that are lists or dicts are refused (Python cannot decode them).
 #[no_mangle]
 pub extern "C" fn yoton_value_dict_set(
     dict: *mut yoton_value,
@@ -353,27 +495,20 @@ pub extern "C" fn yoton_value_dict_set(
                 "dict keys cannot be lists or dicts (Python cannot decode them)",
             ));
         }
-        match value_mut(dict, "dict")? {
-            Value::Dict(pairs) => {
-                match pairs.iter_mut().find(|(k, _)| *k == key) {
-                    Some(pair) => pair.1 = item,
-                    None => pairs.push((key, item)),
-                }
-                Ok(())
-            }
-            other => Err(wrong_kind(other, "a dict")),
-        }
+        dict_insert(value_mut(dict, "dict")?, key, item)
     })
 }
 
-/// Deep equality (floats compare as numbers: NaN != NaN).
+/// Python's `==`: numbers compare by value across bool, int and float (`True == 1 == 1.0`;
+/// NaN equals nothing), lists and tuples item by item (a list never equals a tuple), dicts as
+/// mappings whatever their order.
 #[no_mangle]
 pub extern "C" fn yoton_value_equal(
     a: *const yoton_value,
     b: *const yoton_value,
     out: *mut bool,
 ) -> c_int {
-    guard(|| write_out(out, value_ref(a, "a")? == value_ref(b, "b")?))
+    guard(|| write_out(out, value_ref(a, "a")?.py_eq(value_ref(b, "b")?)))
 }
 
 fn encode(value: &Value) -> Result<Vec<u8>> {

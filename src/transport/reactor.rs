@@ -528,7 +528,7 @@ impl Reactor {
         };
         self.tokens.insert(key(&conn), token);
         if !extra.is_empty() {
-            let max_body = self.node.upgrade().map_or(0, |n| n.max_message_size());
+            let max_body = self.max_body();
             self.take_input(token, &extra, max_body);
         }
         self.pump(token);
@@ -768,11 +768,6 @@ impl Reactor {
             Lost(String),
             Stop,
         }
-        let max_body = self
-            .node
-            .upgrade()
-            .map(|n| n.max_message_size())
-            .unwrap_or(0);
         let mut buf = std::mem::take(&mut self.read_buf);
         let mut turn = 0;
         let mut kept = 0;
@@ -817,8 +812,9 @@ impl Reactor {
                             Err(e) => Got::Lost(read_error_reason(&e)),
                         };
                         if !matches!(got, Got::Bytes(_)) {
-                            // Nothing new: keep the tail for next time.
-                            let _ = link.decoder.decode(&buf[..kept], max_body, &mut Vec::new());
+                            // Nothing new: keep the tail for next time (no header in it is
+                            // complete, so the maximum does not matter).
+                            let _ = link.decoder.decode(&buf[..kept], u64::MAX, &mut Vec::new());
                         }
                         got
                     }
@@ -833,6 +829,9 @@ impl Reactor {
                 }
                 Got::Bytes(n) => {
                     self.mark_alive(token);
+                    // Read after the bytes arrived: a maximum set before the peer sent them
+                    // applies to them.
+                    let max_body = self.max_body();
                     self.take_input(token, &buf[..kept + n], max_body);
                 }
                 Got::Lost(reason) => {
@@ -843,6 +842,11 @@ impl Reactor {
             }
         }
         self.read_buf = buf;
+    }
+
+    /// The context's maximum message size now (0 once the context is gone).
+    fn max_body(&self) -> u64 {
+        self.node.upgrade().map_or(0, |n| n.max_message_size())
     }
 
     /// Decode `data` (which arrived on `token`) and deliver the packages.

@@ -32,11 +32,12 @@ static void test_strerror_and_versions(void) {
     CHECK_STREQ(yoton_strerror(YOTON_ERR_ENCODING), "invalid encoding");
     CHECK_STREQ(yoton_strerror(YOTON_ERR_REMOTE), "remote error");
     CHECK_STREQ(yoton_strerror(YOTON_ERR_INTERNAL), "internal error");
+    CHECK_STREQ(yoton_strerror(YOTON_ERR_NOT_FOUND), "not found");
     /* Every known code has its own text, distinct from the unknown one. */
-    for (code = YOTON_OK; code <= YOTON_ERR_INTERNAL; code++) {
+    for (code = YOTON_OK; code <= YOTON_ERR_NOT_FOUND; code++) {
         CHECK(strcmp(yoton_strerror(code), "unknown status code") != 0);
     }
-    CHECK_STREQ(yoton_strerror(12), "unknown status code");
+    CHECK_STREQ(yoton_strerror(13), "unknown status code");
     CHECK_STREQ(yoton_strerror(-1), "unknown status code");
     CHECK_STREQ(yoton_strerror(1000000), "unknown status code");
     CHECK(yoton_strerror(-2147483647 - 1) != NULL);
@@ -75,6 +76,8 @@ static void test_last_error(void) {
     /* The next failure replaces it. */
     CHECK_RC(yoton_context_new(NULL), YOTON_ERR_INVALID_ARGUMENT);
     CHECK(strstr(yoton_last_error(), "NULL") != NULL);
+    /* Only the details: the code's own text is yoton_strerror's, not repeated. */
+    CHECK(strstr(yoton_last_error(), yoton_strerror(YOTON_ERR_INVALID_ARGUMENT)) == NULL);
     /* Thread-local: another thread has its own (empty) last error. */
     CHECK(pthread_create(&thread, NULL, last_error_of_new_thread, NULL) == 0);
     CHECK(pthread_join(thread, &result) == 0);
@@ -149,8 +152,8 @@ static void test_null_arguments(void) {
     CHECK_RC(yoton_sub_new(ctx, NULL, NULL, &sub), INV);
     CHECK_RC(yoton_sub_new(ctx, "x", NULL, NULL), INV);
     CHECK_RC(yoton_channel_close(NULL), INV);
-    CHECK_RC(yoton_channel_closed(NULL, &b), INV);
-    CHECK_RC(yoton_channel_closed(pub, NULL), INV);
+    CHECK_RC(yoton_channel_is_closed(NULL, &b), INV);
+    CHECK_RC(yoton_channel_is_closed(pub, NULL), INV);
     CHECK_RC(yoton_channel_pending(NULL, &n), INV);
     CHECK_RC(yoton_channel_pending(sub, NULL), INV);
     CHECK_RC(yoton_channel_get_kind(NULL, &i), INV);
@@ -283,6 +286,26 @@ static void test_null_arguments(void) {
     CHECK_RC(yoton_value_dict_entry(dict, 0, NULL, &borrowed2), INV);
     CHECK_RC(yoton_value_dict_entry(dict, 0, &borrowed, NULL), INV);
     CHECK_RC(yoton_value_dict_get(dict, "k", NULL), INV);
+    /* The functions added in 0.2. */
+    CHECK_RC(yoton_sub_select_wait(NULL, 1, 0, &n), INV);
+    CHECK_RC(yoton_sub_select_wait(&sub, 1, 0, NULL), INV);
+    CHECK_RC(yoton_value_append_take(NULL, yoton_value_new_int(1)), INV);
+    CHECK_RC(yoton_value_dict_set_str(NULL, "k", v), INV);
+    CHECK_RC(yoton_value_dict_set_str(dict, NULL, v), INV);
+    CHECK_RC(yoton_value_dict_set_str(dict, "k", NULL), INV);
+    CHECK_RC(yoton_value_dict_set_str_take(NULL, "k", yoton_value_new_int(1)), INV);
+    CHECK_RC(yoton_value_dict_set_str_take(dict, "k", NULL), INV);
+    CHECK(yoton_value_new_list_take(NULL, 2) == NULL);
+    CHECK_RC(yoton_state_recv_value(NULL, &s), INV);
+    CHECK_RC(yoton_connection_set_close_after_timedout(NULL, 1.0), INV);
+    CHECK_RC(yoton_connection_close_after_timedout(NULL, &d), INV);
+    CHECK_RC(yoton_channel_is_closed(NULL, &b), INV);
+    CHECK_RC(yoton_channel_is_closed(sub, NULL), INV);
+    CHECK_RC(yoton_future_is_done(NULL, &b), INV);
+    CHECK_RC(yoton_future_is_running(NULL, &b), INV);
+    CHECK_RC(yoton_future_is_cancelled(NULL, &b), INV);
+    CHECK_RC(yoton_timer_is_running(NULL, &b), INV);
+    CHECK_RC(yoton_event_loop_is_running(NULL), INV);
 
     /* Out-parameters are written only on success. */
     u64 = 42;
@@ -343,7 +366,7 @@ static void test_invalid_arguments(void) {
     CHECK_OK(yoton_context_set_max_message_size(ctx, (uint64_t)256 << 20));
     /* Lookups that find nothing. */
     CHECK_RC(yoton_context_connection_at(ctx, 0, true, &conn), INV);
-    CHECK_RC(yoton_context_connection_by_name(ctx, "nobody", &conn), INV);
+    CHECK_RC(yoton_context_connection_by_name(ctx, "nobody", &conn), YOTON_ERR_NOT_FOUND);
     CHECK(conn == NULL);
     /* bind with max_tries 0 tries nothing. */
     CHECK_RC(yoton_context_bind(ctx, "localhost:0", 0, NULL, &conn), YOTON_ERR_ADDRESS_IN_USE);
@@ -443,6 +466,52 @@ static void test_timeout_rule(void) {
     yoton_channel_free(sub);
     yoton_context_free(ctx);
 }
+
+/* Deprecated names (issue 11: predicates are now named _is_...; yoton_sub_select became
+ * yoton_sub_select_wait) still work, give the same answers, and warn at compile time. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+static void test_deprecated_names(void) {
+    yoton_context *ctx = yt_context();
+    yoton_channel *sub = NULL;
+    yoton_future *f = NULL;
+    yoton_timer *t = NULL;
+    const yoton_channel *list[1];
+    bool a = true, b = false;
+    size_t index = 9;
+
+    YT_SECTION("deprecated names still work");
+    CHECK_OK(yoton_sub_new(ctx, "old-names", NULL, &sub));
+    CHECK_OK(yoton_channel_closed(sub, &a));
+    CHECK_OK(yoton_channel_is_closed(sub, &b));
+    CHECK(a == b && !a);
+    CHECK_RC(yoton_channel_closed(NULL, &a), YOTON_ERR_INVALID_ARGUMENT);
+    list[0] = sub;
+    CHECK_RC(yoton_sub_select(list, 1, &index), YOTON_ERR_TIMEOUT);
+    CHECK_EQ_INT(index, 9);
+    CHECK_OK(yoton_future_new(&f));
+    CHECK_OK(yoton_future_cancel(f, &b));
+    CHECK_OK(yoton_future_done(f, &a));
+    CHECK(a);
+    CHECK_OK(yoton_future_cancelled(f, &a));
+    CHECK(a);
+    CHECK_OK(yoton_future_running(f, &a));
+    CHECK(!a);
+    CHECK_OK(yoton_timer_new(1.0, false, &t));
+    CHECK_OK(yoton_timer_running(t, &a));
+    CHECK(!a);
+    CHECK_OK(yoton_event_loop_running(&a));
+    CHECK(!a);
+    yoton_timer_free(t);
+    yoton_future_free(f);
+    yoton_channel_free(sub);
+    yoton_context_free(ctx);
+}
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 static void test_encoding_errors(void) {
     yoton_context *ctx = yt_context();
@@ -660,7 +729,7 @@ static void test_use_after_close(void) {
     CHECK(yt_wait_pending(sub, 2, YT_WAIT));
     CHECK_OK(yoton_channel_close(sub));
     CHECK_OK(yoton_channel_close(sub)); /* twice: no-op */
-    CHECK_OK(yoton_channel_closed(sub, &closed));
+    CHECK_OK(yoton_channel_is_closed(sub, &closed));
     CHECK(closed);
     CHECK_RECV(sub, "one");
     CHECK_RECV(sub, "two");
@@ -690,10 +759,10 @@ static void test_use_after_close(void) {
     CHECK_OK(yoton_pub_new(a, "uac", "txt", &pub)); /* the slot is free again */
     yoton_context_free(a);
     a = NULL;
-    CHECK_OK(yoton_channel_closed(pub, &closed));
+    CHECK_OK(yoton_channel_is_closed(pub, &closed));
     CHECK(closed);
     CHECK_RC(yoton_pub_send(pub, "x", 1), YOTON_ERR_CLOSED);
-    CHECK_OK(yoton_channel_closed(sub2, &closed));
+    CHECK_OK(yoton_channel_is_closed(sub2, &closed));
     CHECK(closed);
     CHECK_RC(yoton_sub_recv(sub2, 0.1, &msg), YOTON_ERR_CLOSED);
     CHECK_OK(yoton_connection_get_status(ca, &status));
@@ -748,6 +817,7 @@ int main(void) {
     test_null_arguments();
     test_invalid_arguments();
     test_timeout_rule();
+    test_deprecated_names();
     test_encoding_errors();
     test_malformed_addresses();
     test_network_errors();

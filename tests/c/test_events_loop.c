@@ -313,7 +313,7 @@ struct loop_probe {
     int process_block_rc;
     int after_stop;
     int stop_rc;
-    int running_rc;      /* yoton_event_loop_running inside the loop */
+    int running_rc;      /* yoton_event_loop_is_running inside the loop */
     bool running_inside;
     pthread_t thread;
 };
@@ -322,7 +322,7 @@ static void stop_cb(void *user_data) {
     struct loop_probe *p = (struct loop_probe *)user_data;
     bool running = false;
     p->thread = pthread_self();
-    p->running_rc = yoton_event_loop_running(&running);
+    p->running_rc = yoton_event_loop_is_running(&running);
     p->running_inside = running;
     yt_ev_inc(&p->ran);
     p->stop_rc = yoton_stop_event_loop();
@@ -385,9 +385,9 @@ static void test_start_stop(void) {
     CHECK_OK(yoton_stop_event_loop());
     {
         bool running = true;
-        CHECK_OK(yoton_event_loop_running(&running));
+        CHECK_OK(yoton_event_loop_is_running(&running));
         CHECK(!running);
-        CHECK_RC(yoton_event_loop_running(NULL), YOTON_ERR_INVALID_ARGUMENT);
+        CHECK_RC(yoton_event_loop_is_running(NULL), YOTON_ERR_INVALID_ARGUMENT);
     }
     memset(&p, 0, sizeof p);
     CHECK_OK(yoton_call_later(0.05, count_cb, &hits, NULL));
@@ -402,7 +402,7 @@ static void test_start_stop(void) {
     CHECK(p.running_inside); /* seen from a callback of the running loop */
     {
         bool running = true;
-        CHECK_OK(yoton_event_loop_running(&running));
+        CHECK_OK(yoton_event_loop_is_running(&running));
         CHECK(!running); /* and not any more once it returned */
     }
     CHECK(pthread_equal(p.thread, pthread_self()));

@@ -398,7 +398,7 @@ static void tick_free(void *user_data) {
 
 static int timer_running(const yoton_timer *t) {
     bool r = false;
-    CHECK_OK(yoton_timer_running(t, &r));
+    CHECK_OK(yoton_timer_is_running(t, &r));
     return r ? 1 : 0;
 }
 
@@ -607,8 +607,8 @@ static void test_timer_bad_input(void) {
     CHECK_EQ_INT(freed, 2);
     CHECK_RC(yoton_timer_start(NULL, 1.0, 1), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_timer_stop(NULL), YOTON_ERR_INVALID_ARGUMENT);
-    CHECK_RC(yoton_timer_running(NULL, &r), YOTON_ERR_INVALID_ARGUMENT);
-    CHECK_RC(yoton_timer_running(t, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_timer_is_running(NULL, &r), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_timer_is_running(t, NULL), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_timer_unbind(NULL, 1), YOTON_ERR_INVALID_ARGUMENT);
     yoton_timer_free(NULL);
     /* A timer without handlers may run and be freed while running. */

@@ -722,7 +722,7 @@ static void test_connection_properties(void) {
     CHECK_OK(yoton_connection_set_name(host, "renamed"));
     CHECK_OK(yoton_connection_name(host, buf, sizeof buf, NULL));
     CHECK_STREQ(buf, "renamed");
-    CHECK_RC(yoton_context_connection_by_name(a, "hostside", &found), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_context_connection_by_name(a, "hostside", &found), YOTON_ERR_NOT_FOUND);
     CHECK_OK(yoton_context_connection_by_name(a, "renamed", &found));
     CHECK_OK(yoton_connection_id2(found, &u));
     CHECK_EQ_U64(u, yt_ctx_id(b));
@@ -864,7 +864,7 @@ static void test_context_close_and_reuse(void) {
     CHECK_OK(yoton_context_close(a));
     CHECK_EQ_INT(status_of(ca), YOTON_STATUS_CLOSED);
     CHECK_STREQ(reason_of(ca, reason, sizeof reason), "Closed by the context.");
-    CHECK_OK(yoton_channel_closed(pub, &closed));
+    CHECK_OK(yoton_channel_is_closed(pub, &closed));
     CHECK(closed);
     CHECK_RC(yt_send_text(pub, "lost"), YOTON_ERR_CLOSED);
     CHECK_EQ_INT(count_all_of(a), 0);
@@ -883,7 +883,7 @@ static void test_context_close_and_reuse(void) {
 
     /* close_channels: channels closed, connections kept. */
     CHECK_OK(yoton_context_close_channels(b));
-    CHECK_OK(yoton_channel_closed(sub, &closed));
+    CHECK_OK(yoton_channel_is_closed(sub, &closed));
     CHECK(closed);
     CHECK_EQ_INT(count_of(b), 1);
     CHECK_EQ_INT(status_of(cb), YOTON_STATUS_HOSTING);

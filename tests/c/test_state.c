@@ -237,6 +237,14 @@ static void test_state_late_joiner(void) {
     yoton_context_free(late);
 }
 
+static void check_repr_state(const yoton_value *v, const char *expected, const char *file, int line) {
+    char buf[256] = "";
+    if (yt_check_rc(yoton_value_repr(v, buf, sizeof buf, NULL), YOTON_OK, "yoton_value_repr", file, line)) {
+        yt_check_streq(buf, expected, "repr", expected, file, line);
+    }
+}
+#define CHECK_REPR_STATE(v, text) check_repr_state((v), (text), __FILE__, __LINE__)
+
 static void test_state_object(void) {
     yoton_context *a = yt_context();
     yoton_context *b = yt_context();
@@ -263,6 +271,12 @@ static void test_state_object(void) {
     m = NULL;
     yoton_value_free(got);
     got = NULL;
+    /* ... and so does yoton_state_recv_value, in one call. */
+    CHECK_OK(yoton_state_recv_value(ob, &got));
+    CHECK_REPR_STATE(got, "None");
+    yoton_value_free(got);
+    got = NULL;
+    CHECK_RC(yoton_state_recv_value(ob, NULL), YOTON_ERR_INVALID_ARGUMENT);
     CHECK(yt_link(a, b, NULL, NULL));
     {
         /* Let a handle b's NEW_CONNECTION (which makes a re-send its state) before a has a
@@ -320,6 +334,10 @@ static void test_state_object(void) {
     CHECK_OK(yoton_message_source_seq(m, &seq));
     yoton_message_free(m);
     m = NULL;
+    yoton_value_free(got);
+    got = NULL;
+    CHECK_OK(yoton_state_recv_value(ob, &got));
+    CHECK_REPR_STATE(got, "{'mode': 'fast', 'n': [1, 2.5, None]}");
     yoton_value_free(got);
     got = NULL;
     /* The sender's own current state is the value too. */
@@ -594,6 +612,19 @@ static int total_reached(void *arg) {
     return total_pending(w->s1, w->s2) >= w->n;
 }
 
+struct late_send {
+    yoton_channel *pub;
+    int rc;
+};
+
+/* Sends "late" once the main thread is (very likely) waiting in yoton_sub_select_wait. */
+static void *late_send_thread(void *arg) {
+    struct late_send *job = (struct late_send *)arg;
+    yt_sleep(0.05);
+    job->rc = yt_send_text(job->pub, "late");
+    return NULL;
+}
+
 static void test_select(void) {
     yoton_context *p1ctx = yt_context();
     yoton_context *p2ctx = yt_context();
@@ -602,7 +633,7 @@ static void test_select(void) {
     yoton_channel *p2 = yt_make_pub(p2ctx, "s2", NULL);
     yoton_channel *s1 = yt_make_sub(b, "s1", NULL);
     yoton_channel *s2 = yt_make_sub(b, "s2", NULL);
-    const yoton_channel *both[2];
+    yoton_channel *both[2];
     static const char *const expected[] = {"12", "3", "4", "56", "7"};
     static const size_t expected_index[] = {0, 1, 0, 1, 0};
     const char *texts = "1234567";
@@ -618,7 +649,7 @@ static void test_select(void) {
     CHECK(yt_link(b, p1ctx, NULL, NULL));
     CHECK(yt_link(b, p2ctx, NULL, NULL));
     /* Nothing pending: TIMEOUT, index untouched. */
-    CHECK_RC(yoton_sub_select(both, 2, &index), YOTON_ERR_TIMEOUT);
+    CHECK_RC(yoton_sub_select_wait(both, 2, 0, &index), YOTON_ERR_TIMEOUT);
     CHECK_EQ_INT(index, 99);
     /* Arrival order 1, 2 on s1; 3 on s2; 4 on s1; 5, 6 on s2; 7 on s1 (each waited for, so
      * the order over the two connections is the order sent). */
@@ -642,7 +673,7 @@ static void test_select(void) {
     while (rounds < 10) {
         char got[8] = "";
         size_t k;
-        int rc = yoton_sub_select(both, 2, &index);
+        int rc = yoton_sub_select_wait(both, 2, 0, &index);
         if (rc == YOTON_ERR_TIMEOUT) {
             break;
         }
@@ -679,7 +710,7 @@ static void test_select(void) {
     CHECK_OK(yt_send_text(p1, "x"));
     CHECK_OK(yt_send_text(p1, "y"));
     CHECK(yt_wait_pending(s1, 2, YT_WAIT));
-    CHECK_OK(yoton_sub_select(both, 1, &index));
+    CHECK_OK(yoton_sub_select_wait(both, 1, 0, &index));
     CHECK_EQ_INT(index, 0);
     CHECK_OK(yoton_sub_recv_selected(s1, &msgs, &count));
     CHECK_EQ_INT(count, 2);
@@ -688,15 +719,41 @@ static void test_select(void) {
     /* Only the second has messages: index 1. */
     CHECK_OK(yt_send_text(p2, "z"));
     CHECK(yt_wait_pending(s2, 1, YT_WAIT));
-    CHECK_OK(yoton_sub_select(both, 2, &index));
+    CHECK_OK(yoton_sub_select_wait(both, 2, 0, &index));
     CHECK_EQ_INT(index, 1);
     CHECK_OK(yoton_sub_recv_selected(s2, &msgs, &count));
     CHECK_EQ_INT(count, 1);
     yoton_message_array_free(msgs, count);
     msgs = NULL;
     /* No channels at all. */
-    CHECK_RC(yoton_sub_select(NULL, 0, &index), YOTON_ERR_TIMEOUT);
-    CHECK_RC(yoton_sub_select(both, 0, &index), YOTON_ERR_TIMEOUT);
+    CHECK_RC(yoton_sub_select_wait(NULL, 0, 0, &index), YOTON_ERR_TIMEOUT);
+    CHECK_RC(yoton_sub_select_wait(both, 0, 0, &index), YOTON_ERR_TIMEOUT);
+
+    /* Waiting: nothing comes within 0.3 s (and it did wait); a message sent from another
+     * thread while it waits ends the wait; closing every channel ends it with CLOSED. */
+    {
+        struct late_send job;
+        pthread_t thread;
+        double t0 = yt_now();
+        CHECK_RC(yoton_sub_select_wait(both, 2, 0.3, &index), YOTON_ERR_TIMEOUT);
+        CHECK(yt_now() - t0 >= 0.25);
+        job.pub = p2;
+        job.rc = -1;
+        CHECK(pthread_create(&thread, NULL, late_send_thread, &job) == 0);
+        t0 = yt_now();
+        CHECK_OK(yoton_sub_select_wait(both, 2, YOTON_FOREVER, &index));
+        CHECK(yt_now() - t0 < YT_WAIT);
+        CHECK_EQ_INT(index, 1);
+        CHECK(pthread_join(thread, NULL) == 0);
+        CHECK_OK(job.rc);
+        CHECK_OK(yoton_sub_recv_selected(s2, &msgs, &count));
+        CHECK_EQ_INT(count, 1);
+        yoton_message_array_free(msgs, count);
+        msgs = NULL;
+        CHECK_OK(yoton_channel_close(s1));
+        CHECK_OK(yoton_channel_close(s2));
+        CHECK_RC(yoton_sub_select_wait(both, 2, YOTON_FOREVER, &index), YOTON_ERR_CLOSED);
+    }
 
     yoton_channel_free(p1);
     yoton_channel_free(p2);
@@ -719,7 +776,7 @@ static void test_bad_input(void) {
     yoton_message *m = NULL;
     yoton_message **msgs = NULL;
     yoton_value *v = yoton_value_new_int(1);
-    const yoton_channel *list[2];
+    yoton_channel *list[2];
     size_t index = 0, count = 0;
 
     YT_SECTION("bad input: state, sync mode, select");
@@ -762,22 +819,23 @@ static void test_bad_input(void) {
     /* select / recv_selected */
     list[0] = sub;
     list[1] = NULL;
-    CHECK_RC(yoton_sub_select(NULL, 2, &index), YOTON_ERR_INVALID_ARGUMENT);
-    CHECK_RC(yoton_sub_select(list, 1, NULL), YOTON_ERR_INVALID_ARGUMENT);
-    CHECK_RC(yoton_sub_select(list, 2, &index), YOTON_ERR_INVALID_ARGUMENT); /* NULL item */
+    CHECK_RC(yoton_sub_select_wait(NULL, 2, 0, &index), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_select_wait(list, 1, 0, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_select_wait(list, 2, 0, &index), YOTON_ERR_INVALID_ARGUMENT); /* NULL item */
     list[1] = pub;
-    CHECK_RC(yoton_sub_select(list, 2, &index), YOTON_ERR_INVALID_ARGUMENT); /* not a sub */
+    CHECK_RC(yoton_sub_select_wait(list, 2, 0, &index), YOTON_ERR_INVALID_ARGUMENT); /* not a sub */
     list[1] = st;
-    CHECK_RC(yoton_sub_select(list, 2, &index), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_select_wait(list, 2, 0, &index), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_sub_recv_selected(NULL, &msgs, &count), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_sub_recv_selected(sub, NULL, &count), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_sub_recv_selected(sub, &msgs, NULL), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_sub_recv_selected(pub, &msgs, &count), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_RC(yoton_sub_recv_selected(st, &msgs, &count), YOTON_ERR_INVALID_ARGUMENT);
     CHECK(msgs == NULL);
-    /* closed subscriber: select and recv_selected still read what is queued (nothing) */
+    /* closed subscriber: select says CLOSED once every channel is closed and empty;
+     * recv_selected still reads what is queued (nothing) */
     CHECK_OK(yoton_channel_close(sub));
-    CHECK_RC(yoton_sub_select(list, 1, &index), YOTON_ERR_TIMEOUT);
+    CHECK_RC(yoton_sub_select_wait(list, 1, 0, &index), YOTON_ERR_CLOSED);
     CHECK_OK(yoton_sub_recv_selected(sub, &msgs, &count));
     CHECK_EQ_INT(count, 0);
 

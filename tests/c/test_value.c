@@ -486,7 +486,7 @@ static void test_nested_vectors(void) {
     CHECK_OK(yoton_value_get_string(item, &text, &len));
     CHECK_EQ_INT(len, 1);
     CHECK(text[0] == 'z');
-    CHECK_RC(yoton_value_dict_get(back, "c", &got), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_value_dict_get(back, "c", &got), YOTON_ERR_NOT_FOUND);
     CHECK_OK(yoton_value_equal(dict, back, &flag));
     CHECK(flag);
     CHECK_OK(yoton_value_repr(back, buf, sizeof buf, &len));
@@ -730,7 +730,7 @@ static void test_dict_set(void) {
     yoton_value_free(t);
     yoton_value_free(bad);
     /* dict_get only finds string keys. */
-    CHECK_RC(yoton_value_dict_get(d, "1", &got), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_value_dict_get(d, "1", &got), YOTON_ERR_NOT_FOUND);
     yoton_value_free(d);
 }
 
@@ -857,6 +857,104 @@ static void test_deep_encode(void) {
     CHECK(1);
 }
 
+/* The value builders of issue 11: constructors that return the value, ownership-taking
+ * append / set / tuple / list, string-keyed dict access, Python equality. */
+static void test_builders(void) {
+    yoton_value *args, *list, *dict, *x, *y, *bad;
+    const yoton_value *got = NULL;
+    bool equal = false;
+    YT_SECTION("builders: new_str, *_take, dict_set_str, Python equality");
+
+    /* new_str returns the value; NULL with a reason for bad input. */
+    x = yoton_value_new_str("hi");
+    CHECK_REPR(x, "'hi'");
+    yoton_value_free(x);
+    CHECK(yoton_value_new_str(NULL) == NULL);
+    CHECK(strstr(yoton_last_error(), "NULL") != NULL);
+    CHECK(yoton_value_new_str("bad" "\xff") == NULL);
+    CHECK(strstr(yoton_last_error(), "UTF-8") != NULL);
+
+    /* Call arguments in one expression. */
+    {
+        yoton_value *items[] = {yoton_value_new_int(2), yoton_value_new_str("x"),
+                                yoton_value_new_none()};
+        args = yoton_value_new_tuple_take(items, 3);
+    }
+    CHECK_REPR(args, "(2, 'x', None)");
+    yoton_value_free(args);
+    {
+        yoton_value *items[] = {yoton_value_new_float(0.5)};
+        list = yoton_value_new_list_take(items, 1);
+    }
+    CHECK_REPR(list, "[0.5]");
+    /* A NULL item (a failed constructor): NULL, and the other items are released. */
+    {
+        yoton_value *items[] = {yoton_value_new_int(1), yoton_value_new_str(NULL)};
+        bad = yoton_value_new_tuple_take(items, 2);
+    }
+    CHECK(bad == NULL);
+    CHECK(strstr(yoton_last_error(), "item 1 is NULL") != NULL);
+    x = yoton_value_new_tuple_take(NULL, 0); /* no items: () */
+    CHECK_REPR(x, "()");
+    yoton_value_free(x);
+
+    /* append_take: no temporaries; the item is consumed even on failure. */
+    CHECK_OK(yoton_value_append_take(list, yoton_value_new_int(7)));
+    CHECK_OK(yoton_value_append_take(list, yoton_value_new_str("s")));
+    CHECK_REPR(list, "[0.5, 7, 's']");
+    CHECK_RC(yoton_value_append_take(list, NULL), YOTON_ERR_INVALID_ARGUMENT);
+    x = yoton_value_new_int(1);
+    CHECK_RC(yoton_value_append_take(x, yoton_value_new_int(2)), YOTON_ERR_INVALID_ARGUMENT);
+    yoton_value_free(x);
+
+    /* String keys. */
+    dict = yoton_value_new_dict();
+    CHECK_OK(yoton_value_dict_set_str(dict, "a", list));
+    CHECK_OK(yoton_value_dict_set_str_take(dict, "b", yoton_value_new_bool(true)));
+    CHECK_OK(yoton_value_dict_set_str_take(dict, "a", yoton_value_new_int(3))); /* replaces */
+    CHECK_REPR(dict, "{'a': 3, 'b': True}");
+    CHECK_OK(yoton_value_dict_get(dict, "b", &got));
+    CHECK_REPR(got, "True");
+    CHECK_RC(yoton_value_dict_get(dict, "zz", &got), YOTON_ERR_NOT_FOUND);
+    CHECK_RC(yoton_value_dict_get(list, "a", &got), YOTON_ERR_INVALID_ARGUMENT); /* not a dict */
+    CHECK_RC(yoton_value_dict_set_str(list, "a", dict), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_value_dict_set_str_take(dict, NULL, yoton_value_new_none()), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_value_dict_set_str(dict, "bad" "\xff", list), YOTON_ERR_ENCODING);
+    yoton_value_free(list);
+
+    /* Python equality: True == 1 == 1.0; dicts in any order; a list is not a tuple. */
+    x = yoton_value_new_bool(true);
+    y = yoton_value_new_float(1.0);
+    CHECK_OK(yoton_value_equal(x, y, &equal));
+    CHECK(equal);
+    yoton_value_free(x);
+    yoton_value_free(y);
+    x = yoton_value_new_dict();
+    CHECK_OK(yoton_value_dict_set_str_take(x, "b", yoton_value_new_int(1)));
+    CHECK_OK(yoton_value_dict_set_str_take(x, "a", yoton_value_new_float(3.0)));
+    CHECK_OK(yoton_value_equal(x, dict, &equal));
+    CHECK(equal); /* {'b': 1, 'a': 3.0} == {'a': 3, 'b': True} */
+    yoton_value_free(x);
+    {
+        yoton_value *l[] = {yoton_value_new_int(1)};
+        yoton_value *t[] = {yoton_value_new_int(1)};
+        x = yoton_value_new_list_take(l, 1);
+        y = yoton_value_new_tuple_take(t, 1);
+    }
+    CHECK_OK(yoton_value_equal(x, y, &equal));
+    CHECK(!equal);
+    yoton_value_free(x);
+    yoton_value_free(y);
+    /* 2^53 + 1 is not 2^53 as a float (exact, as Python compares). */
+    x = yoton_value_new_int(9007199254740993LL);
+    y = yoton_value_new_float(9007199254740992.0);
+    CHECK_OK(yoton_value_equal(x, y, &equal));
+    CHECK(!equal);
+    yoton_value_free(x);
+    yoton_value_free(y);
+    yoton_value_free(dict);
+}
+
 int main(void) {
     test_scalars();
     test_strings();
@@ -865,6 +963,7 @@ int main(void) {
     test_decode_edge_cases();
     test_equality_and_clone();
     test_dict_set();
+    test_builders();
     test_wrong_kinds();
     test_buffers();
     test_deep_encode();

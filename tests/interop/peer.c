@@ -965,7 +965,7 @@ static named_channel *find_channel(const char *name) {
 }
 
 static void cmd_select(char *rest) {
-    const yoton_channel *chans[MAX_CHANNELS];
+    yoton_channel *chans[MAX_CHANNELS];
     named_channel *named[MAX_CHANNELS];
     size_t n = 0;
     for (char *w = next_word(&rest); w; w = next_word(&rest)) {
@@ -977,7 +977,7 @@ static void cmd_select(char *rest) {
     }
     if (!n) return reply_usage("select NAME NAME...");
     size_t index = 0;
-    int rc = yoton_sub_select(chans, n, &index);
+    int rc = yoton_sub_select_wait(chans, n, 0, &index);
     if (rc == YOTON_ERR_TIMEOUT) return reply("timeout");
     if (rc != YOTON_OK) return reply_error(rc);
     if (index >= n) return reply("error -1 select returned index %zu of %zu", index, n);

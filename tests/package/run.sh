@@ -121,6 +121,25 @@ if readelf -d "$libdir/libyoton.so" 2>/dev/null | grep -q "Library soname: \[lib
 else
     fail "libyoton.so SONAME: $(readelf -d "$libdir/libyoton.so" 2>&1 | grep -i soname || echo none)"
 fi
+# Shipped stripped (issue 11: the shared library was 8.6 MB with debug info for 1 MB of code),
+# and an archive the system's binutils can read (thin-LTO objects were LLVM bitcode).
+if readelf -S "$libdir/libyoton.so.$version" 2>/dev/null | grep -q '\.debug_info'; then
+    fail "libyoton.so.$version carries debug info"
+else
+    pass "libyoton.so.$version is stripped ($(wc -c <"$libdir/libyoton.so.$version") bytes)"
+fi
+if readelf -S "$libdir/libyoton.so.$version" 2>/dev/null | grep -q '\.gnu_debuglink'; then
+    pass "libyoton.so.$version points to its separate debug info (.gnu_debuglink)"
+else
+    fail "libyoton.so.$version has no .gnu_debuglink"
+fi
+if command -v nm >/dev/null 2>&1; then
+    if nm "$libdir/libyoton.a" 2>/dev/null | grep -q ' T yoton_context_new$'; then
+        pass "nm reads libyoton.a (yoton_context_new is defined)"
+    else
+        fail "nm libyoton.a shows no yoton_context_new (LLVM bitcode objects?)"
+    fi
+fi
 if grep -l -e "$work/stage" -e "$build" "$libdir"/cmake/Yoton/*.cmake "$libdir"/pkgconfig/yoton*.pc \
     >"$work/abs-paths.txt" 2>/dev/null; then
     fail "install tree not relocatable: absolute paths in $(tr '\n' ' ' <"$work/abs-paths.txt")"
