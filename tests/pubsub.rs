@@ -424,9 +424,11 @@ fn route_observer_sees_each_routed_package_once_with_its_header() {
     let (a, m, b) = (Context::new(), Context::new(), Context::new());
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let sink = seen.clone();
-    m.set_route_observer(Some(std::sync::Arc::new(move |r: &yoton::RoutedPackage| {
-        sink.lock().push(r.clone());
-    })));
+    m.set_route_observer(Some(std::sync::Arc::new(
+        move |r: &yoton::RoutedPackage| {
+            sink.lock().push(r.clone());
+        },
+    )));
     link(&m, &a);
     link(&m, &b);
     let publ = Channel::publisher(&a, "watched", MessageType::Text).unwrap();
@@ -437,7 +439,11 @@ fn route_observer_sees_each_routed_package_once_with_its_header() {
     assert_eq!(sub.recv(T).unwrap().text().unwrap(), "two");
     let slot = yoton::protocol::hash::slot_of("watched.txt.pub-sub");
     wait_for("the observer saw both", || {
-        seen.lock().iter().filter(|r| r.package.slot == slot).count() >= 2
+        seen.lock()
+            .iter()
+            .filter(|r| r.package.slot == slot)
+            .count()
+            >= 2
     });
     let ours: Vec<_> = seen
         .lock()
@@ -451,7 +457,10 @@ fn route_observer_sees_each_routed_package_once_with_its_header() {
     for r in &ours {
         assert_eq!(r.package.source_id, a.id());
         assert_eq!(r.from_peer, a.id());
-        assert!(r.delivered, "a broadcast is delivered (no local channel took it)");
+        assert!(
+            r.delivered,
+            "a broadcast is delivered (no local channel took it)"
+        );
         assert_eq!(r.forwarded_to, 1, "forwarded to b");
     }
     assert!(ours[1].package.source_seq > ours[0].package.source_seq);

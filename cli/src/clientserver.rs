@@ -76,7 +76,8 @@ pub fn serve(args: &ServeArgs) -> Outcome {
     if args.verbose || args.address.ends_with(":0") {
         eprintln!("yoton: serving at port {}", server.port());
     }
-    while !stop_requested() && !matches!(args.count, Some(n) if handled.load(Ordering::SeqCst) >= n) {
+    while !stop_requested() && !matches!(args.count, Some(n) if handled.load(Ordering::SeqCst) >= n)
+    {
         std::thread::sleep(POLL);
     }
     server.stop();

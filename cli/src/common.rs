@@ -81,8 +81,10 @@ pub fn seconds(s: Option<f64>) -> Option<Duration> {
 }
 
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
-    let s: f64 = text.parse().map_err(|_| format!("not a number of seconds: {text}"))?;
-    if !(s.is_finite() && s >= 0.0 && s < 1e9) {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {text}"))?;
+    if !(0.0..1e9).contains(&s) {
         return Err(format!("seconds must be between 0 and 1e9, not {text}"));
     }
     Ok(s)
@@ -123,7 +125,11 @@ impl Join {
             let conn = context
                 .connect(&self.address, Duration::from_secs_f64(self.wait), None)
                 .map_err(|e| lib_error(&format!("cannot connect to {}", self.address), e))?;
-            self.note(&format!("connected to {} (peer {:016x})", self.address, conn.id2()));
+            self.note(&format!(
+                "connected to {} (peer {:016x})",
+                self.address,
+                conn.id2()
+            ));
             Ok(conn)
         }
     }
@@ -152,7 +158,10 @@ impl Join {
                 )));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(timeout(format!("no peer connected to {} in time", self.address)));
+                return Err(timeout(format!(
+                    "no peer connected to {} in time",
+                    self.address
+                )));
             }
             std::thread::sleep(POLL);
         }
@@ -246,7 +255,9 @@ pub fn parse_body(ty: Type, format: Format, input: &[u8]) -> Outcome<Vec<u8>> {
     let text = || std::str::from_utf8(input).map_err(|_| fail("the message is not UTF-8 text"));
     match (format, ty) {
         (Format::Hex, _) => crate::hex::decode(text()?).map_err(fail),
-        (Format::Raw, Type::Object) => Err(fail("object messages are given as JSON (--format json)")),
+        (Format::Raw, Type::Object) => {
+            Err(fail("object messages are given as JSON (--format json)"))
+        }
         (Format::Raw, _) => Ok(input.to_vec()),
         (Format::Json, Type::Object) => {
             let value = crate::json::parse_value(text()?).map_err(fail)?;
@@ -262,7 +273,9 @@ pub fn parse_body(ty: Type, format: Format, input: &[u8]) -> Outcome<Vec<u8>> {
                 serde_json::from_str(text()?).map_err(|e| fail(format!("bad JSON: {e}")))?;
             match json.get("$bytes").and_then(|h| h.as_str()) {
                 Some(hex) => crate::hex::decode(hex).map_err(fail),
-                None => Err(fail("a binary message in JSON must be {\"$bytes\": \"<hex>\"}")),
+                None => Err(fail(
+                    "a binary message in JSON must be {\"$bytes\": \"<hex>\"}",
+                )),
             }
         }
     }

@@ -23,7 +23,10 @@ mod tests {
     #[test]
     fn hex_round_trips() {
         assert_eq!(super::encode(&[0, 1, 0xab, 0xff]), "0001abff");
-        assert_eq!(super::decode("00 01ab\nFF").unwrap(), vec![0, 1, 0xab, 0xff]);
+        assert_eq!(
+            super::decode("00 01ab\nFF").unwrap(),
+            vec![0, 1, 0xab, 0xff]
+        );
         assert!(super::decode("abc").is_err());
         assert!(super::decode("zz").is_err());
     }

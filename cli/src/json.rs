@@ -81,12 +81,14 @@ pub fn from_json(json: &Json) -> Result<Value, String> {
         Json::Null => Value::None,
         Json::Bool(b) => Value::Bool(*b),
         Json::Number(n) => {
+            // (Numbers keep their text: an integer too big for i64 is an error, not a float.)
+            let text = n.to_string();
             if let Some(i) = n.as_i64() {
                 Value::Int(i)
-            } else if n.is_u64() {
-                return Err(format!("integer {n} does not fit in 64 signed bits"));
+            } else if !text.contains(['.', 'e', 'E']) {
+                return Err(format!("integer {text} does not fit in 64 signed bits"));
             } else {
-                Value::Float(n.as_f64().ok_or_else(|| format!("bad number {n}"))?)
+                Value::Float(text.parse().map_err(|_| format!("bad number {text}"))?)
             }
         }
         Json::String(s) => Value::Str(s.clone()),
@@ -109,7 +111,9 @@ fn object_from_json(map: &Map<String, Json>) -> Result<Value, String> {
                     "inf" => Ok(Value::Float(f64::INFINITY)),
                     "-inf" => Ok(Value::Float(f64::NEG_INFINITY)),
                     "nan" => Ok(Value::Float(f64::NAN)),
-                    _ => Err(format!("bad $float {word:?}: use \"inf\", \"-inf\" or \"nan\"")),
+                    _ => Err(format!(
+                        "bad $float {word:?}: use \"inf\", \"-inf\" or \"nan\""
+                    )),
                 }
             }
             ("$dict", Json::Array(items)) => {
@@ -125,7 +129,10 @@ fn object_from_json(map: &Map<String, Json>) -> Result<Value, String> {
                 return Ok(Value::Dict(pairs));
             }
             ("$bytes", _) => {
-                return Err("OBJECT values have no bytes type ($bytes): send bytes on a binary channel".into())
+                return Err(
+                    "OBJECT values have no bytes type ($bytes): send bytes on a binary channel"
+                        .into(),
+                )
             }
             (k, _) if MARKERS.contains(&k) => return Err(format!("bad {k} value")),
             _ => {}
@@ -191,9 +198,21 @@ mod tests {
     #[test]
     fn bad_input_gives_a_clear_error() {
         assert!(parse_value("{").unwrap_err().starts_with("bad JSON"));
-        assert!(parse_value("18446744073709551615").unwrap_err().contains("64 signed bits"));
-        assert!(parse_value("{\"$bytes\":\"00\"}").unwrap_err().contains("no bytes type"));
-        assert!(parse_value("{\"$float\":\"big\"}").unwrap_err().contains("$float"));
-        assert!(parse_value("{\"$dict\":[1]}").unwrap_err().contains("[key, value]"));
+        assert!(parse_value("18446744073709551615")
+            .unwrap_err()
+            .contains("64 signed bits"));
+        assert!(parse_value("-99999999999999999999")
+            .unwrap_err()
+            .contains("64 signed bits"));
+        assert_eq!(parse_value("1e400").unwrap(), Value::Float(f64::INFINITY));
+        assert!(parse_value("{\"$bytes\":\"00\"}")
+            .unwrap_err()
+            .contains("no bytes type"));
+        assert!(parse_value("{\"$float\":\"big\"}")
+            .unwrap_err()
+            .contains("$float"));
+        assert!(parse_value("{\"$dict\":[1]}")
+            .unwrap_err()
+            .contains("[key, value]"));
     }
 }

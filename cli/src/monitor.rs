@@ -162,6 +162,9 @@ mod tests {
         let k = &known[&slot_of("news.obj.state")];
         assert_eq!((k.name.as_str(), k.ty), ("news.obj.state", "object"));
         assert_eq!(known.len(), 15);
-        assert_eq!(clock(UNIX_EPOCH + Duration::from_millis(3_723_004)), "01:02:03.004");
+        assert_eq!(
+            clock(UNIX_EPOCH + Duration::from_millis(3_723_004)),
+            "01:02:03.004"
+        );
     }
 }

@@ -47,7 +47,8 @@ pub fn sub(args: &SubArgs) -> Outcome {
         if !announced && conn.is_connected() {
             announced = true;
             if args.join.bind {
-                args.join.note(&format!("peer {:016x} connected", conn.id2()));
+                args.join
+                    .note(&format!("peer {:016x} connected", conn.id2()));
             }
         }
         if idle.is_some_and(|t| last.elapsed() >= t) {
@@ -110,7 +111,9 @@ pub fn publish(args: &PubArgs) -> Outcome {
         return Err(fail("`-` (stdin) cannot be mixed with MESSAGE arguments"));
     }
     if from_stdin && args.count != 1 {
-        return Err(fail("--count repeats MESSAGE arguments; it does not apply to stdin"));
+        return Err(fail(
+            "--count repeats MESSAGE arguments; it does not apply to stdin",
+        ));
     }
     // Arguments are checked before anything goes out: a bad one sends nothing.
     let bodies = if from_stdin {
@@ -138,7 +141,9 @@ pub fn publish(args: &PubArgs) -> Outcome {
             pause_for(pause)?;
         }
         first = false;
-        channel.send(body).map_err(|e| lib_error("cannot publish", e))
+        channel
+            .send(body)
+            .map_err(|e| lib_error("cannot publish", e))
     };
     if from_stdin {
         let whole = args.whole || (args.ty == Type::Binary && format == Format::Raw);
@@ -176,7 +181,9 @@ pub fn publish(args: &PubArgs) -> Outcome {
 
 fn check_not_empty(bodies: &[Vec<u8>]) -> Outcome {
     if bodies.iter().any(|b| b.is_empty()) {
-        return Err(fail("an empty message cannot be sent (yoton reads it as a close)"));
+        return Err(fail(
+            "an empty message cannot be sent (yoton reads it as a close)",
+        ));
     }
     Ok(())
 }

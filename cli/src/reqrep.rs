@@ -33,12 +33,24 @@ pub struct ReqArgs {
 }
 
 pub fn req(args: &ReqArgs) -> Outcome {
-    let positional = match args.args.as_deref().map(parse_value).transpose().map_err(fail)? {
+    let positional = match args
+        .args
+        .as_deref()
+        .map(parse_value)
+        .transpose()
+        .map_err(fail)?
+    {
         None => Vec::new(),
         Some(Value::List(items)) => items,
         Some(one) => vec![one],
     };
-    let kwargs = match args.kwargs.as_deref().map(parse_value).transpose().map_err(fail)? {
+    let kwargs = match args
+        .kwargs
+        .as_deref()
+        .map(parse_value)
+        .transpose()
+        .map_err(fail)?
+    {
         None => Vec::new(),
         Some(Value::Dict(pairs)) => pairs
             .into_iter()
@@ -137,7 +149,10 @@ pub fn rep(args: &RepArgs) -> Outcome {
                     Ok(v) => to_json(v).to_string(),
                     Err(e) => format!("error: {e}"),
                 };
-                eprintln!("yoton: {name}{} -> {shown}", to_json(&Value::Tuple(positional.to_vec())));
+                eprintln!(
+                    "yoton: {name}{} -> {shown}",
+                    to_json(&Value::Tuple(positional.to_vec()))
+                );
             }
             answered.fetch_add(1, Ordering::SeqCst);
             reply
@@ -151,7 +166,10 @@ pub fn rep(args: &RepArgs) -> Outcome {
         .map_err(|e| lib_error("cannot start the replier", e))?;
     let conn = args.join.join(&context)?;
     while !stop_requested() {
-        if args.count.is_some_and(|n| answered.load(Ordering::SeqCst) >= n) {
+        if args
+            .count
+            .is_some_and(|n| answered.load(Ordering::SeqCst) >= n)
+        {
             // The replier thread sends a reply after its handler returned: stop it, then wait
             // for it (handling what is queued takes the lock it holds while it works), then
             // let the replies go out.
@@ -211,7 +229,11 @@ fn run_exec(
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("{cmd:?} failed ({}): {}", output.status, stderr.trim()));
+        return Err(format!(
+            "{cmd:?} failed ({}): {}",
+            output.status,
+            stderr.trim()
+        ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let text = stdout.trim();
