@@ -54,7 +54,9 @@ fn main() {
         Cmd::Serve(a) => clientserver::serve(a),
     };
     if let Err(failure) = outcome {
-        eprintln!("yoton: {}", failure.message);
+        // One line, whatever the text (a Python replier's error ends with its traceback line).
+        let text: Vec<&str> = failure.message.lines().map(str::trim).collect();
+        eprintln!("yoton: {}", text.join(" / "));
         std::process::exit(failure.code);
     }
 }
