@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 /// requests, watch the traffic. Exit status: 0 done, 1 failure, 2 bad usage, 3 timeout,
 /// 130 interrupted.
 #[derive(Parser, Debug)]
-#[command(name = "yoton", version, propagate_version = true)]
+#[command(name = "yoton", version = yoton::VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
