@@ -1,5 +1,6 @@
 //! `yoton`: poke at a live yoton network from the command line (docs/cli.md).
 
+mod bench;
 mod clientserver;
 mod common;
 mod hex;
@@ -38,6 +39,8 @@ enum Cmd {
     Request(clientserver::RequestArgs),
     /// Run a request server (echo, or a shell command)
     Serve(clientserver::ServeArgs),
+    /// Measure a link: the workload and JSON output of the programs in bench/
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn main() {
         Cmd::Monitor(a) => monitor::monitor(a),
         Cmd::Request(a) => clientserver::request(a),
         Cmd::Serve(a) => clientserver::serve(a),
+        Cmd::Bench(a) => bench::bench(a),
     };
     if let Err(failure) = outcome {
         // One line, whatever the text (a Python replier's error ends with its traceback line).

@@ -10,6 +10,7 @@ The tool is found next to the peer (<build>/yoton, built by CMake) or at $YOTON_
 import os
 import queue
 import signal
+import sys
 import subprocess
 import threading
 
@@ -307,3 +308,42 @@ def test_monitor_in_the_middle_of_three_python_nodes(make_ctx, procs):
     assert "name=? " in line
     assert mon.interrupt() == 0
     assert mon.stderr().count("\n") < 5, "only the connection notes on stderr"
+
+
+# --------------------------------------------------------------------------- bench
+
+
+BENCH_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                        "pyyoton_bench.py")
+
+
+def bench_pair(receiver, sender):
+    """Runs a bench receiver and sender (argv lists) to the end; returns their JSON lines."""
+    import json
+    r = subprocess.Popen(receiver, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        s = subprocess.run(sender, capture_output=True, timeout=WAIT)
+        r_out, r_err = r.communicate(timeout=WAIT)
+    finally:
+        if r.poll() is None:
+            r.kill()
+            r.wait(timeout=WAIT)
+    assert s.returncode == 0, s.stderr.decode() + s.stdout.decode()
+    assert r.returncode == 0, r_err.decode() + r_out.decode()
+    last = lambda out: json.loads(out.decode().strip().splitlines()[-1])  # noqa: E731
+    return last(r_out), last(s.stdout)
+
+
+def test_yoton_bench_against_the_original_bench_program(cli):
+    """`yoton bench` mixes with bench/pyyoton_bench.py (the original): same slots, same line."""
+    py = sys.executable
+    addr = "127.0.0.1:%d" % iu.free_port()
+    sub, pub = bench_pair([cli, "bench", "sub", addr, "64", "500", "timeout=20"],
+                          [py, BENCH_PY, "pub", addr, "64", "500", "timeout=20"])
+    assert sub["ok"] and sub["received"] == 500 and sub["gaps"] == 0, sub
+    assert pub["system"] == "pyyoton" and pub["sent"] == 500, pub
+    addr = "127.0.0.1:%d" % iu.free_port()
+    rep, req = bench_pair([py, BENCH_PY, "rep", addr, "64", "30", "warmup=5", "timeout=20"],
+                          [cli, "bench", "req", addr, "64", "30", "warmup=5", "timeout=20"])
+    assert req["ok"] and req["calls"] == 30 and req["system"] == "yoton-cli", req
+    assert rep["ok"] and rep["served"] == 35, rep
