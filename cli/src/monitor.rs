@@ -103,7 +103,12 @@ pub fn monitor(args: &MonitorArgs) -> Outcome {
                     .map_err(|e| fail(format!("cannot write to stdout: {e}")))?;
                 shown += 1;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if conns.iter().all(|c| !c.is_alive()) {
+                    context.close();
+                    return Err(fail("every connection of the monitor closed"));
+                }
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }

@@ -65,7 +65,17 @@ pub fn sub(args: &SubArgs) -> Outcome {
                 received += 1;
                 last = Instant::now();
             }
-            Err(e) if e.kind() == ErrorKind::Timeout => {}
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                // (Checked once the queue is empty: what arrived before the close is printed.)
+                if !conn.is_alive() {
+                    context.close();
+                    return Err(fail(format!(
+                        "the connection to {} closed ({received} received): {}",
+                        args.join.address,
+                        conn.close_reason().unwrap_or_default()
+                    )));
+                }
+            }
             Err(e) => return Err(lib_error("cannot receive", e)),
         }
     }

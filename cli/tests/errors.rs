@@ -178,3 +178,30 @@ fn bad_usage_exits_with_status_2() {
         );
     }
 }
+
+#[test]
+fn sub_and_monitor_fail_when_their_peer_leaves() {
+    let (ctx, conn, addr) = host();
+    let publisher = Channel::publisher(&ctx, "news", MessageType::Text).unwrap();
+    let mut sub = Proc::start(&["sub", &addr, "news"]);
+    wait_for("yoton sub to connect", || conn.is_connected());
+    publisher.send(b"last words").unwrap();
+    assert_eq!(sub.line(), "last words");
+    drop((publisher, conn, ctx));
+    assert_eq!(sub.wait().code(), Some(1));
+    let err = sub.stderr_text();
+    assert!(
+        err.starts_with("yoton: the connection to") && err.contains("closed (1 received)"),
+        "{err}"
+    );
+
+    let (ctx, conn, addr) = host();
+    let mut mon = Proc::start(&["monitor", &addr]);
+    wait_for("yoton monitor to connect", || conn.is_connected());
+    drop((conn, ctx));
+    assert_eq!(mon.wait().code(), Some(1));
+    assert_eq!(
+        mon.stderr_text(),
+        "yoton: every connection of the monitor closed"
+    );
+}

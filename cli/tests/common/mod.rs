@@ -157,9 +157,19 @@ impl Proc {
         text
     }
 
+    /// Stderr so far; once the process has exited, all of it (read to the end, bounded).
     pub fn stderr_text(&mut self) -> String {
-        while let Ok(line) = self.err.try_recv() {
-            self.err_seen.push(line);
+        let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+        loop {
+            let next = if exited {
+                self.err.recv_timeout(WAIT).ok()
+            } else {
+                self.err.try_recv().ok()
+            };
+            match next {
+                Some(line) => self.err_seen.push(line),
+                None => break,
+            }
         }
         self.err_seen.join("\n")
     }
