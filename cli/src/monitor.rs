@@ -43,7 +43,8 @@ pub struct MonitorArgs {
     /// Exit (status 0) after N packages
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Exit (status 0) after S seconds
+    /// Exit (status 0) after S seconds (it also ends, with status 0, once every connection
+    /// has closed)
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<f64>,
 }
@@ -104,9 +105,12 @@ pub fn monitor(args: &MonitorArgs) -> Outcome {
                 shown += 1;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Its neighbours left (each bind takes one peer): nothing more can come.
                 if conns.iter().all(|c| !c.is_alive()) {
-                    context.close();
-                    return Err(fail("every connection of the monitor closed"));
+                    if args.verbose {
+                        eprintln!("yoton: every connection closed");
+                    }
+                    break;
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

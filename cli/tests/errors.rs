@@ -180,7 +180,7 @@ fn bad_usage_exits_with_status_2() {
 }
 
 #[test]
-fn sub_and_monitor_fail_when_their_peer_leaves() {
+fn sub_fails_and_monitor_ends_when_their_peer_leaves() {
     let (ctx, conn, addr) = host();
     let publisher = Channel::publisher(&ctx, "news", MessageType::Text).unwrap();
     let mut sub = Proc::start(&["sub", &addr, "news"]);
@@ -195,13 +195,13 @@ fn sub_and_monitor_fail_when_their_peer_leaves() {
         "{err}"
     );
 
+    // A monitor whose neighbours all left ends too, but that is no failure.
     let (ctx, conn, addr) = host();
-    let mut mon = Proc::start(&["monitor", &addr]);
+    let mut mon = Proc::start(&["monitor", &addr, "-v"]);
     wait_for("yoton monitor to connect", || conn.is_connected());
     drop((conn, ctx));
-    assert_eq!(mon.wait().code(), Some(1));
-    assert_eq!(
-        mon.stderr_text(),
-        "yoton: every connection of the monitor closed"
-    );
+    assert_eq!(mon.wait().code(), Some(0));
+    assert!(mon
+        .stderr_text()
+        .ends_with("yoton: every connection closed"));
 }
