@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run the whole test suite: Rust unit and integration tests, the C API tests (C11 and C++17,
 # shared and static), the CMake/pkg-config consumer test, the examples, and the interop tests
-# against the original Python yoton (pyzo 4.22.0).
+# against the original Python yoton (pyzo 4.22.0), including the yoton command-line tool (cli/).
 #
 #   scripts/test.sh
 #
@@ -21,9 +21,10 @@ yoton_setup test
 
 echo "== 1/4 Rust: formatting, lints, unit and integration tests"
 # The tree stays rustfmt-formatted and clippy-clean: both are part of the suite.
-cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings 2>&1
-cargo test --locked --all-targets 2>&1
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings 2>&1
+# The library and the yoton command-line tool (cli/: its own tests run the built binary).
+cargo test --locked --workspace --all-targets 2>&1
 # The concurrency stress test again in a release build: other timings, other interleavings.
 cargo test --locked --release --test stress 2>&1
 

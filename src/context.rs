@@ -163,6 +163,22 @@ impl Payload<'_> {
     }
 }
 
+/// One package this context routed (see [`Context::set_route_observer`]).
+#[derive(Clone, Debug)]
+pub struct RoutedPackage {
+    /// The package as it arrived (header fields and body).
+    pub package: PackageRef,
+    /// The id of the peer context it arrived from (the direct link, not the source).
+    pub from_peer: u64,
+    /// It was broadcast or addressed to this context (whether a local channel took it or not).
+    pub delivered: bool,
+    /// How many other connections it was forwarded to.
+    pub forwarded_to: usize,
+}
+
+/// A read-only observer of routed packages (monitoring tools, e.g. `yoton monitor`).
+pub type RouteObserver = Arc<dyn Fn(&RoutedPackage) + Send + Sync>;
+
 /// A dedupe window is dropped once its source has been silent this long: a source that comes
 /// back later just starts a new window, and the map does not grow with every peer ever seen.
 const SEEN_EXPIRY: Duration = Duration::from_secs(120);
@@ -189,6 +205,8 @@ pub(crate) struct ContextInner {
     stall_timeout_ms: AtomicU64,
     /// Wakes threads waiting for a message on any of several channels (`select`).
     pub(crate) arrivals: Arrivals,
+    /// Called (on the I/O thread, no lock held) for every package routed after deduplication.
+    route_observer: RwLock<Option<RouteObserver>>,
 }
 
 /// A generation count bumped after every delivery batch, for waiting on several channels at
@@ -512,6 +530,13 @@ impl ContextInner {
         let mut blockers: Vec<Arc<dyn Blocker>> = Vec::new();
         let mut dropped = 0;
         let mut forwarded_bulk = false;
+        let observer = self.route_observer.read().clone();
+        let from_peer = if observer.is_some() {
+            from.state().endpoints.id2
+        } else {
+            0
+        };
+        let mut observed = Vec::new();
         {
             let registry = self.registry.read();
             let mut router = self.router();
@@ -531,6 +556,14 @@ impl ContextInner {
                     if let Some(p) = Arc::get_mut(&mut pkg) {
                         p.recv_seq = router.recv_seq;
                     }
+                }
+                if observer.is_some() {
+                    observed.push(RoutedPackage {
+                        package: pkg.clone(),
+                        from_peer,
+                        delivered: deliver,
+                        forwarded_to: if forward { targets.len() } else { 0 },
+                    });
                 }
                 if forward && !targets.is_empty() {
                     let lane = self.forward_lane(&registry, &pkg);
@@ -593,6 +626,11 @@ impl ContextInner {
         drop(deliveries);
         for pkg in context_messages {
             self.handle_context_message(from, &pkg);
+        }
+        if let Some(observer) = observer {
+            for routed in &observed {
+                observer(routed);
+            }
         }
         blockers
     }
@@ -854,6 +892,7 @@ impl Context {
             me: me.clone(),
             stall_timeout_ms: AtomicU64::new(DEFAULT_STALL_TIMEOUT.as_millis() as u64),
             arrivals: Arrivals::default(),
+            route_observer: RwLock::new(None),
         });
         Context {
             owner: Arc::new(Owner(inner)),
@@ -1062,6 +1101,13 @@ impl Context {
 
     pub fn rpc_spin(&self) -> Duration {
         self.inner().reactor.spin()
+    }
+
+    /// Watch every package this context routes (after deduplication; its own sends are not
+    /// included): `observer` is called on the I/O thread with no lock held, so it must be
+    /// quick and must not block. None removes it. Read-only: it cannot change routing.
+    pub fn set_route_observer(&self, observer: Option<RouteObserver>) {
+        *self.inner().route_observer.write() = observer;
     }
 
     /// Loss-free mode (`Discard::Block`): a peer that nothing could be written to for

@@ -33,7 +33,7 @@ pub use channels::reqrep::{Handler, RepMode};
 pub use channels::simple::SimpleSocket;
 pub use channels::{Channel, ChannelKind, Message, MessageType};
 pub use connection::{Connection, Status};
-pub use context::{Context, Discard, QueueParams};
+pub use context::{Context, Discard, QueueParams, RouteObserver, RoutedPackage};
 pub use error::{Error, ErrorKind, Result};
 pub use future::{Future, FutureStatus};
 pub use value::Value;

@@ -417,3 +417,57 @@ fn zero_copy_sends_arrive_and_release_the_buffer_once_written() {
     );
     assert_eq!(std::sync::Arc::strong_count(&bad), 1);
 }
+
+#[test]
+fn route_observer_sees_each_routed_package_once_with_its_header() {
+    // a - m - b: m routes a's publications to b; its observer sees each once, after dedupe.
+    let (a, m, b) = (Context::new(), Context::new(), Context::new());
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    m.set_route_observer(Some(std::sync::Arc::new(
+        move |r: &yoton::RoutedPackage| {
+            sink.lock().push(r.clone());
+        },
+    )));
+    link(&m, &a);
+    link(&m, &b);
+    let publ = Channel::publisher(&a, "watched", MessageType::Text).unwrap();
+    let sub = Channel::subscriber(&b, "watched", MessageType::Text).unwrap();
+    publ.send(b"one").unwrap();
+    publ.send(b"two").unwrap();
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "one");
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "two");
+    let slot = yoton::protocol::hash::slot_of("watched.txt.pub-sub");
+    wait_for("the observer saw both", || {
+        seen.lock()
+            .iter()
+            .filter(|r| r.package.slot == slot)
+            .count()
+            >= 2
+    });
+    let ours: Vec<_> = seen
+        .lock()
+        .iter()
+        .filter(|r| r.package.slot == slot)
+        .cloned()
+        .collect();
+    assert_eq!(ours.len(), 2, "each package once");
+    assert_eq!(ours[0].package.body(), b"one");
+    assert_eq!(ours[1].package.body(), b"two");
+    for r in &ours {
+        assert_eq!(r.package.source_id, a.id());
+        assert_eq!(r.from_peer, a.id());
+        assert!(
+            r.delivered,
+            "a broadcast is delivered (no local channel took it)"
+        );
+        assert_eq!(r.forwarded_to, 1, "forwarded to b");
+    }
+    assert!(ours[1].package.source_seq > ours[0].package.source_seq);
+    // Removed: nothing more is recorded.
+    m.set_route_observer(None);
+    let before = seen.lock().len();
+    publ.send(b"three").unwrap();
+    assert_eq!(sub.recv(T).unwrap().text().unwrap(), "three");
+    assert_eq!(seen.lock().len(), before);
+}

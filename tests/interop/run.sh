@@ -6,6 +6,7 @@
 #   YOTON_VENV           Python venv holding pyzo==4.22.0 and pytest (default: <repo>/venv;
 #                        created and filled with pip when missing)
 #   YOTON_INTEROP_PEER   the built peer (default: $YOTON_BUILD_DIR/yoton_interop_peer)
+#   YOTON_CLI            the yoton command-line tool (default: next to the peer; test_cli.py)
 #   YOTON_BUILD_DIR      CMake build directory used to find, or build, the peer (default: <repo>/build)
 #   PYTHON               interpreter used to create the venv (default: python3)
 #   Extra arguments are passed to pytest (e.g. -k close, -x).
@@ -34,8 +35,16 @@ if [ ! -x "$PEER" ]; then
     cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build "$BUILD_DIR" -j2 --target yoton_interop_peer
 fi
+CLI=${YOTON_CLI:-$(dirname "$PEER")/yoton}
+if [ ! -x "$CLI" ] && [ -z "${YOTON_CLI:-}" ]; then
+    echo "interop: building the yoton tool in $BUILD_DIR" >&2
+    cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD_DIR" -j2 --target yoton_cli
+    CLI=$BUILD_DIR/yoton
+fi
 
 cd "$REPO"
 export YOTON_INTEROP_PEER="$PEER"
+export YOTON_CLI="$CLI"
 export PYTHONDONTWRITEBYTECODE=1
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/interop "$@"

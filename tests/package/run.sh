@@ -4,7 +4,8 @@
 #   - find_package(Yoton) + Yoton::yoton_shared, Yoton::yoton_static, Yoton::yoton (both ways);
 #   - pkg-config --cflags --libs yoton (shared) and yoton-static (libyoton.a: the binary must
 #     have no NEEDED libyoton entry);
-#   - the LICENSE is installed.
+#   - the LICENSE is installed;
+#   - the yoton command-line tool is installed in bin/ and runs from the moved prefix.
 #
 # Usage: tests/package/run.sh
 # Environment:
@@ -109,6 +110,12 @@ check_file "YotonConfigVersion.cmake" "$libdir/cmake/Yoton/YotonConfigVersion.cm
 check_file "pkgconfig/yoton.pc" "$libdir/pkgconfig/yoton.pc" -f
 check_file "pkgconfig/yoton-static.pc" "$libdir/pkgconfig/yoton-static.pc" -f
 check_file "LICENSE" "$prefix/share/doc/yoton/LICENSE" -f
+check_file "bin/yoton" "$prefix/bin/yoton" -x
+if [ "$(timeout 10 "$prefix/bin/yoton" --version 2>&1)" = "yoton $version" ]; then
+    pass "the installed yoton tool runs (yoton --version)"
+else
+    fail "the installed yoton tool does not run: $(timeout 10 "$prefix/bin/yoton" --version 2>&1 | head -n 2)"
+fi
 if [ "$(readlink "$libdir/libyoton.so.$major" 2>/dev/null)" = "libyoton.so.$version" ] &&
     [ "$(readlink "$libdir/libyoton.so" 2>/dev/null)" = "libyoton.so.$major" ]; then
     pass "symlinks libyoton.so -> libyoton.so.$major -> libyoton.so.$version"
