@@ -176,6 +176,16 @@ fn connecting_to_self_fails_on_both_ends() {
     assert!(conn.is_waiting());
 }
 
+/// `bad` is refused by both bind and connect as an invalid argument.
+fn refused_by_bind_and_connect(ctx: &Context, bad: &str) {
+    let err = ctx.bind(bad, 1, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+    let err = ctx
+        .connect(bad, Duration::from_millis(100), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+}
+
 #[test]
 fn malformed_addresses_and_ports_in_use() {
     let ctx = Context::new();
@@ -185,12 +195,7 @@ fn malformed_addresses_and_ports_in_use() {
         "localhost:a+b+c",
         "localhost:-5",
     ] {
-        let err = ctx.bind(bad, 1, None).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
-        let err = ctx
-            .connect(bad, Duration::from_millis(100), None)
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        refused_by_bind_and_connect(&ctx, bad);
     }
     // A base port outside the ephemeral range: there, the outgoing connections of tests running
     // meanwhile take ports, and the next port of the sequence could be one of them.
@@ -529,12 +534,7 @@ fn ipv6_addresses_and_ambiguous_forms() {
         ":0",            // empty host: every interface, by accident (write 0.0.0.0 or [::])
         "tcp://:0",
     ] {
-        let err = ctx.bind(bad, 1, None).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
-        let err = ctx
-            .connect(bad, Duration::from_millis(100), None)
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}: {err}");
+        refused_by_bind_and_connect(&ctx, bad);
     }
     // The original's forms.
     for good in [

@@ -406,14 +406,18 @@ pub extern "C" fn yoton_value_append(
 ) -> c_int {
     guard(|| {
         let item = value_ref(item, "item")?.clone();
-        match value_mut(container, "container")? {
-            Value::List(items) | Value::Tuple(items) => {
-                items.push(item);
-                Ok(())
-            }
-            other => Err(wrong_kind(other, "a list or tuple")),
-        }
+        push_item(value_mut(container, "container")?, item)
     })
+}
+
+fn push_item(container: &mut Value, item: Value) -> Result<()> {
+    match container {
+        Value::List(items) | Value::Tuple(items) => {
+            items.push(item);
+            Ok(())
+        }
+        other => Err(wrong_kind(other, "a list or tuple")),
+    }
 }
 
 /// Append `item` to a list or tuple, taking it over: the container owns it afterwards (or it
@@ -426,13 +430,7 @@ pub extern "C" fn yoton_value_append_take(
 ) -> c_int {
     guard(|| {
         let item = take_value(item).ok_or_else(|| Error::invalid("item is NULL"))?;
-        match value_mut(container, "container")? {
-            Value::List(items) | Value::Tuple(items) => {
-                items.push(item);
-                Ok(())
-            }
-            other => Err(wrong_kind(other, "a list or tuple")),
-        }
+        push_item(value_mut(container, "container")?, item)
     })
 }
 
