@@ -236,9 +236,9 @@ const ORIGINS: [&str; 6] = [
 
 /// Index of an error kind (`ErrorKind` is `repr(i32)`, 1..=11).
 fn kind_index(kind: ErrorKind) -> usize {
-    (kind as i32).clamp(0, 11) as usize
+    (kind as i32).clamp(0, 12) as usize
 }
-const N_KINDS: usize = 12;
+const N_KINDS: usize = 13;
 
 fn atomics<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
@@ -312,6 +312,7 @@ impl Stats {
             ErrorKind::Encoding,
             ErrorKind::Remote,
             ErrorKind::Internal,
+            ErrorKind::NotFound,
         ];
         let errors: Vec<String> = all_kinds
             .iter()
@@ -1118,6 +1119,15 @@ fn op_receive(sh: &Shared, rng: &mut Rng) -> Outcome {
                 received(sh, &c, &m);
             }
         }
+        4 if rng.chance(0.3) => {
+            // Waiting on the context's arrivals (select with a timeout) while others deliver,
+            // close and drop.
+            if let Some(chosen) = Channel::select_sub_channel_wait(&[&c.ch], Some(rng.ms(0, 20)))? {
+                for m in chosen.recv_selected()? {
+                    received(sh, &c, &m);
+                }
+            }
+        }
         _ => {
             // Ordered reading across the subscribers of one context.
             let subs: Vec<Chan> = lk(&sh.channels)
@@ -1436,7 +1446,8 @@ fn op_close_channel(sh: &Shared, rng: &mut Rng) -> Outcome {
             let Some(c) = take_random(&sh.channels, rng) else {
                 return Err(Fail::Skip);
             };
-            c.ch.close();
+            // Repliers: also wait (bounded) for a handler in flight and release the handlers.
+            c.ch.close_and_release(rng.ms(0, 50));
             drop(c);
         }
         _ => {
