@@ -164,7 +164,7 @@ def build(args):
         if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
             run_checked(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"], "configure")
         # Only the library: the tests and examples of the main build are not needed here.
-        run_checked(["cmake", "--build", bdir, "--target", "yoton_cargo", "-j2"], "build yoton")
+        run_checked(["cmake", "--build", bdir, "--target", "yoton_stage", "-j2"], "build yoton")
         run_checked(
             ["make", "-s", "-C", HERE, "YOTON_BUILD=" + bdir, "OUT=" + out] + [os.path.join(out, p) for p in progs],
             "build bench programs",
@@ -464,6 +464,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use what is in --build-dir")
     ap.add_argument("--out", default=None, help="results file (default bench/RESULTS.md; with --quick: none)")
     args = ap.parse_args()
+    # make -C bench runs elsewhere: the build dir must not be relative.
+    args.build_dir = os.path.abspath(args.build_dir)
 
     t_start = time.monotonic()
     if args.quick:

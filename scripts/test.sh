@@ -37,7 +37,8 @@ echo "== 3/4 Interop with the original Python yoton (pytest)"
 YOTON_INTEROP_PEER="$build/yoton_interop_peer" sh tests/interop/run.sh
 
 echo "== 4/4 Benchmark programs, smoke run (tiny counts; figures live in bench/RESULTS.md)"
-"$YOTON_VENV/bin/python" bench/run.py --quick --no-write --build-dir "$build-bench"
+# (In the main build dir: the library is built already.)
+"$YOTON_VENV/bin/python" bench/run.py --quick --no-write --build-dir "$build"
 
 # (set -e stops at the first failing stage, so reaching this line means all four passed)
 echo "stages: 4 passed, 0 failed"
