@@ -16,6 +16,7 @@ from ._ffi import (
     ffi,
     free_trampoline,
     future_trampoline,
+    get_string,
     lib,
     new_handle,
     out_value,
@@ -89,6 +90,9 @@ class Future:
             if code == 0:
                 value = ffi.gc(out[0], lib.yoton_value_free)
                 return 0, value_to_py(value)
+            if code == lib.YOTON_ERR_REMOTE:
+                # The replier's text exactly (the original raises Exception(text)).
+                return code, RemoteError(get_string(lib.yoton_future_exception, self._f, 0.0))
             if code != lib.YOTON_ERR_TIMEOUT:
                 return code, error(code)
             if deadline is not None and time.monotonic() >= deadline:
