@@ -105,9 +105,16 @@ def test_process_events_block_waits_for_first_event():
     t0 = time.monotonic()
     yoton.process_events(True)
     assert time.monotonic() - t0 < 5
-    t0 = time.monotonic()
-    yoton.process_events(0.1)  # nothing comes: returns after the time
-    assert 0.05 <= time.monotonic() - t0 < 2
+    # Nothing comes: returns after the time (an event left by an earlier test may end a
+    # wait early, so up to three tries).
+    waited = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        yoton.process_events(0.1)
+        waited.append(time.monotonic() - t0)
+        if waited[-1] >= 0.09:
+            break
+    assert 0.09 <= waited[-1] < 2, waited
 
 
 def test_embed_event_loop():

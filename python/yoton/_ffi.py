@@ -137,6 +137,11 @@ def _forget(ud):
 shutting_down = False
 
 
+# SystemExit / KeyboardInterrupt raised by a callback cannot cross the C frames: kept here
+# (per thread) and raised again when the engine call that ran the callback returns.
+_escaped = threading.local()
+
+
 def _run(ud, *args):
     if shutting_down:
         return
@@ -144,6 +149,17 @@ def _run(ud, *args):
         ffi.from_handle(ud)(*args)
     except Exception:
         traceback.print_exc()
+    except BaseException as e:
+        if getattr(_escaped, "exc", None) is None:
+            _escaped.exc = e
+
+
+def reraise_escaped():
+    """Raise what a callback run by the last engine call let escape (SystemExit, ...)."""
+    exc = getattr(_escaped, "exc", None)
+    if exc is not None:
+        _escaped.exc = None
+        raise exc
 
 
 @ffi.callback("yoton_free_fn")

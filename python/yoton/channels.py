@@ -63,6 +63,8 @@ class BaseChannel:
         self._ch = ffi.NULL
         self._received_signal = _ReceivedSignal(self)
         self._create(context, slot_base, message_type.message_type_name())
+        # As in the original, the context holds its channels until they are closed.
+        context._channels.add(self)
         events._track(self)
 
     def _create(self, context, slot_base, type_name):
@@ -118,6 +120,7 @@ class BaseChannel:
     def close(self):
         """Close the channel: sending raises IOError, queued messages can still be read."""
         check(lib.yoton_channel_close(self._ch))
+        self._context._channels.discard(self)
 
     def _send_bytes(self, send, data):
         code = send(self._ch, data, len(data))

@@ -1,5 +1,6 @@
 """Client/server (telnet-like: one request line in, one reply line out per connection)."""
 
+import threading
 import time
 import weakref
 
@@ -65,9 +66,18 @@ class RequestServer:
         events._track(self)
 
     def _release(self):
+        """At exit: stop serving without waiting long. The engine's stop (and free) waits up
+        to 5 s for handlers still running, beyond the exit bound: it runs in a daemon thread,
+        given 0.2 s (it closes the listening socket at once), and the server is never freed;
+        the process ends with its handlers."""
         if self._server:
-            ffi.release(self._server)
+            server = self._server
+            ffi.gc(server, None)  # detach the destructor (the free would wait too)
             self._server = ffi.NULL
+            t = threading.Thread(target=lib.yoton_request_server_stop, args=(server,))
+            t.daemon = True
+            t.start()
+            t.join(0.2)
 
     @property
     def port(self):

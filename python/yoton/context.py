@@ -182,6 +182,7 @@ class Context:
     def __init__(self, verbose=0, queue_params=None):
         self._verbose = verbose
         self._connections = []
+        self._channels = set()  # open channels (closed ones are dropped)
         out = ffi.new("yoton_context **")
         check(lib.yoton_context_new(out))
         self._ctx = ffi.gc(out[0], lib.yoton_context_free)
@@ -201,6 +202,7 @@ class Context:
         for c in self._connections:
             c._release()
         self._connections = []
+        self._channels.clear()
         if self._ctx:
             ffi.release(self._ctx)
             self._ctx = ffi.NULL
@@ -262,7 +264,9 @@ class Context:
     def close(self):
         """Close every connection and channel (the context can bind and connect again)."""
         check(lib.yoton_context_close(self._ctx))
+        self._channels.clear()
 
     def close_channels(self):
         """Close every channel of this context, keep the connections."""
         check(lib.yoton_context_close_channels(self._ctx))
+        self._channels.clear()

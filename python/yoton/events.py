@@ -9,7 +9,16 @@ import threading
 import time
 import weakref
 
-from ._ffi import WAIT_SLICE, call_trampoline, check, ffi, free_trampoline, lib, new_handle
+from ._ffi import (
+    WAIT_SLICE,
+    call_trampoline,
+    check,
+    ffi,
+    free_trampoline,
+    lib,
+    new_handle,
+    reraise_escaped,
+)
 
 __all__ = [
     "Signal",
@@ -218,7 +227,9 @@ def call_later(func, timeout=0.0, *args, **kwargs):
 
 def _process(block):
     n = ffi.new("size_t *")
-    check(lib.yoton_process_events(block, n))
+    code = lib.yoton_process_events(block, n)
+    reraise_escaped()
+    check(code)
     return n[0]
 
 
