@@ -247,7 +247,7 @@ def process_events(block=False):
             if wait <= 0:
                 _process(0.0)
                 return
-        if _process(wait) or _loop_state["stop"]:
+        if _process(wait):
             return
 
 
@@ -262,7 +262,7 @@ def start_event_loop():
     _loop_state["running"] = True
     try:
         while not _loop_state["stop"]:
-            process_events(True)
+            _process(WAIT_SLICE)
     finally:
         _loop_state["running"] = False
 
