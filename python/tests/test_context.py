@@ -46,20 +46,6 @@ def test_closed_signal_and_reason():
     b.close()
 
 
-def test_timedout_signal():
-    a, b = yoton.Context(), yoton.Context()
-    host = a.bind("127.0.0.1:0")
-    conn = b.connect("127.0.0.1:%i" % host.port1)
-    got = []
-    conn.timedout.bind(lambda c, value: got.append(value))
-    # The host's process is silent from the engine's view only if its I/O stops: close the
-    # host without telling (close_on_problem), the client notices silence or the close.
-    host.close_on_problem("test")
-    assert wait_until(lambda: got or not conn.is_alive, 10)
-    a.close()
-    b.close()
-
-
 def test_connect_failure_and_bad_address():
     c = yoton.Context()
     with pytest.raises(IOError):

@@ -1,3 +1,4 @@
+import threading
 import time
 
 import pytest
@@ -123,13 +124,27 @@ def test_sync_mode_slows_publisher(pair):
     pub = yoton.PubChannel(a, "sync")
     sub = yoton.SubChannel(b, "sync")
     sub.set_sync_mode(True)
-    for i in range(200):
-        pub.send(str(i))
-    # The subscriber's queue passes its high-water mark: the publisher is told to wait.
-    assert wait_until(lambda: sub.pending >= 33)
+    n = 20000
+    took = []
+
+    def send_all():
+        t0 = time.monotonic()
+        for i in range(n):
+            pub.send(str(i))
+        took.append(time.monotonic() - t0)
+
+    sender = threading.Thread(target=send_all)
+    sender.start()
     got = []
-    assert wait_until(lambda: got.extend(sub.recv_all()) or len(got) == 200, 30)
-    assert got == [str(i) for i in range(200)]
+    deadline = time.monotonic() + 60
+    while len(got) < n and time.monotonic() < deadline:
+        got.extend(sub.recv_all())
+        time.sleep(0.01)  # a slow consumer
+    sender.join(10)
+    assert got == [str(i) for i in range(n)]
+    # The sub asks for a pause at every read above 32 pending: the sender keeps pace with
+    # the consumer's reads instead of finishing at once (about 0.05 s unthrottled).
+    assert took[0] > 0.3, took
     sub.set_sync_mode(False)
 
 
