@@ -119,6 +119,26 @@ def test_select_sub_channel_keeps_order(pair):
         yoton.select_sub_channel(pubs[0])
 
 
+def test_select_after_a_batched_recv_keeps_order(pair):
+    # recv() takes a batch from the engine and keeps the rest locally: select_sub_channel
+    # must still order those against the other channels' messages.
+    a, b = pair
+    px, py = yoton.PubChannel(a, "bx"), yoton.PubChannel(a, "by")
+    sx, sy = yoton.SubChannel(b, "bx"), yoton.SubChannel(b, "by")
+    for i, pub in enumerate([px, py, px, py, px]):
+        pub.send(str(i))
+    assert wait_until(lambda: sx.pending + sy.pending == 5)
+    assert sx.recv(False) == "0"  # the rest of sx's messages now wait locally
+    assert sx.pending == 2
+    got = []
+    for _ in range(10):
+        ch = yoton.select_sub_channel(sx, sy)
+        if ch is None:
+            break
+        got.extend(ch.recv_selected())
+    assert got == ["1", "2", "3", "4"]
+
+
 def test_sync_mode_slows_publisher(pair):
     a, b = pair
     pub = yoton.PubChannel(a, "sync")

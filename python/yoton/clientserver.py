@@ -3,6 +3,7 @@
 import threading
 import time
 import weakref
+from typing import Optional
 
 from . import events
 from ._ffi import (
@@ -19,7 +20,7 @@ from ._ffi import (
 __all__ = ["RequestServer", "do_request"]
 
 
-def do_request(address, request, timeout=-1):
+def do_request(address: str, request: str, timeout: Optional[float] = -1) -> Optional[str]:
     """Send request to the server at address and return its reply (with its CRLF); None if
     no reply came within timeout seconds (timeout <= 0 or None: no limit)."""
     if not isinstance(request, str):
@@ -44,7 +45,7 @@ class RequestServer:
     handle_request(request) -> reply. start() serves in a thread, run() in the calling
     thread, stop() stops. async_val handles each connection in its own thread."""
 
-    def __init__(self, address, async_val=False, verbose=0):
+    def __init__(self, address: str, async_val: bool = False, verbose: int = 0) -> None:
         self._verbose = verbose
         ref = weakref.ref(self)
 
@@ -80,7 +81,7 @@ class RequestServer:
             t.join(0.2)
 
     @property
-    def port(self):
+    def port(self) -> int:
         out = ffi.new("uint16_t *")
         check(lib.yoton_request_server_port(self._server, out))
         return out[0]
@@ -95,12 +96,12 @@ class RequestServer:
             return
         check(lib.yoton_text_reply_set(reply, cstr(answer)))
 
-    def start(self):
+    def start(self) -> None:
         """Serve in a background thread."""
         self._running = True
         check(lib.yoton_request_server_start(self._server))
 
-    def run(self):
+    def run(self) -> None:
         """Serve in the calling thread until stop()."""
         self._running = True
         try:
@@ -108,21 +109,21 @@ class RequestServer:
         finally:
             self._running = False
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop serving (final)."""
         self._running = False
         check(lib.yoton_request_server_stop(self._server))
 
-    def is_alive(self):
+    def is_alive(self) -> bool:
         return self._running
 
-    def join(self, timeout=None):
+    def join(self, timeout: Optional[float] = None) -> None:
         """Wait until the server stopped (at most timeout seconds)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._running and (deadline is None or time.monotonic() < deadline):
             time.sleep(0.01)
 
-    def handle_request(self, request):
+    def handle_request(self, request: str) -> str:
         """The reply to request. The default echoes 'Requested: <request>'; 'wait' waits
         one second first and 'stop' stops the server."""
         if request == "wait":

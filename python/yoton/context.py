@@ -2,6 +2,7 @@
 
 import os
 import weakref
+from typing import List, Optional, Tuple
 
 from . import events
 from ._ffi import (
@@ -81,66 +82,66 @@ class Connection:
         return bool(out_value(fn, "bool", self._h))
 
     @property
-    def hostname1(self):
+    def hostname1(self) -> str:
         return get_string(lib.yoton_connection_hostname1, self._h)
 
     @property
-    def hostname2(self):
+    def hostname2(self) -> str:
         return get_string(lib.yoton_connection_hostname2, self._h)
 
     @property
-    def port1(self):
+    def port1(self) -> int:
         return out_value(lib.yoton_connection_port1, "uint16_t", self._h)
 
     @property
-    def port2(self):
+    def port2(self) -> int:
         return out_value(lib.yoton_connection_port2, "uint16_t", self._h)
 
     @property
-    def id1(self):
+    def id1(self) -> int:
         return out_value(lib.yoton_connection_id1, "uint64_t", self._h)
 
     @property
-    def id2(self):
+    def id2(self) -> int:
         return out_value(lib.yoton_connection_id2, "uint64_t", self._h)
 
     @property
-    def pid1(self):
+    def pid1(self) -> int:
         return os.getpid()
 
     @property
-    def pid2(self):
+    def pid2(self) -> int:
         return out_value(lib.yoton_connection_pid2, "uint64_t", self._h)
 
     @property
-    def is_alive(self):
+    def is_alive(self) -> bool:
         return self._bool(lib.yoton_connection_is_alive)
 
     @property
-    def is_connected(self):
+    def is_connected(self) -> bool:
         return self._bool(lib.yoton_connection_is_connected)
 
     @property
-    def is_waiting(self):
+    def is_waiting(self) -> bool:
         return self._bool(lib.yoton_connection_is_waiting)
 
     @property
-    def closed(self):
+    def closed(self) -> events.Signal:
         """Signal emitted with (connection, reason) when the connection closes."""
         return self._closed_signal
 
     @property
-    def timedout(self):
+    def timedout(self) -> events.Signal:
         """Signal emitted with (connection, True) when the peer went silent for `timeout`
         seconds and (connection, False) when it is heard from again."""
         return self._timedout_signal
 
     @property
-    def timeout(self):
+    def timeout(self) -> float:
         return out_value(lib.yoton_connection_timeout, "double", self._h)
 
     @timeout.setter
-    def timeout(self, value):
+    def timeout(self, value: float) -> None:
         if not isinstance(value, (int, float)):
             raise ValueError("timeout must be a number.")
         if value < TIMEOUT_MIN:
@@ -148,16 +149,16 @@ class Connection:
         check(lib.yoton_connection_set_timeout(self._h, float(value)))
 
     @property
-    def name(self):
+    def name(self) -> str:
         return get_string(lib.yoton_connection_name, self._h)
 
     @name.setter
-    def name(self, value):
+    def name(self, value: str) -> None:
         if not isinstance(value, str):
             raise ValueError("name must be a string.")
         check(lib.yoton_connection_set_name(self._h, cstr(value)))
 
-    def flush(self, timeout=3.0):
+    def flush(self, timeout: float = 3.0) -> None:
         """Wait until everything queued is sent; RuntimeError on timeout."""
         code = lib.yoton_connection_flush(self._h, float(timeout))
         if code == lib.YOTON_ERR_TIMEOUT:
@@ -165,10 +166,10 @@ class Connection:
         if code != lib.YOTON_ERR_CLOSED:  # the original returns quietly when not connected
             check(code)
 
-    def close(self, reason=None):
+    def close(self, reason: Optional[str] = None) -> None:
         check(lib.yoton_connection_close(self._h, cstr(reason)))
 
-    def close_on_problem(self, reason=None):
+    def close_on_problem(self, reason: Optional[str] = None) -> None:
         check(lib.yoton_connection_close_on_problem(self._h, cstr(reason)))
 
 
@@ -179,7 +180,7 @@ class Context:
     queue_params is (max_packages, 'old' | 'new'): the queue size and what a full queue
     discards."""
 
-    def __init__(self, verbose=0, queue_params=None):
+    def __init__(self, verbose: int = 0, queue_params: Optional[Tuple[int, str]] = None) -> None:
         self._verbose = verbose
         self._connections = []
         self._channels = set()  # open channels (closed ones are dropped)
@@ -208,27 +209,27 @@ class Context:
             self._ctx = ffi.NULL
 
     @property
-    def id(self):
+    def id(self) -> int:
         """The 8-byte id of this context."""
         return self._id
 
     @property
-    def connections_all(self):
+    def connections_all(self) -> List[Connection]:
         """The connections of this context that are alive, also those waiting for a peer."""
         return [c for c in self._connections if c.is_alive]
 
     @property
-    def connections(self):
+    def connections(self) -> ConnectionCollection:
         """The connected connections, indexable by name too (closed ones are dropped)."""
         alive = [c for c in self._connections if c.is_alive]
         self._connections = alive
         return ConnectionCollection(c for c in alive if c.is_connected)
 
     @property
-    def connection_count(self):
+    def connection_count(self) -> int:
         return len(self.connections)
 
-    def bind(self, address, max_tries=1, name=""):
+    def bind(self, address: str, max_tries: int = 1, name: str = "") -> Connection:
         """Host a connection at address ('host:port'); returns a waiting Connection."""
         if not isinstance(address, str):
             raise ValueError("Address should be a string.")
@@ -239,7 +240,7 @@ class Context:
         self._connections.append(conn)
         return conn
 
-    def connect(self, address, timeout=1.0, name=""):
+    def connect(self, address: str, timeout: float = 1.0, name: str = "") -> Connection:
         """Connect to a context hosting at address; IOError if that fails."""
         if not isinstance(address, str):
             raise ValueError("Address should be a string.")
@@ -253,7 +254,7 @@ class Context:
         self._connections.append(conn)
         return conn
 
-    def flush(self, timeout=5.0):
+    def flush(self, timeout: float = 5.0) -> bool:
         """Wait until all pending messages are sent; RuntimeError on timeout."""
         code = lib.yoton_context_flush(self._ctx, float(timeout))
         if code == lib.YOTON_ERR_TIMEOUT:
@@ -261,12 +262,12 @@ class Context:
         check(code)
         return True
 
-    def close(self):
+    def close(self) -> None:
         """Close every connection and channel (the context can bind and connect again)."""
         check(lib.yoton_context_close(self._ctx))
         self._channels.clear()
 
-    def close_channels(self):
+    def close_channels(self) -> None:
         """Close every channel of this context, keep the connections."""
         check(lib.yoton_context_close_channels(self._ctx))
         self._channels.clear()

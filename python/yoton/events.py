@@ -8,6 +8,7 @@ them all, on the calling thread.
 import threading
 import time
 import weakref
+from typing import Any, Callable, Optional, Union
 
 from ._ffi import (
     WAIT_SLICE,
@@ -97,7 +98,7 @@ class Signal:
     def type(self):
         return self.__class__
 
-    def bind(self, func):
+    def bind(self, func: Callable[..., Any]) -> None:
         cnew = CallableObject(func)
         for c in self._handlers:
             if cnew.compare(c):
@@ -105,7 +106,7 @@ class Signal:
                 return
         self._handlers.append(cnew)
 
-    def unbind(self, func=None):
+    def unbind(self, func: Optional[Callable[..., Any]] = None) -> None:
         """Remove a handler (and dead ones); all of them if func is None."""
         if func is None:
             self._handlers[:] = []
@@ -117,11 +118,11 @@ class Signal:
         self._handlers[:] = [c for c in self._handlers if not c.isdead()]
         return list(self._handlers)
 
-    def emit(self, *args, **kwargs):
+    def emit(self, *args: Any, **kwargs: Any) -> None:
         for c in self._live_handlers():
             _post(lambda c=c: c.call(*args, **kwargs))
 
-    def emit_now(self, *args, **kwargs):
+    def emit_now(self, *args: Any, **kwargs: Any) -> None:
         for c in self._live_handlers():
             c.call(*args, **kwargs)
 
@@ -134,7 +135,7 @@ _timers_lock = threading.Lock()
 class Timer(Signal):
     """Timer(interval=1.0, oneshot=True): a signal emitted when the interval has passed."""
 
-    def __init__(self, interval=1.0, oneshot=True):
+    def __init__(self, interval: float = 1.0, oneshot: bool = True) -> None:
         Signal.__init__(self)
         self._timer = ffi.NULL
         self.interval = interval
@@ -155,7 +156,7 @@ class Timer(Signal):
         _track(self)
 
     @property
-    def interval(self):
+    def interval(self) -> float:
         return self._interval
 
     @interval.setter
@@ -167,7 +168,7 @@ class Timer(Signal):
         self._interval = float(value)
 
     @property
-    def oneshot(self):
+    def oneshot(self) -> bool:
         return self._oneshot
 
     @oneshot.setter
@@ -175,12 +176,12 @@ class Timer(Signal):
         self._oneshot = bool(value)
 
     @property
-    def running(self):
+    def running(self) -> bool:
         out = ffi.new("bool *")
         check(lib.yoton_timer_running(self._timer, out))
         return bool(out[0])
 
-    def start(self, interval=None, oneshot=None):
+    def start(self, interval: Optional[float] = None, oneshot: Optional[bool] = None) -> None:
         if interval is not None:
             self.interval = interval
         if oneshot is not None:
@@ -189,7 +190,7 @@ class Timer(Signal):
             _running_timers.add(self)
         check(lib.yoton_timer_start(self._timer, self._interval, int(self._oneshot)))
 
-    def stop(self):
+    def stop(self) -> None:
         check(lib.yoton_timer_stop(self._timer))
         with _timers_lock:
             _running_timers.discard(self)
@@ -218,7 +219,7 @@ def _track(obj):
     _live.add(obj)
 
 
-def call_later(func, timeout=0.0, *args, **kwargs):
+def call_later(func: Callable[..., Any], timeout: float = 0.0, *args: Any, **kwargs: Any) -> None:
     """Call func(*args, **kwargs) from the event loop after timeout seconds (0: queued at the
     back; negative: at the front)."""
     c = CallableObject(func)
@@ -233,7 +234,7 @@ def _process(block):
     return n[0]
 
 
-def process_events(block=False):
+def process_events(block: Union[bool, float, None] = False) -> None:
     """Run every queued event. block: False (do not wait), True (wait for a first event) or
     seconds to wait for a first event. Waits are cut in short slices so Ctrl-C gets through."""
     if block is False or block is None or block == 0:
@@ -254,7 +255,7 @@ def process_events(block=False):
 _loop_state = {"running": False, "stop": False}
 
 
-def start_event_loop():
+def start_event_loop() -> None:
     """Process events until stop_event_loop() is called (a nested call returns at once)."""
     if _loop_state["running"]:
         return
@@ -267,14 +268,14 @@ def start_event_loop():
         _loop_state["running"] = False
 
 
-def stop_event_loop():
+def stop_event_loop() -> None:
     """Make start_event_loop() return (safe from any thread and from handlers)."""
     if not _loop_state["stop"]:
         _loop_state["stop"] = True
         _post(lambda: None)
 
 
-def embed_event_loop(callback):
+def embed_event_loop(callback: Optional[Callable[[], Any]]) -> None:
     """Embed yoton's event loop in another one: callback() is called (from any thread) for
     the first event queued after each process_events(); it should make the host loop call
     yoton.process_events(). None disables embedding."""

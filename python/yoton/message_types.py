@@ -6,6 +6,7 @@ so only channels of the same type name connect.
 """
 
 import struct
+from typing import Any
 
 __all__ = ["MessageType", "TEXT", "BINARY", "OBJECT"]
 
@@ -13,13 +14,13 @@ __all__ = ["MessageType", "TEXT", "BINARY", "OBJECT"]
 class MessageType:
     """Converts messages to bytes and bytes to messages (subclass it for custom types)."""
 
-    def message_to_bytes(self, message):
+    def message_to_bytes(self, message: Any) -> bytes:
         raise NotImplementedError()
 
-    def message_from_bytes(self, bb):
+    def message_from_bytes(self, bb: bytes) -> Any:
         raise NotImplementedError()
 
-    def message_type_name(self):
+    def message_type_name(self) -> str:
         raise NotImplementedError()
 
 

@@ -2,6 +2,7 @@
 
 import time
 import weakref
+from typing import Any, Callable, Generator, Optional, Tuple, Union
 
 from . import events
 from ._ffi import (
@@ -25,6 +26,7 @@ from ._ffi import (
     value_to_py,
 )
 from .channels import BaseChannel
+from .context import Context
 from .message_types import OBJECT
 
 __all__ = ["Future", "ReqChannel", "RepChannel", "TimeoutError", "CancelledError"]
@@ -46,7 +48,7 @@ class Future:
     """The future result of a request (PEP 3148-like). Future() makes a detached one that
     set_running_or_notify_cancel/set_result/set_exception complete."""
 
-    def __init__(self, _handle=None):
+    def __init__(self, _handle: Any = None) -> None:
         if _handle is None:
             _handle = out_value(lib.yoton_future_new, "yoton_future *")
         self._f = ffi.gc(_handle, lib.yoton_future_free)
@@ -55,20 +57,20 @@ class Future:
     def _status(self):
         return out_value(lib.yoton_future_get_status, "int", self._f)
 
-    def cancel(self):
+    def cancel(self) -> bool:
         """Cancel unless running: False while it runs, True if cancelled now or done."""
         return bool(out_value(lib.yoton_future_cancel, "bool", self._f))
 
-    def cancelled(self):
+    def cancelled(self) -> bool:
         return bool(out_value(lib.yoton_future_cancelled, "bool", self._f))
 
-    def running(self):
+    def running(self) -> bool:
         return bool(out_value(lib.yoton_future_running, "bool", self._f))
 
-    def done(self):
+    def done(self) -> bool:
         return bool(out_value(lib.yoton_future_done, "bool", self._f))
 
-    def set_auto_cancel_timeout(self, timeout):
+    def set_auto_cancel_timeout(self, timeout: Optional[float]) -> None:
         """Cancel if no replier took the request within timeout seconds of the call
         (None: never; default 10 s)."""
         if timeout is None:
@@ -112,7 +114,7 @@ class Future:
             self._exception = exc
         return self._exception
 
-    def result(self, timeout=None):
+    def result(self, timeout: Optional[float] = None) -> Any:
         """The call's value, waiting up to timeout seconds (None: no limit). Raises
         TimeoutError, CancelledError, or the call's exception."""
         code, value = self._wait(timeout)
@@ -120,7 +122,7 @@ class Future:
             return value
         raise self._raise_for(code, value, "Result")
 
-    def result_or_cancel(self, timeout=1.0):
+    def result_or_cancel(self, timeout: float = 1.0) -> Any:
         """The call's value if it comes within timeout seconds, else cancel and return None."""
         code, value = self._wait(timeout)
         if code == 0:
@@ -128,14 +130,14 @@ class Future:
         self.cancel()
         return None
 
-    def exception(self, timeout=None):
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         """The call's exception (None if it succeeded), waiting like result()."""
         code, value = self._wait(timeout)
         if code == 0:
             return None
         return self._raise_for(code, value, "Exception")
 
-    def add_done_callback(self, fn):
+    def add_done_callback(self, fn: Callable[["Future"], Any]) -> None:
         """Call fn(future) from the event loop once the future is done (at the next event
         processing if it is done already)."""
         if not callable(fn):
@@ -148,7 +150,7 @@ class Future:
             )
         )
 
-    def set_running_or_notify_cancel(self):
+    def set_running_or_notify_cancel(self) -> bool:
         """Executor side: False if it was cancelled, else move to running and return True."""
         out = ffi.new("bool *")
         code = lib.yoton_future_set_running_or_notify_cancel(self._f, out)
@@ -158,12 +160,12 @@ class Future:
             )
         return bool(out[0])
 
-    def set_result(self, result):
+    def set_result(self, result: Any) -> None:
         """Executor side: complete with result (only while running, as the original)."""
         if self._status() == lib.YOTON_FUTURE_RUNNING:
             check(lib.yoton_future_set_result(self._f, value_from_py(result)))
 
-    def set_exception(self, exception):
+    def set_exception(self, exception: Union[BaseException, str]) -> None:
         """Executor side: complete with an exception (or its text), only while running."""
         if isinstance(exception, str):
             exception = Exception(exception)
@@ -173,7 +175,7 @@ class Future:
             self._exception = exception
             check(lib.yoton_future_set_exception(self._f, cstr(str(exception))))
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         from ._asyncio import await_future
 
         return await_future(self).__await__()
@@ -183,7 +185,9 @@ class ReqChannel(BaseChannel):
     """ReqChannel(context, slot_base, default_future_timeout=10.0): calling any attribute,
     req.add(3, 4), sends a request to a RepChannel on the slot and returns a Future."""
 
-    def __init__(self, context, slot_base, default_future_timeout=10.0):
+    def __init__(
+        self, context: Context, slot_base: str, default_future_timeout: Optional[float] = 10.0
+    ) -> None:
         self._default_future_timeout = default_future_timeout
         BaseChannel.__init__(self, context, slot_base, OBJECT)
 
@@ -194,7 +198,7 @@ class ReqChannel(BaseChannel):
         timeout = self._default_future_timeout
         check(lib.yoton_req_set_default_timeout(self._ch, -1.0 if timeout is None else timeout))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Callable[..., Future]:
         if name.startswith("_"):
             raise AttributeError(name)
 
@@ -219,7 +223,7 @@ class RepChannel(BaseChannel):
     them. Set the mode to 'event' (handled when events are processed) or 'thread' (in the
     channel's own thread) to serve; 'off' (the default) leaves requests waiting."""
 
-    def __init__(self, context, slot_base):
+    def __init__(self, context: Context, slot_base: str) -> None:
         BaseChannel.__init__(self, context, slot_base, OBJECT)
         self._registered = set()
         self._register_methods()
@@ -252,7 +256,7 @@ class RepChannel(BaseChannel):
             )
             self._registered.add(name)
 
-    def set_mode(self, mode):
+    def set_mode(self, mode: Union[int, str]) -> None:
         """'off' (0), 'event' (1) or 'thread' (2)."""
         if isinstance(mode, str):
             mode = mode.lower()
@@ -261,7 +265,7 @@ class RepChannel(BaseChannel):
         self._register_methods()
         check(lib.yoton_rep_set_mode(self._ch, _MODES[mode]))
 
-    def echo(self, arg1, sleep=0.0):
+    def echo(self, arg1: Any, sleep: float = 0.0) -> Tuple[Any, str]:
         """Returns (arg1, hex(context id)) after sleeping `sleep` seconds (for testing)."""
         time.sleep(sleep)
         return arg1, hex(self._context.id)

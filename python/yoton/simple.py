@@ -2,6 +2,7 @@
 
 import os
 import sys
+from typing import Union
 
 from .channels import PubChannel, SubChannel
 from .context import Context
@@ -13,15 +14,15 @@ class SimpleSocket(Context):
     """A context with a TEXT publisher and subscriber on slot 'text': send() and recv()
     whole text messages, BSD-socket style."""
 
-    def __init__(self, verbose=False):
+    def __init__(self, verbose: bool = False) -> None:
         Context.__init__(self, verbose)
         self._cs = PubChannel(self, "text")
         self._cr = SubChannel(self, "text")
 
-    def send(self, s):
+    def send(self, s: str) -> None:
         self._cs.send(s)
 
-    def recv(self, block=None):
+    def recv(self, block: Union[bool, float, None] = None) -> str:
         """A text ('' if none, or closed and empty)."""
         return self._cr.recv(block)
 
