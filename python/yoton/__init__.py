@@ -72,17 +72,37 @@ SubChannel.recv_async = _recv_async
 
 @_atexit.register
 def _shutdown():
-    """Release every engine object that can call into Python, while Python still runs:
-    afterwards no engine thread calls us (exit never hangs or crashes)."""
+    """Stop every engine object that can call into Python while Python still runs, so exit
+    is bounded and no engine thread calls a finalising interpreter.
+
+    Channels close first (no new requests), then handlers still running get up to 1 s to
+    return. If they did, everything is released; if one still runs (a handler that sleeps),
+    the contexts are closed but not released (a release would wait for it) and the process
+    ends with it."""
+    import time
+
     from . import events
 
-    _ffi.lib.yoton_embed_event_loop(_ffi.NULL, _ffi.NULL, _ffi.NULL)
+    lib, ffi = _ffi.lib, _ffi.ffi
+    lib.yoton_embed_event_loop(_ffi.NULL, _ffi.NULL, _ffi.NULL)
     live = list(events._live)
-    # Channels, timers, servers and connections first (they hold Python callbacks), then
-    # the contexts (whose release closes connections and stops threads).
+    for obj in live:
+        try:
+            obj._stop()
+        except Exception:
+            pass
+    deadline = time.monotonic() + 1.0
+    while _ffi.handlers_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wait_free = not _ffi.handlers_running()
+    # Channels, timers, servers and connections first (they hold Python callbacks), then the
+    # contexts (whose release closes connections and stops threads).
     for obj in sorted(live, key=lambda o: isinstance(o, Context)):
         try:
-            obj._release()
+            if wait_free:
+                obj._release()
+            else:
+                obj._abandon()
         except Exception:
             pass
     _ffi.shutting_down = True

@@ -132,6 +132,28 @@ def _forget(ud):
         _handles.pop(int(ffi.cast("uintptr_t", ud)), None)
 
 
+# Handlers (replier methods, request handlers) running now, on any thread: exit waits a
+# little for them, so that none returns into a finalising interpreter.
+_inflight = [0]
+_inflight_lock = threading.Lock()
+
+
+class inflight:
+    """Counts the handler calls in progress (a context manager)."""
+
+    def __enter__(self):
+        with _inflight_lock:
+            _inflight[0] += 1
+
+    def __exit__(self, *exc):
+        with _inflight_lock:
+            _inflight[0] -= 1
+
+
+def handlers_running():
+    return _inflight[0]
+
+
 # While the interpreter shuts down, trampolines still run (the GIL is there until
 # finalisation) but call no user code; atexit has released every engine object by then.
 shutting_down = False

@@ -79,10 +79,17 @@ class BaseChannel:
         check(type(self)._new(context._ctx, cstr(slot_base), cstr(type_name), out))
         self._ch = ffi.gc(out[0], lib.yoton_channel_free)
 
+    def _stop(self):
+        if self._ch:
+            lib.yoton_channel_close(self._ch)
+
     def _release(self):
         if self._ch:
             ffi.release(self._ch)
             self._ch = ffi.NULL
+
+    def _abandon(self):
+        self._ch = events.detach(self._ch)
 
     def _subscribe_received(self):
         ref = weakref.ref(self)

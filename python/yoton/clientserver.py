@@ -11,6 +11,7 @@ from ._ffi import (
     cstr,
     ffi,
     free_trampoline,
+    inflight,
     lib,
     new_handle,
     print_error,
@@ -66,19 +67,22 @@ class RequestServer:
         self.daemon = True  # the original is a daemon thread (kept for compatibility)
         events._track(self)
 
-    def _release(self):
-        """At exit: stop serving without waiting long. The engine's stop (and free) waits up
-        to 5 s for handlers still running, beyond the exit bound: it runs in a daemon thread,
-        given 0.2 s (it closes the listening socket at once), and the server is never freed;
-        the process ends with its handlers."""
+    def _stop(self):
+        """At exit: stop serving. The engine's stop waits for handlers still running (up to
+        YOTON_HANDLER_WAIT): it runs in a daemon thread, given 0.2 s (the listening socket
+        closes at once)."""
         if self._server:
-            server = self._server
-            ffi.gc(server, None)  # detach the destructor (the free would wait too)
-            self._server = ffi.NULL
-            t = threading.Thread(target=lib.yoton_request_server_stop, args=(server,))
+            t = threading.Thread(target=lib.yoton_request_server_stop, args=(self._server,))
             t.daemon = True
             t.start()
             t.join(0.2)
+
+    def _release(self):
+        """At exit: never freed (the free would wait for a handler, or for the stop above);
+        the process ends with it."""
+        self._server = events.detach(self._server)
+
+    _abandon = _release
 
     @property
     def port(self) -> int:
@@ -88,7 +92,8 @@ class RequestServer:
 
     def _handle(self, request, reply):
         try:
-            answer = self.handle_request(ffi.string(request).decode("utf-8", "ignore"))
+            with inflight():
+                answer = self.handle_request(ffi.string(request).decode("utf-8", "ignore"))
             if not isinstance(answer, str):
                 raise ValueError("handle_request() should return a string.")
         except Exception:

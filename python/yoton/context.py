@@ -70,10 +70,16 @@ class Connection:
         )
         events._track(self)
 
+    def _stop(self):
+        pass
+
     def _release(self):
         if self._h:
             ffi.release(self._h)
             self._h = ffi.NULL
+
+    def _abandon(self):
+        self._h = events.detach(self._h)
 
     def __repr__(self):
         return "<yoton.Connection %r %s:%i>" % (self.name, self.hostname1, self.port1)
@@ -197,6 +203,17 @@ class Context:
         self._queue_params = queue_params or (10000, "old")
         self._id = out_value(lib.yoton_context_id, "uint64_t", self._ctx)
         events._track(self)
+
+    def _stop(self):
+        pass
+
+    def _abandon(self):
+        """At exit with a handler still running: close, but do not release (that waits)."""
+        if self._ctx:
+            lib.yoton_context_close(self._ctx)
+        for c in self._connections:
+            c._abandon()
+        self._ctx = events.detach(self._ctx)
 
     def _release(self):
         """Free the engine context (closes everything): at exit or when collected."""

@@ -195,10 +195,17 @@ class Timer(Signal):
         with _timers_lock:
             _running_timers.discard(self)
 
+    def _stop(self):
+        if self._timer:
+            lib.yoton_timer_stop(self._timer)
+
     def _release(self):
         if self._timer:
             ffi.release(self._timer)
             self._timer = ffi.NULL
+
+    def _abandon(self):
+        self._timer = detach(self._timer)
 
 
 def _timer_fired(ref):
@@ -209,6 +216,14 @@ def _timer_fired(ref):
         with _timers_lock:
             _running_timers.discard(timer)
     timer.emit_now()
+
+
+def detach(cdata):
+    """Drop the destructor of a handle that must not be released (exit with a handler still
+    running: the release would wait for it); returns NULL for the attribute."""
+    if cdata:
+        ffi.gc(cdata, None)
+    return ffi.NULL
 
 
 # Every live object holding engine resources with Python callbacks: released at exit.

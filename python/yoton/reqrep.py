@@ -18,6 +18,7 @@ from ._ffi import (
     free_trampoline,
     future_trampoline,
     get_string,
+    inflight,
     lib,
     new_handle,
     out_value,
@@ -285,8 +286,9 @@ class _Handler:
         if channel is None:
             return
         try:
-            func = getattr(channel, self.name)
-            result = func(*value_to_py(args), **value_to_py(kwargs))
+            with inflight():
+                func = getattr(channel, self.name)
+                result = func(*value_to_py(args), **value_to_py(kwargs))
         except Exception:
             text = error_msg()
             print("yoton.RepChannel: error handling request:")
