@@ -91,6 +91,14 @@ def server():
     port = int(sys.argv[2])
     s = Upper("127.0.0.1:%i" % port)
     s.start()
+    # Ready once its thread listens (start() returns before that).
+    import socket
+
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if s._bsd_socket.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            break
+        time.sleep(0.01)
     print("ready", flush=True)
     sys.stdin.read()  # until the test closes our stdin
     s.stop()

@@ -159,7 +159,7 @@ def test_sync_mode_slows_publisher(pair):
     deadline = time.monotonic() + 60
     while len(got) < n and time.monotonic() < deadline:
         got.extend(sub.recv_all())
-        time.sleep(0.01)  # a slow consumer
+        time.sleep(0.02)  # a slow consumer
     sender.join(10)
     assert got == [str(i) for i in range(n)]
     # The sub asks for a pause at every read above 32 pending: the sender keeps pace with

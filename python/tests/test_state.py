@@ -17,7 +17,7 @@ def test_state_sync_and_late_joiner(pair):
     s3 = yoton.StateChannel(c, "st", yoton.OBJECT)
     host = a.bind("127.0.0.1:0")
     c.connect("127.0.0.1:%i" % host.port1)
-    assert wait_until(lambda: s3.recv() == {"k": "v"})
+    assert wait_until(lambda: s3.recv() == {"k": "v"}, 10)
     c.close()
 
 
