@@ -121,7 +121,7 @@ class BaseChannel:
 
     @property
     def closed(self) -> bool:
-        return bool(out_value(lib.yoton_channel_closed, "bool", self._ch))
+        return bool(out_value(lib.yoton_channel_is_closed, "bool", self._ch))
 
     @property
     def slot_outgoing(self) -> Optional[str]:

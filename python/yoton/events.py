@@ -178,7 +178,7 @@ class Timer(Signal):
     @property
     def running(self) -> bool:
         out = ffi.new("bool *")
-        check(lib.yoton_timer_running(self._timer, out))
+        check(lib.yoton_timer_is_running(self._timer, out))
         return bool(out[0])
 
     def start(self, interval: Optional[float] = None, oneshot: Optional[bool] = None) -> None:

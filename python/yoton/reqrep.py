@@ -63,13 +63,13 @@ class Future:
         return bool(out_value(lib.yoton_future_cancel, "bool", self._f))
 
     def cancelled(self) -> bool:
-        return bool(out_value(lib.yoton_future_cancelled, "bool", self._f))
+        return bool(out_value(lib.yoton_future_is_cancelled, "bool", self._f))
 
     def running(self) -> bool:
-        return bool(out_value(lib.yoton_future_running, "bool", self._f))
+        return bool(out_value(lib.yoton_future_is_running, "bool", self._f))
 
     def done(self) -> bool:
-        return bool(out_value(lib.yoton_future_done, "bool", self._f))
+        return bool(out_value(lib.yoton_future_is_done, "bool", self._f))
 
     def set_auto_cancel_timeout(self, timeout: Optional[float]) -> None:
         """Cancel if no replier took the request within timeout seconds of the call
