@@ -13,7 +13,9 @@ The slot names and types are those of bench/yoton_bench.c, so either side can be
 implementation (the mixed runs).
 
 The original is imported as the top-level package ``yoton`` from pyzo's directory (without
-importing pyzo itself, which would need Qt).
+importing pyzo itself, which would need Qt). With YOTON_PY_IMPL=engine the same code runs on
+this project's Python package instead (python/, installed with pip; system "pyengine"), for
+the same-run comparison of bench/py_bench.py.
 """
 
 import importlib.util
@@ -39,9 +41,14 @@ def _import_original_yoton():
     return yoton
 
 
-yoton = _import_original_yoton()
+if os.environ.get("YOTON_PY_IMPL") == "engine":
+    import yoton  # this project's package (python/)
 
-SYSTEM = "pyyoton"
+    assert hasattr(yoton, "engine_version"), "YOTON_PY_IMPL=engine needs pip install ./python"
+    SYSTEM = "pyengine"
+else:
+    yoton = _import_original_yoton()
+    SYSTEM = "pyyoton"
 ARGS = {}
 
 

@@ -8,7 +8,8 @@
 #               cmake >= 3.16 (the system one, else pip-installed into the venv);
 #   test        a C++ compiler; rustfmt and clippy (rustup component add, when missing);
 #               pkg-config (the system one, else PyPI's pkgconf in the venv);
-#               pyzo==4.22.0 and pytest in the venv; cbindgen 0.29.0
+#               pyzo==4.22.0, pytest and the Python package's build tools (cffi,
+#               setuptools, wheel) in the venv; cbindgen 0.29.0
 #               (cargo install cbindgen --version 0.29.0 --locked, into ~/.cargo/bin).
 # The venv is $YOTON_VENV (default <repo>/venv), created with $PYTHON (default python3) when
 # needed; its bin/ goes first on PATH when a tool comes from it. Says nothing when everything
@@ -158,6 +159,15 @@ sys.exit(0 if m.version('pyzo') == '$YOTON_PYZO_VERSION' and u.find_spec('pytest
         _yoton_venv
         _yoton_say "installing pyzo==$YOTON_PYZO_VERSION and pytest into $YOTON_VENV"
         _yoton_pip "pyzo==$YOTON_PYZO_VERSION" pytest
+    fi
+
+    # The Python package's build (python/setup.py, run without build isolation by test.sh).
+    if ! "$YOTON_VENV/bin/python" -c "
+import importlib.util as u, sys
+sys.exit(0 if all(u.find_spec(m) for m in ('cffi', 'setuptools', 'wheel')) else 1)" 2>/dev/null; then
+        _yoton_venv
+        _yoton_say "installing cffi, setuptools and wheel into $YOTON_VENV (the Python package's build)"
+        _yoton_pip "cffi>=1.15" "setuptools>=61" wheel
     fi
 
     # cbindgen for the header check (tests/header_fresh.rs looks on PATH, then ~/.cargo/bin).
