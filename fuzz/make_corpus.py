@@ -1,11 +1,13 @@
 """Regenerate the fuzz seed corpus (fuzz/corpus/<target>/) from real traffic of the original
-Python yoton (pyzo 4.22.0) talking to itself over loopback.
+Python yoton (pyzo 4.22.0) over loopback, talking to itself and to us.
 
-Each scenario runs two Python contexts, the client connecting through a recording TCP proxy,
-so both directions of the stream are captured byte for byte: handshake lines, then packages
-(pub/sub TEXT and OBJECT, req/rep with pre-requests, acknowledgements and replies, state,
-context messages, heartbeats, the close package). A raw socket also collects the host's error
-replies to a non-yoton client and to a bad id. The captures are then split per target:
+Each scenario runs a Python client context that connects through a recording TCP proxy to a
+host, so both directions of the stream are captured byte for byte: handshake lines, then
+packages (pub/sub TEXT and OBJECT, req/rep with pre-requests, acknowledgements and replies,
+state, context messages, heartbeats, the close package). The host is a Python context, and,
+when YOTON_INTEROP_PEER names the built tests/interop peer (build/yoton_interop_peer), also our
+C library. A raw socket also collects the host's error replies to a non-yoton client and to a
+bad id. The captures are then split per target:
 
   handshake/  every handshake line and error reply, as received
   header/     every distinct 56-byte package header
@@ -13,7 +15,8 @@ replies to a non-yoton client and to a bad id. The captures are then split per t
   receive/    each direction's stream after its handshake line (what a peer receives)
   address/    the address forms of the original's documentation (addresses are not traffic)
 
-Usage: /work/main/venv/bin/python fuzz/make_corpus.py (any venv with pyzo==4.22.0).
+Usage: [YOTON_INTEROP_PEER=build/yoton_interop_peer] python fuzz/make_corpus.py
+(with a venv that has pyzo==4.22.0, e.g. the one scripts/setup-env.sh makes).
 Files are named by content hash, so rerunning only adds what is new.
 """
 
@@ -176,6 +179,55 @@ def heartbeat(host, client):
     time.sleep(1.5)
 
 
+def with_us(peer_path):
+    """The same kinds of traffic between a Python client and our C library as the host."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "interop"))
+    import interop_util as iu
+
+    peer = iu.Peer(peer_path)
+    client = yoton.Context()
+    try:
+        idx, port = peer.bind("localhost:0")
+        for line in [
+            "sub s %s txt" % SUB, "pub p %s txt" % SUB, "sub so %s obj" % SUB,
+            "pub po %s obj" % SUB, "rep r %s" % REQ, "register r echo ident",
+            "rep_mode r thread", "req q %s" % REQ, "state st %s txt" % STATE,
+        ]:
+            peer.ok(line)
+        sub = yoton.SubChannel(client, SUB, yoton.TEXT)
+        pub = yoton.PubChannel(client, SUB, yoton.TEXT)
+        sub_obj = yoton.SubChannel(client, SUB, yoton.OBJECT)
+        pub_obj = yoton.PubChannel(client, SUB, yoton.OBJECT)
+        req = yoton.ReqChannel(client, REQ)
+        rep = yoton.RepChannel(client, REQ)
+        rep.set_mode("thread")
+        state = yoton.StateChannel(client, STATE, yoton.TEXT)
+        rec = Recorder(port)
+        client.connect("localhost:%d" % rec.port, timeout=DEADLINE)
+        peer.wait_connected(idx)
+        pub.send("from python ✓")
+        assert peer.recv("s")[0] > 0
+        peer.ok("send_text p from us")
+        wait_until(lambda: sub.recv(False) == "from us", "our text")
+        pub_obj.send({"py": [1, 2.5, None, (True, "x")]})
+        assert peer.recv("so")[0] > 0
+        peer.ok("send po %s" % iu.obj_encode([-7, "us", {"k": None}]).hex())
+        wait_until(lambda: sub_obj.recv(False), "our object")
+        assert req.echo("to us").result(DEADLINE) == "to us"
+        assert peer.result(peer.call("q", "echo", ["to python"])).ok
+        state.send("python state")
+        peer.ok("state_send_text st our state")
+        wait_until(lambda: state.recv() == "our state", "our state")
+        client.flush(DEADLINE)
+        client.close()
+        peer.ok("wait_closed %d %s" % (idx, DEADLINE))
+        rec.wait()
+        return bytes(rec.to_host), bytes(rec.to_client)
+    finally:
+        client.close()
+        peer.close()
+
+
 def error_replies():
     """The host's replies to a non-yoton client and to a bad id."""
     host = yoton.Context()
@@ -253,8 +305,14 @@ def write(target, data):
 def main():
     handshakes = set(error_replies())
     headers, objects, streams = set(), set(), set()
-    for scenario in [pubsub, reqrep, state, heartbeat]:
-        for stream in pair(scenario):
+    captures = [pair(scenario) for scenario in [pubsub, reqrep, state, heartbeat]]
+    peer_path = os.environ.get("YOTON_INTEROP_PEER")
+    if peer_path:
+        captures.append(with_us(peer_path))
+    else:
+        print("YOTON_INTEROP_PEER not set: no traffic with our library")
+    for capture in captures:
+        for stream in capture:
             line, rest, packages = split_stream(stream)
             handshakes.add(line)
             streams.add(rest)
