@@ -14,8 +14,11 @@ use yoton::protocol::header::{BadControl, Header, HEADER_SIZE};
 use yoton::protocol::{object, MAX_NAME_BYTES};
 use yoton::{Channel, Context, MessageType, RepMode, Status, Value};
 
+/// A target body: the raw input in, a panic on any violated property.
+pub type Body = fn(&[u8]);
+
 /// The five targets by name, for the corpus replay.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("header", header),
     ("handshake", handshake),
     ("object", object),
