@@ -290,6 +290,10 @@ ADDRESSES = [
     "localhost:name+x",
     "host.example:80",
     "itc://localhost:1",
+    "[::1]:8080",
+    "tcp://[fe80::1]:name+1",
+    "[::]:0",
+    "::1:0",
     "localhost",
 ]
 

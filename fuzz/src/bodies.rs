@@ -79,7 +79,7 @@ pub fn object(data: &[u8]) {
 }
 
 /// Address parsing (`parse_address`). A parsed address, written back as
-/// `protocol://host:port`, parses to the same address.
+/// `protocol://host:port` (an IPv6 host in brackets), parses to the same address.
 pub fn address(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -87,7 +87,13 @@ pub fn address(data: &[u8]) {
     let Ok(a) = parse_address(text) else {
         return;
     };
-    let again = format!("{}://{}:{}", a.protocol, a.host, a.port);
+    assert!(!a.host.is_empty());
+    let host = if a.host.contains(':') {
+        format!("[{}]", a.host)
+    } else {
+        a.host.clone()
+    };
+    let again = format!("{}://{host}:{}", a.protocol, a.port);
     if again.len() <= MAX_NAME_BYTES {
         assert_eq!(parse_address(&again).as_ref(), Ok(&a), "{again:?}");
     }
