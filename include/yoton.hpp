@@ -238,7 +238,6 @@ private:
     std::size_t size_ = 0;
 };
 
-class Value;
 
 /// A non-owning, read-only view of an OBJECT value (like std::string_view for strings): valid
 /// while the value it looks at lives and is not changed. A default view is null (no value);
@@ -665,6 +664,8 @@ private:
 /// The future result of a request (Requester::call) or a detached future (move-only).
 class Future : public FutureView {
 public:
+    /// An empty handle (to assign a future to later).
+    Future() noexcept : FutureView(nullptr) {}
     /// Take ownership of a C future (may be NULL).
     explicit Future(yoton_future *owned) noexcept : FutureView(owned) {}
     /// Move: `other` becomes empty.
