@@ -88,7 +88,8 @@ inline ErrorHandlerSlot &error_handler_slot() {
 
 /// Report the exception being handled (call only inside a catch block). Never throws.
 inline void report_current_exception(const char *where) noexcept {
-    std::string what = "unknown exception";
+    // No allocation here: the exception object lives until the caller's catch block ends.
+    const char *what = "unknown exception";
     try {
         throw;
     } catch (const std::exception &e) {
@@ -102,13 +103,13 @@ inline void report_current_exception(const char *where) noexcept {
             handler = error_handler_slot().handler;
         }
         if (handler) {
-            handler(where, what.c_str());
+            handler(where, what);
             return;
         }
     } catch (...) {
         // The handler itself failed: fall back to stderr.
     }
-    std::fprintf(stderr, "yoton: exception in %s: %s\n", where, what.c_str());
+    std::fprintf(stderr, "yoton: exception in %s: %s\n", where, what);
 }
 
 /// Box a callable on the heap as a callback's user data.
@@ -208,8 +209,9 @@ public:
     constexpr bytes_view(std::string_view s) noexcept : bytes_view(s.data(), s.size()) {}
     /// The bytes of a string.
     bytes_view(const std::string &s) noexcept : bytes_view(s.data(), s.size()) {}
-    /// The bytes of a C string (without its NUL).
-    bytes_view(const char *s) noexcept : bytes_view(std::string_view(s)) {}
+    /// The bytes of a C string (without its NUL; NULL: empty).
+    bytes_view(const char *s) noexcept
+        : bytes_view(s != nullptr ? std::string_view(s) : std::string_view()) {}
     /// The bytes of a contiguous container of 1-byte elements (vector<uint8_t>, array<byte>, ...).
     template <class C,
               class = std::enable_if_t<
@@ -426,8 +428,8 @@ public:
     }
     /// A string from a std::string.
     Value(const std::string &text) : Value(std::string_view(text)) {}
-    /// A string from a C string.
-    Value(const char *text) : Value(std::string_view(text)) {}
+    /// A string from a C string (Error YOTON_ERR_INVALID_ARGUMENT for NULL).
+    Value(const char *text) : Value(c_string(text)) {}
     /// A deep copy of the value a view looks at (Error for a null view).
     explicit Value(const ValueView &view) : ValueView() {
         yoton_value *v = nullptr;
@@ -504,6 +506,13 @@ public:
 
 private:
     yoton_value *mut() const noexcept { return const_cast<yoton_value *>(p_); }
+
+    static std::string_view c_string(const char *text) {
+        if (text == nullptr) {
+            throw Error(YOTON_ERR_INVALID_ARGUMENT, "yoton::Value", "NULL string");
+        }
+        return text;
+    }
 
     template <class T>
     static std::int64_t to_int64(T i) {

@@ -192,6 +192,9 @@ void test_values() {
     }
     CHECK_THROWS(Value(std::string_view("\xc3\x28", 2)), YOTON_ERR_ENCODING);
     CHECK_THROWS(Value(UINT64_MAX), YOTON_ERR_INVALID_ARGUMENT);
+    const char *null_text = nullptr;
+    CHECK_THROWS(Value(null_text), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK(yoton::bytes_view(null_text).empty());
     CHECK_THROWS(Value(yoton::ValueView()), YOTON_ERR_INVALID_ARGUMENT);  // clone of nothing
     const std::runtime_error &base = yoton::Error(YOTON_ERR_IO, "call", "detail");
     CHECK(std::string(base.what()) == std::string("call: ") + yoton_strerror(YOTON_ERR_IO) + " (detail)");
