@@ -10,8 +10,8 @@
  *   here. A C++ exception never crosses into the C library: the trampolines catch it and pass
  *   it to the callback error handler (set_callback_error_handler; the default prints it to
  *   stderr). A replier handler's exception becomes the error reply of the request instead.
- * - Times are seconds as `double`, with the C API's conventions (negative: the default or no
- *   limit, as each function says).
+ * - Times are seconds as `double`, with the C API's rule: 0 does not wait, yoton::forever (any
+ *   negative value) means no limit. Default arguments are the original yoton's defaults.
  * - Link with the C library as usual (`Yoton::yoton`, `pkg-config yoton`); docs/cpp.md has a tour.
  */
 #ifndef YOTON_HPP
@@ -192,6 +192,9 @@ inline CallbackErrorHandler set_callback_error_handler(CallbackErrorHandler hand
     std::swap(detail::error_handler_slot().handler, handler);
     return handler;
 }
+
+/// A timeout meaning "no limit" (YOTON_FOREVER; any negative value means the same).
+inline constexpr double forever = YOTON_FOREVER;
 
 /// The library version at run time ("MAJOR.MINOR.PATCH").
 inline std::string version() { return yoton_version(); }
@@ -615,16 +618,16 @@ public:
     /// Cancel a request no replier took yet: false while it runs, true if cancelled or done.
     bool cancel() const { return flag(yoton_future_cancel, "yoton_future_cancel"); }
 
-    /// The result, waiting up to `timeout` s (negative: forever; 0: do not wait). Error with
+    /// The result, waiting up to `timeout` s (forever by default; 0: do not wait). Error with
     /// YOTON_ERR_TIMEOUT, _CANCELLED, _REMOTE (detail(): the replier's error text), _IO ...
-    Value result(double timeout = -1) const {
+    Value result(double timeout = forever) const {
         yoton_value *v = nullptr;
         detail::check(yoton_future_result(p_, timeout, &v), "yoton_future_result");
         return Value(v);
     }
-    /// The result if it comes within `timeout` s (negative: 1 s); otherwise cancel the request
-    /// and throw Error YOTON_ERR_CANCELLED.
-    Value result_or_cancel(double timeout = -1) const {
+    /// The result if it comes within `timeout` s (default 1 s, as in the original; forever: no
+    /// limit); otherwise cancel the request and throw Error YOTON_ERR_CANCELLED.
+    Value result_or_cancel(double timeout = 1.0) const {
         yoton_value *v = nullptr;
         detail::check(yoton_future_result_or_cancel(p_, timeout, &v),
                       "yoton_future_result_or_cancel");
@@ -632,14 +635,14 @@ public:
     }
     /// The error text of a failed request, waiting like result(); Error
     /// YOTON_ERR_INVALID_ARGUMENT if it succeeded.
-    std::string exception(double timeout = -1) const {
+    std::string exception(double timeout = forever) const {
         return detail::read_string(
             [&](char *buf, std::size_t cap, std::size_t *len) {
                 return yoton_future_exception(p_, timeout, buf, cap, len);
             },
             "yoton_future_exception");
     }
-    /// Cancel automatically if no replier took the request within `seconds` (negative: never).
+    /// Cancel automatically if no replier took the request within `seconds` (forever: never).
     void set_auto_cancel_timeout(double seconds) const {
         detail::check(yoton_future_set_auto_cancel_timeout(p_, seconds),
                       "yoton_future_set_auto_cancel_timeout");
@@ -789,6 +792,17 @@ public:
     std::string close_reason() const {
         return text(yoton_connection_close_reason, "yoton_connection_close_reason");
     }
+    /// Close the connection once it has stayed `timedout` for `seconds` (0: never, the
+    /// default; otherwise 0.1 s at least).
+    void set_close_after_timedout(double seconds) const {
+        detail::check(yoton_connection_set_close_after_timedout(get(), seconds),
+                      "yoton_connection_set_close_after_timedout");
+    }
+    /// The close-after-timedout setting in seconds (0: never).
+    double close_after_timedout() const {
+        return number<double>(yoton_connection_close_after_timedout,
+                              "yoton_connection_close_after_timedout");
+    }
     /// Close, telling the peer (empty reason: "Closed on command."). Queued packages are
     /// dropped: flush() first to deliver them.
     void close(std::string_view reason = {}) const {
@@ -802,8 +816,9 @@ public:
         detail::check(yoton_connection_close_on_problem(get(), reason.empty() ? nullptr : r.c_str()),
                       "yoton_connection_close_on_problem");
     }
-    /// Wait until everything queued is written (negative timeout: 3 s).
-    void flush(double timeout = -1) const {
+    /// Wait until everything queued is written, at most `timeout` s (default 3 s, as in the
+    /// original; forever: no limit). Error YOTON_ERR_TIMEOUT, or YOTON_ERR_CLOSED if not connected.
+    void flush(double timeout = 3.0) const {
         detail::check(yoton_connection_flush(get(), timeout), "yoton_connection_flush");
     }
     /// Call `handler(reason)` on the event-processing thread when the connection closes.
@@ -895,8 +910,9 @@ public:
                       "yoton_context_bind");
         return Connection(c);
     }
-    /// Connect to a context hosting at `address`, retrying up to `timeout` s (negative: 1 s).
-    Connection connect(std::string_view address, double timeout = -1,
+    /// Connect to a context hosting at `address`, retrying up to `timeout` s (default 1 s, as
+    /// in the original; forever: until it succeeds). Empty `name`: the default name.
+    Connection connect(std::string_view address, double timeout = 1.0,
                        std::string_view name = {}) const {
         const std::string n(name);
         yoton_connection *c = nullptr;
@@ -911,8 +927,9 @@ public:
     void close_channels() const {
         detail::check(yoton_context_close_channels(get()), "yoton_context_close_channels");
     }
-    /// Wait until every connection has written what is queued (negative timeout: 5 s).
-    void flush(double timeout = -1) const {
+    /// Wait until every connection has written what is queued, at most `timeout` s (default
+    /// 5 s, as in the original; forever: no limit).
+    void flush(double timeout = 5.0) const {
         detail::check(yoton_context_flush(get(), timeout), "yoton_context_flush");
     }
     /// Number of connections with a peer.
@@ -1135,9 +1152,9 @@ public:
     Subscriber(const Context &ctx, std::string_view base, std::string_view type_name = "txt")
         : Channel(make(yoton_sub_new, ctx, base, type_name, "yoton_sub_new")) {}
 
-    /// The oldest message, waiting up to `timeout` s (negative: until one arrives or the
+    /// The oldest message, waiting up to `timeout` s (forever: until one arrives or the
     /// channel closes). Error YOTON_ERR_TIMEOUT if none came, YOTON_ERR_CLOSED if closed.
-    Message recv(double timeout = -1) const {
+    Message recv(double timeout = forever) const {
         yoton_message *m = nullptr;
         detail::check(yoton_sub_recv(get(), timeout, &m), "yoton_sub_recv");
         return Message(m);
@@ -1204,7 +1221,7 @@ public:
                       "yoton_req_call");
         return Future(f);
     }
-    /// Auto-cancel timeout for new requests, in seconds (negative: never).
+    /// Auto-cancel timeout for new requests, in seconds (forever: never; the default is 10 s).
     void set_default_timeout(double seconds) const {
         detail::check(yoton_req_set_default_timeout(get(), seconds),
                       "yoton_req_set_default_timeout");
@@ -1440,7 +1457,7 @@ inline void event_trampoline(void *user_data) noexcept {
 }  // namespace detail
 
 /// Run queued events (callbacks, handlers, event-mode replies) on the calling thread.
-/// `block` applies to the first event: 0 do not wait, negative wait until one comes, positive
+/// `block` applies to the first event: 0 do not wait, forever wait until one comes, positive
 /// wait at most that long. Returns the number of events run.
 inline std::size_t process_events(double block = 0) {
     std::size_t n = 0;
@@ -1563,9 +1580,9 @@ private:
 };
 
 /// Send `request` (CRLF appended if missing) to the request server at `address` and return
-/// its reply line (with the CRLF), waiting at most `timeout` s (negative: no limit).
+/// its reply line (with the CRLF), waiting at most `timeout` s (forever: no limit).
 inline std::string do_request(std::string_view address, std::string_view request,
-                              double timeout = -1) {
+                              double timeout = forever) {
     char *reply = nullptr;
     detail::check(yoton_do_request(detail::c_str(address).c_str(), detail::c_str(request).c_str(),
                                    timeout, &reply),
@@ -1593,7 +1610,7 @@ public:
                       "yoton_simple_socket_send");
     }
     /// Receive a text like Subscriber::recv.
-    Message recv(double timeout = -1) const {
+    Message recv(double timeout = forever) const {
         yoton_message *m = nullptr;
         detail::check(yoton_simple_socket_recv(get(), timeout, &m), "yoton_simple_socket_recv");
         return Message(m);

@@ -236,6 +236,11 @@ void test_context_connection() {
     CHECK(p.client_conn.timeout() == 2.0);
     CHECK_THROWS(p.client_conn.set_timeout(0.1), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_THROWS(p.client_conn.close_reason(), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK(p.client_conn.close_after_timedout() == 0);
+    p.client_conn.set_close_after_timedout(30.0);
+    CHECK(p.client_conn.close_after_timedout() == 30.0);
+    CHECK_THROWS(p.client_conn.set_close_after_timedout(0.01), YOTON_ERR_INVALID_ARGUMENT);
+    p.client_conn.set_close_after_timedout(0);
     CHECK_EQ_INT(p.host.connection_count(), 1);
     CHECK_EQ_INT(p.host.connection_count_all(), 1);
     CHECK(p.host.connection_at(0).port1() == p.host_conn.port1());
@@ -599,6 +604,8 @@ void test_events() {
     CHECK_EQ_INT(calls, 1);
     CHECK_EQ_INT(yoton::pending_events(), 0);
     CHECK_THROWS(yoton::call_later(std::nan(""), [] {}), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK(yoton::forever < 0);
+    CHECK_EQ_INT(yoton::process_events(0), 0);  // nothing queued: returns at once
 
     // The loop runs until a callback stops it; nested process_events is refused (an Error
     // inside a callback, reported).
