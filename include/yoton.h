@@ -103,7 +103,7 @@
  */
 #define YOTON_FOREVER (-1.0)
 
-/* Marks a function that will be removed: callers get a warning with what to use instead. */
+/** Marks a function that will be removed: callers get a warning with what to use instead. */
 #if defined(__GNUC__) || defined(__clang__)
 #define YOTON_DEPRECATED(note) __attribute__((deprecated(note)))
 #elif defined(_MSC_VER)

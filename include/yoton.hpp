@@ -322,7 +322,7 @@ public:
         detail::check(yoton_value_item(p_, index, &item), "yoton_value_item");
         return ValueView(item);
     }
-    /// The value under string key `key` of a dict (Error if absent).
+    /// The value under string key `key` of a dict (Error YOTON_ERR_NOT_FOUND if absent).
     ValueView operator[](std::string_view key) const {
         const yoton_value *item = nullptr;
         detail::check(yoton_value_dict_get(p_, detail::c_str(key).c_str(), &item),
@@ -331,13 +331,12 @@ public:
     }
     /// The value under string key `key` of a dict, or nothing if absent (Error if no dict).
     std::optional<ValueView> find(std::string_view key) const {
-        if (!is_dict()) {
-            throw Error(YOTON_ERR_INVALID_ARGUMENT, "yoton::ValueView::find", "not a dict");
-        }
         const yoton_value *item = nullptr;
-        if (yoton_value_dict_get(p_, detail::c_str(key).c_str(), &item) != YOTON_OK) {
+        const int rc = yoton_value_dict_get(p_, detail::c_str(key).c_str(), &item);
+        if (rc == YOTON_ERR_NOT_FOUND) {
             return std::nullopt;
         }
+        detail::check(rc, "yoton_value_dict_get");
         return ValueView(item);
     }
     /// Pair `index` of a dict (insertion order) as (key, value).
@@ -610,11 +609,13 @@ public:
         return static_cast<yoton_future_status>(s);
     }
     /// Cancelled, failed or succeeded.
-    bool done() const { return flag(yoton_future_done, "yoton_future_done"); }
+    bool done() const { return flag(yoton_future_is_done, "yoton_future_is_done"); }
     /// Taken by a replier and not finished.
-    bool running() const { return flag(yoton_future_running, "yoton_future_running"); }
+    bool running() const { return flag(yoton_future_is_running, "yoton_future_is_running"); }
     /// Cancelled.
-    bool cancelled() const { return flag(yoton_future_cancelled, "yoton_future_cancelled"); }
+    bool cancelled() const {
+        return flag(yoton_future_is_cancelled, "yoton_future_is_cancelled");
+    }
     /// Cancel a request no replier took yet: false while it runs, true if cancelled or done.
     bool cancel() const { return flag(yoton_future_cancel, "yoton_future_cancel"); }
 
@@ -947,7 +948,7 @@ public:
                       "yoton_context_connection_at");
         return Connection(c);
     }
-    /// The alive connection named `name` (Error if none).
+    /// The alive connection named `name` (Error YOTON_ERR_NOT_FOUND if none).
     Connection connection_by_name(std::string_view name) const {
         yoton_connection *c = nullptr;
         detail::check(yoton_context_connection_by_name(get(), detail::c_str(name).c_str(), &c),
@@ -1035,7 +1036,7 @@ public:
     /// Whether the channel is closed.
     bool closed() const {
         bool b = false;
-        detail::check(yoton_channel_closed(get(), &b), "yoton_channel_closed");
+        detail::check(yoton_channel_is_closed(get(), &b), "yoton_channel_is_closed");
         return b;
     }
     /// Number of messages waiting to be received.
@@ -1180,20 +1181,23 @@ public:
     void set_sync_mode(bool on) const {
         detail::check(yoton_sub_set_sync_mode(get(), on), "yoton_sub_set_sync_mode");
     }
-    /// Of subscribers of one context, the index of the one holding the oldest pending message
-    /// (nothing if none has one); then call recv_selected() on it.
-    static std::optional<std::size_t> select(const std::vector<const Subscriber *> &subscribers) {
-        std::vector<const yoton_channel *> raw;
+    /// Of subscribers of one context, wait up to `timeout` s (default 0: do not wait) for a
+    /// message on any, and give the index of the one holding the oldest pending message
+    /// (nothing if none came); then call recv_selected() on it. Error YOTON_ERR_CLOSED once
+    /// every subscriber is closed.
+    static std::optional<std::size_t> select(const std::vector<const Subscriber *> &subscribers,
+                                             double timeout = 0) {
+        std::vector<yoton_channel *> raw;
         raw.reserve(subscribers.size());
         for (const Subscriber *s : subscribers) {
             raw.push_back(s != nullptr ? s->get() : nullptr);
         }
         std::size_t index = 0;
-        const int rc = yoton_sub_select(raw.data(), raw.size(), &index);
+        const int rc = yoton_sub_select_wait(raw.data(), raw.size(), timeout, &index);
         if (rc == YOTON_ERR_TIMEOUT) {
             return std::nullopt;
         }
-        detail::check(rc, "yoton_sub_select");
+        detail::check(rc, "yoton_sub_select_wait");
         return index;
     }
     /// After select() chose this subscriber: its messages older than any pending elsewhere.
@@ -1335,6 +1339,13 @@ public:
         detail::check(yoton_state_recv(get(), &m), "yoton_state_recv");
         return Message(m);
     }
+    /// The current state of an OBJECT state channel, decoded (never blocks): None until a
+    /// state was sent or received.
+    Value recv_value() const {
+        yoton_value *v = nullptr;
+        detail::check(yoton_state_recv_value(get(), &v), "yoton_state_recv_value");
+        return Value(v);
+    }
     /// Broadcast the current state again.
     void send_last() const { detail::check(yoton_state_send_last(get()), "yoton_state_send_last"); }
 };
@@ -1412,7 +1423,7 @@ public:
     /// Whether the timer is running.
     bool running() const {
         bool b = false;
-        detail::check(yoton_timer_running(get(), &b), "yoton_timer_running");
+        detail::check(yoton_timer_is_running(get(), &b), "yoton_timer_is_running");
         return b;
     }
     /// Call `callback` at every expiry; returns the binding's id for unbind().
@@ -1471,7 +1482,7 @@ inline void stop_event_loop() { detail::check(yoton_stop_event_loop(), "yoton_st
 /// Whether start_event_loop() is running (in any thread).
 inline bool event_loop_running() {
     bool b = false;
-    detail::check(yoton_event_loop_running(&b), "yoton_event_loop_running");
+    detail::check(yoton_event_loop_is_running(&b), "yoton_event_loop_is_running");
     return b;
 }
 /// Run `callback` on the event-processing thread after `delay` s (0: at the back of the

@@ -16,12 +16,16 @@ import re
 import sys
 
 
+SKIPPED_BEFORE = re.compile(r"^\s*(YOTON_DEPRECATED\(.*\)\s*$|#\s*(if|elif|else|define)\b)")
+
+
 def is_documented(lines, i):
-    """Whether the declaration at line i follows a doc comment (/** */ block or /// lines)."""
+    """Whether the declaration at line i follows a doc comment (/** */ block or /// lines).
+    Deprecation markers and the preprocessor lines of an #if group in between are skipped."""
     if "///<" in lines[i]:
         return True
     j = i - 1
-    while j >= 0 and not lines[j].strip():
+    while j >= 0 and (not lines[j].strip() or SKIPPED_BEFORE.match(lines[j])):
         j -= 1
     if j < 0:
         return False
@@ -40,6 +44,7 @@ C_TYPEDEF = re.compile(r"^typedef\s+(?:struct|enum)\s+(\w+)")
 C_FN_POINTER = re.compile(r"^typedef\s+.*\(\*(\w+)\)\(")
 C_MACRO = re.compile(r"^#define\s+(\w+)")
 C_ENUM_CONSTANT = re.compile(r"^\s+(YOTON_\w+)\s*(?:=|,)")
+DEPRECATED_PREFIX = re.compile(r"^YOTON_DEPRECATED\(\"[^\"]*\"\)\s*")
 
 
 def check_c(path):
@@ -48,8 +53,10 @@ def check_c(path):
     guard = None
     missing, total = [], 0
     in_enum = False
+    seen_macros = set()
     for i, line in enumerate(lines):
         found = None
+        line = DEPRECATED_PREFIX.sub("", line)
         if in_enum:
             if line.startswith("}"):
                 in_enum = False
@@ -59,7 +66,8 @@ def check_c(path):
             name = C_MACRO.match(line).group(1)
             if guard is None and i > 0 and lines[i - 1].startswith("#ifndef " + name):
                 guard = name  # the include guard
-            else:
+            elif name not in seen_macros:  # defined once per branch of an #if group
+                seen_macros.add(name)
                 found = ("macro", name)
         elif C_FN_POINTER.match(line):
             found = ("callback type", C_FN_POINTER.match(line).group(1))

@@ -138,7 +138,7 @@ void test_values() {
     CHECK(record["pos"][1].as_double() == -2.0);
     CHECK(record.find("ok").has_value() && record.find("ok")->as_bool());
     CHECK(!record.find("missing").has_value());
-    CHECK_THROWS(record["missing"], YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(record["missing"], YOTON_ERR_NOT_FOUND);
     CHECK_THROWS(Value(1).find("x"), YOTON_ERR_INVALID_ARGUMENT);
     CHECK_THROWS(record["tags"][2], YOTON_ERR_INVALID_ARGUMENT);
     auto entries = record.entries();
@@ -224,7 +224,7 @@ void test_context_connection() {
     p.client_conn.set_name("client-side");
     CHECK(p.client_conn.name() == "client-side");
     CHECK(p.client.connection_by_name("client-side").id2() == p.host.id());
-    CHECK_THROWS(p.client.connection_by_name("nobody"), YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(p.client.connection_by_name("nobody"), YOTON_ERR_NOT_FOUND);
     CHECK(p.client_conn.hostname1() == "127.0.0.1");
     CHECK(p.client_conn.hostname2() == "127.0.0.1");
     CHECK(p.client_conn.port2() == p.host_conn.port1());
@@ -383,6 +383,11 @@ void test_pubsub() {
     std::vector<yoton::Message> sel = other.recv_selected();
     CHECK(sel.size() == 1 && sel[0].value().as_int() == 2);
     CHECK(!yoton::Subscriber::select({&osub, &other}).has_value());
+    CHECK(!yoton::Subscriber::select({&osub, &other}, 0.02).has_value());  // waits, none came
+    opub2.send_value(yoton::Value(3));
+    which = yoton::Subscriber::select({&osub, &other}, YT_WAIT);  // waits for it
+    CHECK(which && *which == 1);
+    CHECK(other.recv_selected().size() == 1);
     CHECK_THROWS(opub.send(yoton::bytes_view("\xff\xff", 2)), YOTON_ERR_ENCODING);
     CHECK_THROWS(pub.send_value(yoton::Value(1)), YOTON_ERR_INVALID_ARGUMENT);  // TEXT channel
     osub.close();
@@ -536,6 +541,9 @@ void test_state() {
     oa.send_value(yoton::Value::dict({{"busy", false}}));
     CHECK(wait_until([&] { return !ob.recv().data().empty(); }));
     CHECK(ob.recv().value() == yoton::Value::dict({{"busy", false}}));
+    CHECK(ob.recv_value() == yoton::Value::dict({{"busy", false}}));
+    yoton::State fresh(p.host, "fresh", "obj");
+    CHECK(fresh.recv_value().is_none());
 }
 
 void test_signals_timers() {
