@@ -103,7 +103,7 @@
  */
 #define YOTON_FOREVER (-1.0)
 
-/* Marks a function that will be removed: callers get a warning with what to use instead. */
+/** Marks a function that will be removed: callers get a warning with what to use instead. */
 #if defined(__GNUC__) || defined(__clang__)
 #define YOTON_DEPRECATED(note) __attribute__((deprecated(note)))
 #elif defined(_MSC_VER)
@@ -150,10 +150,25 @@
  * Channel kinds.
  */
 typedef enum yoton_channel_kind {
+    /**
+     * A publisher (`yoton_pub_new`).
+     */
     YOTON_PUB = 0,
+    /**
+     * A subscriber (`yoton_sub_new`).
+     */
     YOTON_SUB = 1,
+    /**
+     * A requester (`yoton_req_new`).
+     */
     YOTON_REQ = 2,
+    /**
+     * A replier (`yoton_rep_new`).
+     */
     YOTON_REP = 3,
+    /**
+     * A state channel (`yoton_state_new`).
+     */
     YOTON_STATE = 4,
 } yoton_channel_kind;
 
@@ -161,7 +176,13 @@ typedef enum yoton_channel_kind {
  * Connection status values (as in the original).
  */
 typedef enum yoton_connection_status {
+    /**
+     * Closed (see `yoton_connection_close_reason`).
+     */
     YOTON_STATUS_CLOSED = 0,
+    /**
+     * Closing: the close package is on its way.
+     */
     YOTON_STATUS_CLOSING = 1,
     /**
      * Bound, waiting for a peer.
@@ -201,10 +222,25 @@ typedef enum yoton_discard {
  * Future states (the original's numbering).
  */
 typedef enum yoton_future_status {
+    /**
+     * Not taken by a replier (or an executor) yet.
+     */
     YOTON_FUTURE_WAITING = 0,
+    /**
+     * Taken, the result is not there yet.
+     */
     YOTON_FUTURE_RUNNING = 1,
+    /**
+     * Cancelled before it ran.
+     */
     YOTON_FUTURE_CANCELLED = 2,
+    /**
+     * Finished with an error (`yoton_future_exception`).
+     */
     YOTON_FUTURE_ERROR = 3,
+    /**
+     * Finished with a result (`yoton_future_result`).
+     */
     YOTON_FUTURE_SUCCESS = 4,
 } yoton_future_status;
 
@@ -244,6 +280,9 @@ typedef enum yoton_server_flags {
  * Status codes returned by every fallible function. `YOTON_OK` (0) is success.
  */
 typedef enum yoton_status {
+    /**
+     * Success.
+     */
     YOTON_OK = 0,
     /**
      * NULL pointer, value out of range, malformed address or name, wrong channel kind.
@@ -257,11 +296,17 @@ typedef enum yoton_status {
      * Nothing happened within the timeout (or a non-blocking call found nothing).
      */
     YOTON_ERR_TIMEOUT = 3,
+    /**
+     * The request or future was cancelled.
+     */
     YOTON_ERR_CANCELLED = 4,
     /**
      * Operating-system I/O error (connection refused, socket error, ...).
      */
     YOTON_ERR_IO = 5,
+    /**
+     * No port of the requested range could be bound.
+     */
     YOTON_ERR_ADDRESS_IN_USE = 6,
     /**
      * The peer is not a yoton peer, or it presented our own id.
@@ -294,13 +339,37 @@ typedef enum yoton_status {
  * Kinds of OBJECT values.
  */
 typedef enum yoton_value_kind {
+    /**
+     * None.
+     */
     YOTON_VALUE_NONE = 0,
+    /**
+     * A bool.
+     */
     YOTON_VALUE_BOOL = 1,
+    /**
+     * A 64-bit integer.
+     */
     YOTON_VALUE_INT = 2,
+    /**
+     * A double.
+     */
     YOTON_VALUE_FLOAT = 3,
+    /**
+     * A UTF-8 string.
+     */
     YOTON_VALUE_STRING = 4,
+    /**
+     * A list.
+     */
     YOTON_VALUE_LIST = 5,
+    /**
+     * A tuple.
+     */
     YOTON_VALUE_TUPLE = 6,
+    /**
+     * A dict (insertion order kept).
+     */
     YOTON_VALUE_DICT = 7,
 } yoton_value_kind;
 
@@ -562,6 +631,8 @@ int yoton_sub_recv_all(const struct yoton_channel *ch, struct yoton_message ***o
 
 /**
  * Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
+ * NULL entries are skipped, so a caller may take messages out of the array (setting them
+ * to NULL) before releasing it.
  */
 void yoton_message_array_free(struct yoton_message **array, size_t count);
 
@@ -863,8 +934,8 @@ void yoton_context_free(struct yoton_context *ctx);
 int yoton_context_id(const struct yoton_context *ctx, uint64_t *out);
 
 /**
- * Host a connection at `address` ("host:port", "localhost:name+offset", "[::1]:port" for
- * IPv6, port 0 for any free port; "0.0.0.0:port" or "[::]:port" for every interface; an
+ * Host a connection at `address` ("host:port", "localhost:name+offset", `"[::1]:port"` for
+ * IPv6, port 0 for any free port; "0.0.0.0:port" or `"[::]:port"` for every interface; an
  * ambiguous form such as "::1:0" or ":port" is YOTON_ERR_INVALID_ARGUMENT), trying up to
  * `max_tries` ports. Returns at once with a *waiting* connection; the
  * first peer completing the handshake is accepted. `name` may be NULL.

@@ -20,10 +20,11 @@ build=${YOTON_BUILD_DIR:-$root/build}
 . "$root/scripts/setup-env.sh"
 yoton_setup test
 
-echo "== 1/5 Rust: formatting, lints, unit and integration tests"
-# The tree stays rustfmt-formatted and clippy-clean: both are part of the suite.
+echo "== 1/5 Rust: formatting, lints, docs, unit and integration tests"
+# The tree stays rustfmt-formatted, clippy-clean and free of rustdoc warnings.
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings 2>&1
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps 2>&1
 # The library and the yoton command-line tool (cli/: its own tests run the built binary).
 cargo test --locked --workspace --all-targets 2>&1
 # The concurrency stress test again in a release build: other timings, other interleavings.

@@ -373,7 +373,7 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     /// Create a channel of `kind` on slot base `base` with message type `msg_type`.
-    /// Fails with "Slot not free: <name>" if this context already has a channel there.
+    /// Fails with `"Slot not free: <name>"` if this context already has a channel there.
     pub fn new(
         context: &Context,
         kind: ChannelKind,

@@ -611,7 +611,7 @@ impl Channel {
     }
 
     /// Register (or replace) the handler of `method`. Only registered methods and the built-in
-    /// `echo` can be called; anything else gets "Method '<name>' not implemented.".
+    /// `echo` can be called; anything else gets `"Method '<name>' not implemented."`.
     pub fn register(&self, method: &str, handler: Handler) -> Result<()> {
         self.expect_kind(&[ChannelKind::Rep], "register")?;
         if method.is_empty() {

@@ -85,10 +85,15 @@ pub extern "C" fn yoton_channel_unbind(ch: *const yoton_channel, id: u64) -> c_i
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum yoton_channel_kind {
+    /// A publisher (`yoton_pub_new`).
     YOTON_PUB = 0,
+    /// A subscriber (`yoton_sub_new`).
     YOTON_SUB = 1,
+    /// A requester (`yoton_req_new`).
     YOTON_REQ = 2,
+    /// A replier (`yoton_rep_new`).
     YOTON_REP = 3,
+    /// A state channel (`yoton_state_new`).
     YOTON_STATE = 4,
 }
 
@@ -365,6 +370,8 @@ fn write_message_array(
 }
 
 /// Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
+/// NULL entries are skipped, so a caller may take messages out of the array (setting them
+/// to NULL) before releasing it.
 #[no_mangle]
 pub extern "C" fn yoton_message_array_free(array: *mut *mut yoton_message, count: usize) {
     guard_void(|| {

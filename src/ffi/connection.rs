@@ -138,7 +138,9 @@ pub extern "C" fn yoton_connection_unbind(conn: *const yoton_connection, id: u64
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum yoton_connection_status {
+    /// Closed (see `yoton_connection_close_reason`).
     YOTON_STATUS_CLOSED = 0,
+    /// Closing: the close package is on its way.
     YOTON_STATUS_CLOSING = 1,
     /// Bound, waiting for a peer.
     YOTON_STATUS_WAITING = 2,

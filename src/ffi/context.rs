@@ -57,8 +57,8 @@ pub extern "C" fn yoton_context_id(ctx: *const yoton_context, out: *mut u64) -> 
     guard(|| write_out(out, handle(ctx, "context")?.inner.id()))
 }
 
-/// Host a connection at `address` ("host:port", "localhost:name+offset", "[::1]:port" for
-/// IPv6, port 0 for any free port; "0.0.0.0:port" or "[::]:port" for every interface; an
+/// Host a connection at `address` ("host:port", "localhost:name+offset", `"[::1]:port"` for
+/// IPv6, port 0 for any free port; "0.0.0.0:port" or `"[::]:port"` for every interface; an
 /// ambiguous form such as "::1:0" or ":port" is YOTON_ERR_INVALID_ARGUMENT), trying up to
 /// `max_tries` ports. Returns at once with a *waiting* connection; the
 /// first peer completing the handshake is accepted. `name` may be NULL.

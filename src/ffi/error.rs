@@ -17,6 +17,7 @@ pub const YOTON_VERSION_PATCH: c_int = 0;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum yoton_status {
+    /// Success.
     YOTON_OK = 0,
     /// NULL pointer, value out of range, malformed address or name, wrong channel kind.
     YOTON_ERR_INVALID_ARGUMENT = 1,
@@ -24,9 +25,11 @@ pub enum yoton_status {
     YOTON_ERR_CLOSED = 2,
     /// Nothing happened within the timeout (or a non-blocking call found nothing).
     YOTON_ERR_TIMEOUT = 3,
+    /// The request or future was cancelled.
     YOTON_ERR_CANCELLED = 4,
     /// Operating-system I/O error (connection refused, socket error, ...).
     YOTON_ERR_IO = 5,
+    /// No port of the requested range could be bound.
     YOTON_ERR_ADDRESS_IN_USE = 6,
     /// The peer is not a yoton peer, or it presented our own id.
     YOTON_ERR_HANDSHAKE = 7,

@@ -69,10 +69,15 @@ pub extern "C" fn yoton_future_add_done_callback(
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum yoton_future_status {
+    /// Not taken by a replier (or an executor) yet.
     YOTON_FUTURE_WAITING = 0,
+    /// Taken, the result is not there yet.
     YOTON_FUTURE_RUNNING = 1,
+    /// Cancelled before it ran.
     YOTON_FUTURE_CANCELLED = 2,
+    /// Finished with an error (`yoton_future_exception`).
     YOTON_FUTURE_ERROR = 3,
+    /// Finished with a result (`yoton_future_result`).
     YOTON_FUTURE_SUCCESS = 4,
 }
 

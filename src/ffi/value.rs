@@ -16,13 +16,21 @@ use crate::value::Value;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum yoton_value_kind {
+    /// None.
     YOTON_VALUE_NONE = 0,
+    /// A bool.
     YOTON_VALUE_BOOL = 1,
+    /// A 64-bit integer.
     YOTON_VALUE_INT = 2,
+    /// A double.
     YOTON_VALUE_FLOAT = 3,
+    /// A UTF-8 string.
     YOTON_VALUE_STRING = 4,
+    /// A list.
     YOTON_VALUE_LIST = 5,
+    /// A tuple.
     YOTON_VALUE_TUPLE = 6,
+    /// A dict (insertion order kept).
     YOTON_VALUE_DICT = 7,
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Package test (installing: README.md): install yoton into a temporary prefix, move the prefix (the
-# install tree must be relocatable), then build and run tests/package/consumer.c against it:
+# install tree must be relocatable), then build and run tests/package/consumer.c (C11) and
+# consumer.cpp (C++17, the wrapper yoton.hpp) against it:
 #   - find_package(Yoton) + Yoton::yoton_shared, Yoton::yoton_static, Yoton::yoton (both ways);
 #   - pkg-config --cflags --libs yoton (shared) and yoton-static (libyoton.a: the binary must
 #     have no NEEDED libyoton entry);
@@ -13,7 +14,7 @@
 #                    build; ctest's package_consumer test passes its own). Otherwise the project
 #                    is configured and built in the temporary directory.
 #   YOTON_KEEP_TMP=1 keep the temporary directory (its path is printed).
-#   CMAKE, CC, PKG_CONFIG  tools to use (default: cmake, cc, pkg-config).
+#   CMAKE, CC, CXX, PKG_CONFIG  tools to use (default: cmake, cc, c++, pkg-config).
 # Prints PASS/FAIL lines; exits non-zero if anything failed. Every command is time-bounded.
 set -u
 
@@ -21,6 +22,7 @@ here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 root=$(CDPATH= cd -- "$here/../.." && pwd)
 CMAKE=${CMAKE:-cmake}
 CC=${CC:-cc}
+CXX=${CXX:-c++}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 
 failures=0
@@ -51,7 +53,7 @@ bounded() {
     fi
 }
 
-for tool in "$CMAKE" "$CC" "$PKG_CONFIG" readelf timeout; do
+for tool in "$CMAKE" "$CC" "$CXX" "$PKG_CONFIG" readelf timeout; do
     command -v "$tool" >/dev/null 2>&1 || abort "required tool not found: $tool"
 done
 
@@ -102,6 +104,7 @@ check_file() { # what path test-flag
     if [ "$3" "$2" ]; then pass "installed $1"; else fail "missing $1 ($2)"; fi
 }
 check_file "header" "${header:-$prefix/include/yoton.h}" -f
+check_file "C++ header yoton.hpp" "$(dirname "${header:-$prefix/include/yoton.h}")/yoton.hpp" -f
 check_file "libyoton.so.$version" "$libdir/libyoton.so.$version" -f
 check_file "symlink libyoton.so.$major" "$libdir/libyoton.so.$major" -h
 check_file "symlink libyoton.so" "$libdir/libyoton.so" -h
@@ -180,6 +183,7 @@ consumer() {
         return
     fi
     run_consumer "find_package consumer ($name)" "$dir/consumer" "$linkage"
+    run_consumer "find_package C++ consumer ($name)" "$dir/consumer_cxx" "$linkage"
 }
 
 # run_consumer LABEL EXE LINKAGE: run EXE, check its output and how it links libyoton.
@@ -234,6 +238,16 @@ if flags=$(timeout 30 "$PKG_CONFIG" --cflags --libs yoton 2>&1); then
     fi
 else
     fail "pkg-config --cflags --libs yoton: $flags"
+fi
+
+# The C++ wrapper through pkg-config: the same flags, a C++17 compiler.
+if flags=$(timeout 30 "$PKG_CONFIG" --cflags --libs yoton 2>&1); then
+    # shellcheck disable=SC2086 # flags are words
+    if bounded 120 "$work/pc-cxx.log" "$CXX" -std=c++17 -o "$work/consumer-pc-cxx" "$here/consumer.cpp" $flags; then
+        run_consumer "pkg-config C++ consumer" "$work/consumer-pc-cxx" shared
+    else
+        fail "pkg-config C++ consumer: compile with: $flags"
+    fi
 fi
 
 # Static through pkg-config: yoton-static.pc names libyoton.a by its path (plus the system
