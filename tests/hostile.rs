@@ -137,11 +137,19 @@ fn our_client_gives_up_on_a_silent_server() {
 
 #[test]
 fn connect_with_nothing_listening_is_bounded_by_the_timeout() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A socket bound but not listening keeps the port ours and refuses connections (a port
+    // released after binding could be taken by another test's connection meanwhile).
+    let reserved =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    reserved
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let port = reserved.local_addr().unwrap().as_socket().unwrap().port();
     let ctx = Context::new();
     let start = Instant::now();
     let err = ctx
