@@ -85,7 +85,8 @@ fn event_of(callback: yoton_callback, data: UserData) -> crate::Result<events::E
 }
 
 /// Run `callback(user_data)` on the event-processing thread after `delay` seconds: 0 queues it
-/// at the back, a negative delay at the front. NaN and infinities are refused.
+/// at the back, a negative delay at the front. NaN, infinities and delays beyond
+/// YOTON_TIMEOUT_MAX in magnitude are refused (YOTON_ERR_INVALID_ARGUMENT).
 /// `free_user_data` (may be NULL) is called once after the call (or if it never happens).
 #[no_mangle]
 pub extern "C" fn yoton_call_later(
