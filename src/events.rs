@@ -440,6 +440,22 @@ struct SignalShared<A> {
     next_id: AtomicU64,
 }
 
+impl<A> SignalShared<A> {
+    /// The ids bound now (handlers are looked up again when called: one may unbind another).
+    fn ids(&self) -> Vec<u64> {
+        self.handlers.lock().iter().map(|(id, _)| *id).collect()
+    }
+
+    /// The handler bound as `id`, if it still is.
+    fn handler(&self, id: u64) -> Option<SignalHandler<A>> {
+        self.handlers
+            .lock()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, h)| h.clone())
+    }
+}
+
 /// A signal carrying an argument of type `A`. Handlers run on the event-processing thread
 /// (`emit`) or at once on the caller's thread (`emit_now`). Cloning gives another handle.
 pub struct Signal<A> {
@@ -497,27 +513,13 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
 
     /// Queue one event per bound handler (safe from any thread).
     pub fn emit(&self, arg: A) {
-        let ids: Vec<u64> = self
-            .shared
-            .handlers
-            .lock()
-            .iter()
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        for id in self.shared.ids() {
             let weak: Weak<SignalShared<A>> = Arc::downgrade(&self.shared);
             let arg = arg.clone();
             post(
                 Box::new(move || {
                     // Look the handler up when the event runs: unbound (or dropped) means skip.
-                    let Some(shared) = weak.upgrade() else { return };
-                    let handler = shared
-                        .handlers
-                        .lock()
-                        .iter()
-                        .find(|(i, _)| *i == id)
-                        .map(|(_, h)| h.clone());
-                    if let Some(handler) = handler {
+                    if let Some(handler) = weak.upgrade().and_then(|s| s.handler(id)) {
                         handler(&arg);
                     }
                 }),
@@ -529,22 +531,8 @@ impl<A: Clone + Send + Sync + 'static> Signal<A> {
     /// Call every bound handler now, on this thread. A handler unbound by an earlier one
     /// (during this emission) is not called.
     pub fn emit_now(&self, arg: A) {
-        let ids: Vec<u64> = self
-            .shared
-            .handlers
-            .lock()
-            .iter()
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let handler = self
-                .shared
-                .handlers
-                .lock()
-                .iter()
-                .find(|(i, _)| *i == id)
-                .map(|(_, h)| h.clone());
-            if let Some(handler) = handler {
+        for id in self.shared.ids() {
+            if let Some(handler) = self.shared.handler(id) {
                 handler(&arg);
             }
         }
