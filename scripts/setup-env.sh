@@ -108,6 +108,8 @@ yoton_setup() {
         export PATH
     fi
     command -v cc >/dev/null 2>&1 || _yoton_die "no C compiler (cc): install gcc (Debian: gcc or build-essential)"
+    # (binutils come with gcc; CMake strips the shipped libraries with objcopy)
+    command -v objcopy >/dev/null 2>&1 || _yoton_die "no objcopy: install binutils"
     if [ "$1" = test ]; then
         command -v c++ >/dev/null 2>&1 || _yoton_die "no C++ compiler (c++): install g++"
     fi
