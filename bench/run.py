@@ -161,8 +161,8 @@ def build(args):
                "it" if len(skipped) == 1 else "them"))
     progs = [p for p in ["yoton_bench", "zmq_bench", "nng_bench", "rawtcp_bench"] if p not in skipped]
     if not args.no_build:
-        if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
-            run_checked(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"], "configure")
+        # Configure every time (cheap): an old build directory may predate a target rename.
+        run_checked(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"], "configure")
         # Only the library: the tests and examples of the main build are not needed here.
         run_checked(["cmake", "--build", bdir, "--target", "yoton_stage", "-j2"], "build yoton")
         run_checked(
