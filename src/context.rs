@@ -33,6 +33,11 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
 pub const MIN_MAX_MESSAGE_SIZE: u64 = 1024;
 /// How long a send, or a forward, waits for a congested connection before queueing anyway.
 const SEND_WAIT: Duration = Duration::from_secs(1);
+/// A publication this big to one idle peer is written by its caller to the end (waiting for
+/// the socket at most SEND_WAIT) instead of having its rest copied for the reactor: measured
+/// at 1 MiB, 0.91-1.07x raw TCP against 0.56-0.60x with the copy; at 64 KiB the copy and the
+/// reactor's write overlap and waiting was slower.
+const CALLER_FINISHES: usize = 256 * 1024;
 /// Sliding deduplication window (docs/protocol.md §13 #8): late packages within it are still accepted once.
 const DEDUPE_WINDOW: u64 = 1024;
 
@@ -406,7 +411,10 @@ impl ContextInner {
             length: 0,
         };
         // A big publication to one idle peer goes straight from the caller's buffer to the
-        // socket, as a program writing to a socket itself would: no copy, no thread hop.
+        // socket, as a program writing to a socket itself would: no copy, no thread hop. A
+        // body beyond the CPU caches is not copied at all: the caller waits for the socket
+        // (bounded, as any publication's wait for room), since copying it costs as much as
+        // the write itself and competes with the kernel's copies for memory bandwidth.
         if let Payload::Copy(data) = payload {
             if lane == Lane::Bulk
                 && data.len() > crate::connection::DIRECT_WRITE_LIMIT
@@ -418,7 +426,9 @@ impl ContextInner {
                         let conn = conn.clone();
                         // The seq is ours and the writer claimed: later packages queue behind it.
                         drop(router);
-                        conn.write_claimed(stream, &header, data, || {
+                        let finish_by = (data.len() >= CALLER_FINISHES)
+                            .then(|| Instant::now() + SEND_WAIT);
+                        conn.write_claimed(stream, &header, data, finish_by, || {
                             crate::pool::package(&header, data)
                         });
                         return Ok(());

@@ -5,7 +5,9 @@
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
@@ -25,9 +27,16 @@ const DIRECT_BODY_MIN: usize = 16 * 1024;
 const BODY_CHUNK: usize = 1 << 20;
 
 /// Write a package from the caller's buffers (`header` with `data` as its body) as far as the
-/// socket takes it now, never waiting. Returns the bytes written, or None if the socket
-/// failed before a byte went out.
-pub(crate) fn write_parts_now(stream: &TcpStream, header: &Header, data: &[u8]) -> Option<usize> {
+/// socket takes it. With `finish` None it never waits; with `finish` Some, a full socket is
+/// waited for (`wait_writable`, in slices of at most `WAIT_SLICE`) until everything is written,
+/// the deadline passes, or `finish`'s check says to give up (the connection is closing).
+/// Returns the bytes written, or None if the socket failed before a byte went out.
+pub(crate) fn write_parts(
+    stream: &TcpStream,
+    header: &Header,
+    data: &[u8],
+    finish: Option<(Instant, &dyn Fn() -> bool)>,
+) -> Option<usize> {
     let mut h = *header;
     h.length = data.len() as u64;
     let head = h.encode();
@@ -46,11 +55,40 @@ pub(crate) fn write_parts_now(stream: &TcpStream, header: &Header, data: &[u8]) 
         match sock.send_vectored_with_flags(&slices, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let Some((deadline, keep_going)) = finish else {
+                    break;
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !keep_going() {
+                    break;
+                }
+                if !wait_writable(stream, left.min(WAIT_SLICE)) && !keep_going() {
+                    break;
+                }
+            }
             Err(_) => return (written > 0).then_some(written),
         }
     }
     Some(written)
+}
+
+/// Longest single wait of `write_parts` for a full socket before it checks again whether to
+/// go on (a close elsewhere must not wait for a whole send timeout).
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Wait at most `timeout` until `stream` can take more bytes (or has failed: the next write
+/// says how). False if the time ran out.
+#[allow(unsafe_code)]
+fn wait_writable(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, for a socket `stream` keeps open during the call.
+    unsafe { libc::poll(&mut fd, 1, ms) > 0 }
 }
 
 /// Where a segment of the outgoing bytes is.
