@@ -426,8 +426,8 @@ impl ContextInner {
                         let conn = conn.clone();
                         // The seq is ours and the writer claimed: later packages queue behind it.
                         drop(router);
-                        let finish_by = (data.len() >= CALLER_FINISHES)
-                            .then(|| Instant::now() + SEND_WAIT);
+                        let finish_by =
+                            (data.len() >= CALLER_FINISHES).then(|| Instant::now() + SEND_WAIT);
                         conn.write_claimed(stream, &header, data, finish_by, || {
                             crate::pool::package(&header, data)
                         });
