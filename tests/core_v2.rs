@@ -17,6 +17,10 @@
 //!    the documented wait.
 //! 8. `thread_count_is_bounded`: threads per context, not per connection.
 //!
+//! And for what v2 added: `big_publication_to_a_stalled_peer_waits_bounded_and_loses_nothing`
+//! and `closing_ends_a_callers_wait_in_a_big_write` (a caller that writes a big publication
+//! itself waits for the socket, bounded, and stops when the connection closes).
+//!
 //! Every test runs under a watchdog: a test that hangs prints its name and ends the process
 //! with status 1 instead of hanging CI. Run with `--test-threads=1` (tests 4 and 8 count the
 //! process's fds and threads).
@@ -1022,4 +1026,134 @@ fn a_thousand_peers_share_one_reactor_thread() {
         took < Duration::from_millis(1500),
         "dropping the host took {took:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Big publications written by their caller
+// ---------------------------------------------------------------------------------------------
+
+/// A 1 MiB message whose first 8 bytes are `seq`.
+fn mib(seq: u64) -> Vec<u8> {
+    let mut m = vec![0x5Au8; 1 << 20];
+    m[..8].copy_from_slice(&seq.to_le_bytes());
+    m
+}
+
+/// A publication of 256 KiB or more to one idle peer is written to the end by its caller,
+/// waiting for the socket instead of copying the rest for the reactor. Against a peer that
+/// does not read, that wait must stay bounded (the 1 s send wait) and lose nothing: once the
+/// peer reads again, every message arrives whole and in order.
+#[test]
+fn big_publication_to_a_stalled_peer_waits_bounded_and_loses_nothing() {
+    let _wd = watchdog(
+        "big_publication_to_a_stalled_peer_waits_bounded_and_loses_nothing",
+        Duration::from_secs(60),
+    );
+    let host = Context::new();
+    let (mut s, _conn) = stalled_raw_peer(&host, 0x2001);
+    let publ = Channel::publisher(&host, "big", MessageType::Binary).unwrap();
+    let mut sent = 0u64;
+    let mut waited = false;
+    // Until the socket is full (kernel buffers of a few MiB) and a send had to wait, then
+    // two more (those queue behind the one the reactor finishes).
+    let mut after_wait = 0;
+    while after_wait < 2 {
+        let t = Instant::now();
+        publ.send(&mib(sent)).unwrap();
+        let took = t.elapsed();
+        sent += 1;
+        assert!(
+            took < Duration::from_millis(2500),
+            "send {sent} of 1 MiB to a peer that does not read took {took:?}: the caller's wait must stay bounded"
+        );
+        if took >= Duration::from_millis(900) {
+            waited = true;
+        }
+        if waited {
+            after_wait += 1;
+        }
+        assert!(sent < 200, "200 MiB went into a peer that does not read");
+    }
+    // The peer reads again: every message, whole and in order.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    use yoton::protocol::header::{Header, HEADER_SIZE};
+    let mut next = 0u64;
+    let mut header = [0u8; HEADER_SIZE];
+    let mut body = vec![0u8; 1 << 20];
+    while next < sent {
+        s.read_exact(&mut header).expect("read a header");
+        let h = Header::decode(&header).expect("a valid header");
+        if h.length != 1 << 20 {
+            // A heartbeat (no body) or a context message: skip its body.
+            let mut skip = vec![0u8; h.length.min(1 << 16) as usize];
+            s.read_exact(&mut skip).unwrap();
+            continue;
+        }
+        s.read_exact(&mut body).expect("read a 1 MiB body");
+        assert_eq!(seq_of(&body), next, "messages out of order or lost");
+        assert!(
+            body[8..].iter().all(|&b| b == 0x5A),
+            "message {next} corrupted"
+        );
+        next += 1;
+    }
+    drop(publ);
+    drop(host);
+}
+
+/// A caller waiting for the socket in a big write gives up soon after the connection is
+/// closed by another thread (it checks between waits of at most 50 ms), not at the end of
+/// its send wait.
+#[test]
+fn closing_ends_a_callers_wait_in_a_big_write() {
+    let _wd = watchdog(
+        "closing_ends_a_callers_wait_in_a_big_write",
+        Duration::from_secs(60),
+    );
+    let host = Context::new();
+    let (_s, conn) = stalled_raw_peer(&host, 0x2002);
+    let publ = Channel::publisher(&host, "big", MessageType::Binary).unwrap();
+    let origin = Instant::now();
+    // When the send in progress started (ns since `origin`, 0 = none in progress).
+    let in_send = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (publ, in_send, stop) = (publ.clone(), in_send.clone(), stop.clone());
+        thread::spawn(move || {
+            for i in 0..200u64 {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                in_send.store(origin.elapsed().as_nanos() as u64 + 1, Ordering::SeqCst);
+                let r = publ.send(&mib(i));
+                in_send.store(0, Ordering::SeqCst);
+                if r.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    // A send that has been going on for 300 ms is waiting for the socket (writing 1 MiB into
+    // a socket with room takes about a millisecond).
+    wait_for("the sender to be waiting for the socket in a send", || {
+        let since = in_send.load(Ordering::SeqCst);
+        since != 0 && origin.elapsed().as_nanos() as u64 > since + 300_000_000
+    });
+    stop.store(true, Ordering::SeqCst);
+    let closed_at = Instant::now();
+    // `close` itself waits (bounded) for the close package, which a peer that does not read
+    // never takes: close from another thread and time the send, not the close.
+    let closer = thread::spawn(move || conn.close(Some("test closes during a big write")));
+    wait_for("the waiting send to return", || {
+        in_send.load(Ordering::SeqCst) == 0 || sender.is_finished()
+    });
+    let after_close = closed_at.elapsed();
+    closer.join().unwrap();
+    assert!(
+        after_close < Duration::from_millis(400),
+        "the caller's big write went on for {after_close:?} after the close (limit: the 1 s send wait must not be sat out)"
+    );
+    drop(publ);
+    sender.join().unwrap();
+    drop(host);
 }
