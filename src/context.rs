@@ -450,8 +450,23 @@ impl ContextInner {
             dropped += startup.push(pkg).dropped();
         } else {
             let mut direct = self.direct_gate.ticket(alive);
-            for c in router.connections.iter().filter(|c| c.is_alive()) {
-                dropped += c.push(pkg.clone(), lane, &mut direct);
+            // The last connection gets the package itself: a clone and a drop of its count
+            // are two atomic operations on a line that was last written on another core.
+            let mut pkg = Some(pkg);
+            let mut targets = router
+                .connections
+                .iter()
+                .filter(|c| c.is_alive())
+                .peekable();
+            while let Some(c) = targets.next() {
+                let p = if targets.peek().is_some() {
+                    pkg.clone()
+                } else {
+                    pkg.take()
+                };
+                if let Some(p) = p {
+                    dropped += c.push(p, lane, &mut direct);
+                }
             }
         }
         drop(router);
