@@ -73,7 +73,8 @@ typedef struct nsub {
 
 static void *sub_thread(void *arg) {
     nsub *s = (nsub *)arg;
-    while (bench_left() > 0) {
+    unsigned calls = 0;
+    while (bench_rx_time_left(&calls)) {
         nng_msg *m = NULL;
         int rv = nng_recvmsg(s->sock, &m, 0);
         if (rv == 0) {

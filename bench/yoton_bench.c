@@ -114,7 +114,8 @@ typedef struct ysub {
 
 static void *sub_thread(void *arg) {
     ysub *s = (ysub *)arg;
-    while (bench_left() > 0) {
+    unsigned calls = 0;
+    while (bench_rx_time_left(&calls)) {
         yoton_message *m = NULL;
         int rc = yoton_sub_recv(s->sub, 0.5, &m);
         if (rc == YOTON_OK) {

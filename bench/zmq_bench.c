@@ -38,9 +38,10 @@ typedef struct zsub {
 
 static void *sub_thread(void *arg) {
     zsub *s = (zsub *)arg;
+    unsigned calls = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    while (bench_left() > 0) {
+    while (bench_rx_time_left(&calls)) {
         int rc = zmq_msg_recv(&msg, s->sock, 0);
         if (rc >= 0) {
             if (bench_rx_add(&s->rx, zmq_msg_data(&msg), zmq_msg_size(&msg), A.count)) break;
