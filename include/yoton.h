@@ -1041,9 +1041,10 @@ int yoton_context_set_max_message_size(const struct yoton_context *ctx, uint64_t
 int yoton_context_max_message_size(const struct yoton_context *ctx, uint64_t *out);
 
 /**
- * How long the context's I/O thread keeps polling instead of sleeping after a request/reply
- * step, in seconds (default 50 µs; 0 turns it off; at most 0.01). Lower RPC latency for some
- * CPU: only this context's one I/O thread spins. NaN, negative or larger values:
+ * How long the context's I/O thread keeps polling instead of sleeping after one of its
+ * requesters sent `req?` or a request, in seconds (default 50 µs; 0 turns it off; at most
+ * 0.01). Lower RPC latency for some CPU: only this context's one I/O thread spins, and
+ * repliers never do. NaN, negative or larger values:
  * YOTON_ERR_INVALID_ARGUMENT.
  */
 int yoton_context_set_rpc_spin(const struct yoton_context *ctx, double seconds);

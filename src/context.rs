@@ -281,8 +281,8 @@ impl ContextInner {
         self.max_message_size.load(Ordering::Relaxed)
     }
 
-    /// An RPC step went out (`req?`, `req!`, a request): the reactor polls for the answer a
-    /// little before it sleeps.
+    /// A requester's RPC step went out (`req?`, a request): the reactor polls for the answer
+    /// a little before it sleeps.
     pub(crate) fn expect_answer(&self) {
         self.reactor.expect_answer();
     }
@@ -1114,8 +1114,9 @@ impl Context {
         router.startup_control.len() + router.startup_bulk.len()
     }
 
-    /// How long the I/O thread keeps polling instead of sleeping after a request/reply step
-    /// (default 50 µs; zero turns it off). Lower round-trip latency for some CPU.
+    /// How long the I/O thread keeps polling instead of sleeping after a requester's
+    /// request/reply step (default 50 µs; zero turns it off). Lower round-trip latency for
+    /// some CPU; repliers never poll.
     pub fn set_rpc_spin(&self, spin: Duration) -> Result<()> {
         if spin > Duration::from_millis(10) {
             return Err(Error::invalid("the RPC spin must be at most 10 ms"));

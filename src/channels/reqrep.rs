@@ -495,8 +495,10 @@ impl ChannelShared {
             st.current = Some((next, Instant::now()));
             next
         };
+        // No spin here: only a requester, whose caller waits for the reply, polls. The
+        // replier's spin for the request after its `req!` cost 0.35 of a core in a
+        // back-to-back RPC loop and bought no latency (same-run medians 119-126 µs either way).
         let _ = self.send_raw(ack.0, ack.1, pre_request_body("req!"));
-        self.context.expect_answer();
     }
 }
 

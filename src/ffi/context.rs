@@ -279,9 +279,10 @@ pub extern "C" fn yoton_context_max_message_size(
     guard(|| write_out(out, handle(ctx, "context")?.inner.max_message_size()))
 }
 
-/// How long the context's I/O thread keeps polling instead of sleeping after a request/reply
-/// step, in seconds (default 50 µs; 0 turns it off; at most 0.01). Lower RPC latency for some
-/// CPU: only this context's one I/O thread spins. NaN, negative or larger values:
+/// How long the context's I/O thread keeps polling instead of sleeping after one of its
+/// requesters sent `req?` or a request, in seconds (default 50 µs; 0 turns it off; at most
+/// 0.01). Lower RPC latency for some CPU: only this context's one I/O thread spins, and
+/// repliers never do. NaN, negative or larger values:
 /// YOTON_ERR_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn yoton_context_set_rpc_spin(ctx: *const yoton_context, seconds: f64) -> c_int {
