@@ -153,10 +153,17 @@ class PubChannel(BaseChannel):
 
     _new = lib.yoton_pub_new
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        BaseChannel.__init__(self, *args, **kwargs)
+        # BINARY sends bytes as they are: send() skips message_to_bytes for them.
+        self._bytes_as_is = type(self._message_type_instance) is BinaryMessageType
+
     def send(self, message: Any) -> None:
         """Send a message (received as one message by every subscriber)."""
-        data = self.message_to_bytes(message)
-        code = _pub_send(self._ch, data, len(data))  # the hot path: one call, no helper
+        # The hot path: one call into the library, no helper.
+        if type(message) is not bytes or not self._bytes_as_is:
+            message = self.message_to_bytes(message)
+        code = _pub_send(self._ch, message, len(message))
         if code:
             self._check_send(code)
 
@@ -223,13 +230,11 @@ def _take_batch(ch, block, max_count):
         if left <= 0:
             return None
         wait = min(WAIT_SLICE, left)
-    n, size = count[0], used[0]
-    data = ffi.unpack(buf, size)
+    n = count[0]
     if n == 1:
-        return [data], [seqs[0]]
-    ends = accumulate(ffi.unpack(lens, n))
-    starts = accumulate(ffi.unpack(lens, n - 1), initial=0)
-    return list(map(data.__getitem__, map(slice, starts, ends))), ffi.unpack(seqs, n)
+        return [ffi.unpack(buf, used[0])], [seqs[0]]
+    data, sizes = ffi.buffer(buf, used[0]), ffi.unpack(lens, n)
+    return [data[e - s : e] for e, s in zip(accumulate(sizes), sizes)], ffi.unpack(seqs, n)
 
 
 class SubChannel(BaseChannel):
