@@ -317,11 +317,17 @@ class SubChannel(BaseChannel):
         return self.message_from_bytes(b"")
 
     def _take_local(self, n):
-        """The first n local messages, converted, and their arrival numbers gone."""
+        """The first n local messages, converted, and their arrival numbers gone (call
+        _trim first)."""
         local, seqs = self._local, self._seqs
-        out = [local.popleft() for _ in range(n)]
-        for _ in range(n):
-            seqs.popleft()
+        if n == len(local):
+            out = list(local)
+            local.clear()
+            seqs.clear()
+        else:
+            out = [local.popleft() for _ in range(n)]
+            for _ in range(n):
+                seqs.popleft()
         return out if self._converted else [self.message_from_bytes(m) for m in out]
 
     def recv_all(self) -> List[Any]:
@@ -337,8 +343,10 @@ class SubChannel(BaseChannel):
         if ref is None:
             return []
         self._trim()
-        seqs, n = self._seqs, 0
-        while n < len(seqs) and seqs[n] <= ref:
+        n = 0
+        for seq in self._seqs:
+            if seq > ref:
+                break
             n += 1
         return self._take_local(n)
 
