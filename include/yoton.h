@@ -630,6 +630,34 @@ int yoton_sub_recv(const struct yoton_channel *ch, double timeout, struct yoton_
 int yoton_sub_recv_all(const struct yoton_channel *ch, struct yoton_message ***out, size_t *count);
 
 /**
+ * Receive up to `max_count` messages in one call, their bodies copied one after the other
+ * into the caller's `buf` (`cap` bytes; NULL only when cap is 0): one call instead of three
+ * per message (`yoton_sub_recv`, `yoton_message_data`, `yoton_message_free`). Waits up to
+ * `timeout` seconds for the first message, as `yoton_sub_recv`; then takes, oldest first and
+ * without waiting, every pending message whose body still fits in `buf`, at most
+ * `max_count`. `*count` gets how many were taken (at least 1); `lens` (`max_count` entries)
+ * their body lengths, in order: message `i` starts at `buf + lens[0] + ... + lens[i-1]`;
+ * `seqs` (NULL, or `max_count` entries) their arrival order (`yoton_message_recv_seq`); and
+ * `*used` (may be NULL) the bytes written. A message that does not fit stays queued for the
+ * next call: if the oldest pending one does not fit, nothing is taken and the call returns
+ * YOTON_ERR_TOO_LARGE with `*used` set to its size (call again with a buffer that large).
+ * YOTON_ERR_TIMEOUT if no message came, YOTON_ERR_CLOSED if the channel is closed and empty,
+ * YOTON_ERR_INVALID_ARGUMENT for `max_count` 0, a NULL `lens` or `count`, or a channel that
+ * is not a subscriber. On a TEXT channel, a message that is not valid UTF-8 is dropped (as
+ * `yoton_sub_recv_all` skips it). In sync mode the back-pressure watches the messages left
+ * queued: take one at a time (`max_count` 1) to keep it as with `yoton_sub_recv`.
+ */
+int yoton_sub_recv_batch(const struct yoton_channel *ch,
+                         double timeout,
+                         void *buf,
+                         size_t cap,
+                         size_t *lens,
+                         uint64_t *seqs,
+                         size_t max_count,
+                         size_t *count,
+                         size_t *used);
+
+/**
  * Release an array from `yoton_sub_recv_all` and every message in it. NULL is a no-op.
  * NULL entries are skipped, so a caller may take messages out of the array (setting them
  * to NULL) before releasing it.

@@ -593,6 +593,46 @@ inline std::vector<Message> take_messages(yoton_message **array, std::size_t cou
 }
 }  // namespace detail
 
+/// Bodies of messages received in one call by Subscriber::recv_batch, one after the other in
+/// a buffer the batch owns and reuses from call to call (no allocation per message).
+class MessageBatch {
+public:
+    /// Room for up to `max_count` messages (at least 1) and `capacity` bytes of bodies per
+    /// call; a bigger message still comes (the buffer grows for it).
+    explicit MessageBatch(std::size_t capacity = 64 * 1024, std::size_t max_count = 1024)
+        : buf_(capacity),
+          lens_(max_count > 0 ? max_count : 1),
+          seqs_(lens_.size()),
+          starts_(lens_.size()) {}
+
+    /// The number of messages the last recv_batch took.
+    std::size_t size() const noexcept { return count_; }
+    /// Whether the last recv_batch took none.
+    bool empty() const noexcept { return count_ == 0; }
+    /// The body of message `i` (std::out_of_range unless i < size()), valid until the next
+    /// recv_batch with this batch.
+    bytes_view operator[](std::size_t i) const {
+        return bytes_view(buf_.data() + starts_.at(index(i)), lens_[i]);
+    }
+    /// The arrival order of message `i` among all channels of the receiving context (as
+    /// Message::recv_seq).
+    std::uint64_t recv_seq(std::size_t i) const { return seqs_[index(i)]; }
+
+private:
+    friend class Subscriber;
+    std::size_t index(std::size_t i) const {
+        if (i >= count_) {
+            throw std::out_of_range("yoton::MessageBatch: index out of range");
+        }
+        return i;
+    }
+    std::vector<unsigned char> buf_;
+    std::vector<std::size_t> lens_;
+    std::vector<std::uint64_t> seqs_;
+    std::vector<std::size_t> starts_;
+    std::size_t count_ = 0;
+};
+
 /// A non-owning view of a future, as given to done-callbacks; Future owns one.
 class FutureView {
 public:
@@ -1176,6 +1216,36 @@ public:
         std::size_t count = 0;
         detail::check(yoton_sub_recv_all(get(), &array, &count), "yoton_sub_recv_all");
         return detail::take_messages(array, count);
+    }
+    /// Take up to the batch's max_count pending messages in one call, their bodies copied
+    /// into `batch` (yoton_sub_recv_batch), after waiting up to `timeout` s for the first.
+    /// Returns how many came (also batch.size()): 0 if none came within `timeout`. A message
+    /// bigger than the batch's buffer grows the buffer. Error YOTON_ERR_CLOSED once the
+    /// channel is closed and empty.
+    std::size_t recv_batch(MessageBatch &batch, double timeout = forever) const {
+        batch.count_ = 0;
+        for (;;) {
+            std::size_t count = 0;
+            std::size_t used = 0;
+            const int rc = yoton_sub_recv_batch(get(), timeout, batch.buf_.data(), batch.buf_.size(),
+                                                batch.lens_.data(), batch.seqs_.data(),
+                                                batch.lens_.size(), &count, &used);
+            if (rc == YOTON_ERR_TIMEOUT) {
+                return 0;
+            }
+            if (rc == YOTON_ERR_TOO_LARGE) {
+                batch.buf_.resize(used);  // the oldest message is bigger; it stays queued
+                continue;
+            }
+            detail::check(rc, "yoton_sub_recv_batch");
+            std::size_t start = 0;
+            for (std::size_t i = 0; i < count; i++) {
+                batch.starts_[i] = start;
+                start += batch.lens_[i];
+            }
+            batch.count_ = count;
+            return count;
+        }
     }
     /// Sync mode: ask publishers to slow down while more than 32 messages are pending.
     void set_sync_mode(bool on) const {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bind_any, link, wait_for};
+use yoton::channels::pubsub::Batch;
 use yoton::{Channel, Context, Discard, ErrorKind, MessageType, QueueParams, Status, Value};
 
 const T: Option<Duration> = Some(Duration::from_secs(10));
@@ -118,6 +119,212 @@ fn recv_all_and_iteration_take_what_is_pending() {
     assert_eq!(rest, ["2", "3", "4", "5"]);
     assert_eq!(sub.try_iter().count(), 0);
     assert!(publ.recv_all().is_err());
+}
+
+/// Body `i` of the batch tests: a varying length (1..=300 bytes) and content.
+fn batch_body(i: u32) -> Vec<u8> {
+    let len = 1 + (i * 37 % 300) as usize;
+    let mut body = i.to_le_bytes().repeat(len / 4 + 1);
+    body.truncate(len);
+    body
+}
+
+/// Split what one `recv_batch` wrote into its bodies.
+fn split_batch<'a>(buf: &'a [u8], lens: &[usize]) -> Vec<&'a [u8]> {
+    let mut start = 0;
+    lens.iter()
+        .map(|&len| {
+            start += len;
+            &buf[start - len..start]
+        })
+        .collect()
+}
+
+#[test]
+fn recv_batch_takes_bodies_in_order_and_keeps_what_does_not_fit() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "batch", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "batch", MessageType::Binary).unwrap();
+    let n = 3000u32;
+    let big = vec![7u8; 5000];
+    for i in 0..n {
+        publ.send(&batch_body(i)).unwrap();
+        if i == n / 2 {
+            publ.send(&big).unwrap();
+        }
+    }
+    let (mut buf, mut lens, mut seqs) = (vec![0u8; 4096], vec![0usize; 64], vec![0u64; 64]);
+    let (mut next, mut last_seq, mut big_seen, mut calls) = (0u32, 0u64, false, 0);
+    while next < n {
+        calls += 1;
+        assert!(calls < 10 * n, "no progress");
+        match sub
+            .recv_batch(T, &mut buf, &mut lens, Some(&mut seqs))
+            .unwrap()
+        {
+            Batch::Taken { count, bytes } => {
+                assert!(count >= 1 && bytes <= buf.len());
+                assert_eq!(lens[..count].iter().sum::<usize>(), bytes);
+                for (k, body) in split_batch(&buf, &lens[..count]).into_iter().enumerate() {
+                    assert!(seqs[k] > last_seq, "arrival numbers increase");
+                    last_seq = seqs[k];
+                    assert_eq!(body, batch_body(next), "message {next}");
+                    next += 1;
+                }
+            }
+            Batch::TooSmall { needed } => {
+                // The big one is next: it stayed queued, and a buffer of its size takes it.
+                assert_eq!((needed, next, big_seen), (big.len(), n / 2 + 1, false));
+                let pending = sub.pending();
+                let mut room = vec![0u8; needed];
+                let got = sub.recv_batch(T, &mut room, &mut lens[..1], None).unwrap();
+                assert_eq!(
+                    got,
+                    Batch::Taken {
+                        count: 1,
+                        bytes: needed
+                    }
+                );
+                assert_eq!(room, big);
+                assert_eq!(sub.pending(), pending - 1);
+                big_seen = true;
+            }
+        }
+    }
+    assert!(big_seen);
+    assert_eq!(a.discarded() + b.discarded(), 0);
+    assert_eq!(
+        sub.recv_batch(Some(Duration::ZERO), &mut buf, &mut lens, None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
+    // Bad arguments: no room for a message, too few sequence numbers, a publisher.
+    assert_eq!(
+        sub.recv_batch(T, &mut buf, &mut [], None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        sub.recv_batch(T, &mut buf, &mut lens, Some(&mut seqs[..1]))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        publ.recv_batch(T, &mut buf, &mut lens, None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn recv_batch_from_two_threads_takes_each_message_once() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let (a, b) = (Context::new(), Context::new());
+    // Loss-free with a small queue: the readers' takes also resume the paused connection.
+    let block = QueueParams {
+        max_packages: 100,
+        discard: Discard::Block,
+        ..Default::default()
+    };
+    a.set_queue_params(block).unwrap();
+    b.set_queue_params(block).unwrap();
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "shared", MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, "shared", MessageType::Binary).unwrap();
+    let n = 20000u32;
+    let taken = std::sync::Arc::new(AtomicU32::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (sub, taken) = (sub.clone(), taken.clone());
+            std::thread::spawn(move || {
+                let (mut buf, mut lens) = (vec![0u8; 512], vec![0usize; 16]);
+                let mut got = Vec::new();
+                // Until the channel is closed and empty (closed below once all were taken).
+                while let Ok(batch) = sub.recv_batch(T, &mut buf, &mut lens, None) {
+                    let Batch::Taken { count, .. } = batch else {
+                        panic!("4-byte bodies always fit");
+                    };
+                    for body in split_batch(&buf, &lens[..count]) {
+                        got.push(u32::from_le_bytes(body.try_into().unwrap()));
+                    }
+                    taken.fetch_add(count as u32, Ordering::Relaxed);
+                }
+                got
+            })
+        })
+        .collect();
+    for i in 0..n {
+        publ.send(&i.to_le_bytes()).unwrap();
+    }
+    wait_for("every message taken", || taken.load(Ordering::Relaxed) >= n);
+    sub.close();
+    let mut all = Vec::new();
+    for reader in readers {
+        let got = reader.join().unwrap();
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "each reader sees them in order"
+        );
+        all.extend(got);
+    }
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..n).collect::<Vec<_>>(),
+        "every message exactly once"
+    );
+    assert_eq!(a.discarded() + b.discarded(), 0);
+}
+
+#[test]
+fn sync_mode_throttles_a_publisher_read_one_at_a_time_with_recv_batch() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let publ = Channel::publisher(&a, "flow", MessageType::Text).unwrap();
+    let sub = Channel::subscriber(&b, "flow", MessageType::Text).unwrap();
+    sub.set_sync_mode(true).unwrap();
+    // Start once a's routing has seen the subscriber's "ok" (as in tests/patterns.rs).
+    let mark_sub = Channel::subscriber(&a, "flow-mark", MessageType::Text).unwrap();
+    Channel::publisher(&b, "flow-mark", MessageType::Text)
+        .unwrap()
+        .send(b"synced")
+        .unwrap();
+    assert_eq!(mark_sub.recv(T).unwrap().text().unwrap(), "synced");
+    let n = 20000;
+    let sender = std::thread::spawn(move || {
+        for i in 0..n {
+            publ.send(format!("m{i}").as_bytes()).unwrap();
+        }
+    });
+    let (mut buf, mut lens) = (vec![0u8; 64], [0usize; 1]);
+    let mut peak = 0;
+    for i in 0..n {
+        peak = peak.max(sub.pending());
+        let got = sub.recv_batch(T, &mut buf, &mut lens, None).unwrap();
+        assert_eq!(
+            got,
+            Batch::Taken {
+                count: 1,
+                bytes: lens[0]
+            }
+        );
+        assert_eq!(&buf[..lens[0]], format!("m{i}").as_bytes());
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(5)); // a slow subscriber
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(a.discarded() + b.discarded(), 0);
+    assert!(
+        peak < n / 2,
+        "the publisher was not throttled: {peak} messages were pending at once"
+    );
+    sub.set_sync_mode(false).unwrap();
 }
 
 #[test]

@@ -139,6 +139,79 @@ def test_select_after_a_batched_recv_keeps_order(pair):
     assert got == ["1", "2", "3", "4"]
 
 
+def test_messages_bigger_than_a_batch_keep_their_place(pair):
+    # A body bigger than the receive buffer (256 KiB) stays queued and comes alone, in order.
+    a, b = pair
+    pub = yoton.PubChannel(a, "big", yoton.BINARY)
+    sub = yoton.SubChannel(b, "big", yoton.BINARY)
+    sent = [b"s%i" % i for i in range(3)] + [b"B" * 300000] + [b"t%i" % i for i in range(3)]
+    sent += [b"C" * 600000, b"end"]
+    for m in sent:
+        pub.send(m)
+    assert wait_until(lambda: sub.pending == len(sent))
+    got = [sub.recv(False) for _ in range(4)]
+    assert got == sent[:4]
+    assert sub.recv_all() == sent[4:]
+
+
+def test_recv_all_and_select_take_more_than_one_batch(pair):
+    # More messages than one batch holds (2048): recv_all takes them all, select orders them.
+    a, b = pair
+    px, py = yoton.PubChannel(a, "mx", yoton.BINARY), yoton.PubChannel(a, "my", yoton.BINARY)
+    sx, sy = yoton.SubChannel(b, "mx", yoton.BINARY), yoton.SubChannel(b, "my", yoton.BINARY)
+    n = 5000
+    for i in range(n):
+        (px if i % 3 else py).send(b"%i" % i)
+    assert wait_until(lambda: sx.pending + sy.pending == n)
+    assert sx.recv(False) == b"1"
+    got = []
+    for _ in range(n):
+        ch = yoton.select_sub_channel(sx, sy)
+        if ch is None:
+            break
+        got.extend(ch.recv_selected())
+    assert got == [b"%i" % i for i in range(n) if i != 1]
+    for i in range(n):
+        px.send(b"%i" % i)
+    assert wait_until(lambda: sx.pending == n)
+    assert sx.recv_all() == [b"%i" % i for i in range(n)]
+
+
+def test_threads_receive_each_message_once(pair):
+    # Two threads reading one channel: every message exactly once, each thread in order.
+    a, b = pair
+    pub = yoton.PubChannel(a, "shared", yoton.BINARY)
+    sub = yoton.SubChannel(b, "shared", yoton.BINARY)
+    n = 20000
+    got = [[], []]
+    taken = [0]
+    lock = threading.Lock()
+
+    def reader(out):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if taken[0] >= n:
+                    return
+            m = sub.recv(0.05)
+            if m:
+                out.append(int(m))
+                with lock:
+                    taken[0] += 1
+
+    threads = [threading.Thread(target=reader, args=(out,)) for out in got]
+    for t in threads:
+        t.start()
+    for i in range(n):
+        pub.send(b"%i" % i)
+        if i % 1000 == 999:  # stay under the subscriber's queue limit (10000, old dropped)
+            assert wait_until(lambda: taken[0] > i - 5000)
+    for t in threads:
+        t.join(40)
+    assert all(out == sorted(out) for out in got)
+    assert sorted(got[0] + got[1]) == list(range(n))
+
+
 def test_sync_mode_slows_publisher(pair):
     a, b = pair
     pub = yoton.PubChannel(a, "sync")

@@ -1,8 +1,10 @@
 """Channels: publish/subscribe and state (the original's API)."""
 
 import collections
+import threading
 import time
 import weakref
+from itertools import accumulate
 from typing import Any, Deque, List, Optional, Tuple, Type, Union
 
 from . import events
@@ -20,7 +22,7 @@ from ._ffi import (
     out_value,
 )
 from .context import Context
-from .message_types import TEXT, MessageType
+from .message_types import TEXT, BinaryMessageType, MessageType, TextMessageType
 
 __all__ = ["BaseChannel", "PubChannel", "SubChannel", "StateChannel", "select_sub_channel"]
 
@@ -151,10 +153,17 @@ class PubChannel(BaseChannel):
 
     _new = lib.yoton_pub_new
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        BaseChannel.__init__(self, *args, **kwargs)
+        # BINARY sends bytes as they are: send() skips message_to_bytes for them.
+        self._bytes_as_is = type(self._message_type_instance) is BinaryMessageType
+
     def send(self, message: Any) -> None:
         """Send a message (received as one message by every subscriber)."""
-        data = self.message_to_bytes(message)
-        code = _pub_send(self._ch, data, len(data))  # the hot path: one call, no helper
+        # The hot path: one call into the library, no helper.
+        if type(message) is not bytes or not self._bytes_as_is:
+            message = self.message_to_bytes(message)
+        code = _pub_send(self._ch, message, len(message))
         if code:
             self._check_send(code)
 
@@ -162,71 +171,94 @@ class PubChannel(BaseChannel):
 _pub_send = lib.yoton_pub_send
 
 
-def _recv_package(ch, block):
-    """A yoton_message (owned cdata) or None. block: True (until a message or close), a
-    number of seconds, or False/None (no wait); waits come in slices so Ctrl-C works."""
-    out = ffi.new("yoton_message **")
-    if not block:
-        deadline = 0.0
-    elif block is True:
-        deadline = None
+# Receiving: one C call (yoton_sub_recv_batch) takes a batch of messages, their bodies
+# concatenated in one buffer; Python slices them apart without a call per message.
+_BATCH_BYTES = 256 * 1024
+_BATCH_COUNT = 2048
+_recv_batch = lib.yoton_sub_recv_batch
+_ERR_TIMEOUT = lib.YOTON_ERR_TIMEOUT
+_ERR_CLOSED = lib.YOTON_ERR_CLOSED
+_ERR_TOO_LARGE = lib.YOTON_ERR_TOO_LARGE
+
+
+class _Buffers(threading.local):
+    """The batch buffers of a thread (threads may receive on one channel at once)."""
+
+    def __init__(self):
+        self.buf = ffi.new("char[]", _BATCH_BYTES)
+        self.lens = ffi.new("size_t[]", _BATCH_COUNT)
+        self.seqs = ffi.new("uint64_t[]", _BATCH_COUNT)
+        self.out = ffi.new("size_t[2]")  # count, used
+
+
+_buffers = _Buffers()
+
+
+def _take_batch(ch, block, max_count):
+    """Take messages from the engine: (bodies, seqs) lists, or None if none came (timeout or
+    closed). block: True (until a message or close), a number of seconds, or False/None (no
+    wait); waits come in slices so Ctrl-C works. A message bigger than the thread's buffer
+    is taken alone, in a buffer of its size."""
+    b = _buffers
+    buf, cap, lens, seqs, out = b.buf, _BATCH_BYTES, b.lens, b.seqs, b.out
+    count, used = out, out + 1
+    deadline = None
+    if block is True:
+        wait = WAIT_SLICE
+    elif not block:
+        wait = 0.0
     else:
+        wait = max(0.0, min(WAIT_SLICE, float(block)))
         deadline = time.monotonic() + float(block)
     while True:
-        wait = WAIT_SLICE
-        if deadline is not None:
-            wait = max(0.0, min(wait, deadline - time.monotonic()))
-        code = lib.yoton_sub_recv(ch, wait, out)
-        if code == 0:
-            return ffi.gc(out[0], lib.yoton_message_free)
-        if code == lib.YOTON_ERR_CLOSED:
+        code = _recv_batch(ch, wait, buf, cap, lens, seqs, max_count, count, used)
+        if not code:
+            break
+        if code == _ERR_TOO_LARGE:
+            cap = used[0]
+            buf, max_count = ffi.new("char[]", cap), 1
+            continue
+        if code == _ERR_CLOSED:
             return None
-        if code != lib.YOTON_ERR_TIMEOUT:
+        if code != _ERR_TIMEOUT:
             check(code)
-        if deadline is not None and time.monotonic() >= deadline:
+        if block is True:
+            continue
+        if deadline is None:
             return None
-
-
-def _take_array(ch, fn):
-    """Every message fn (recv_all / recv_selected) takes, as (recv_seq, body) pairs."""
-    arr = ffi.new("yoton_message ***")
-    count = ffi.new("size_t *")
-    check(fn(ch, arr, count))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        wait = min(WAIT_SLICE, left)
     n = count[0]
-    if not n:
-        return []
-    data = ffi.new("const void **")
-    size = ffi.new("size_t *")
-    seq = ffi.new("uint64_t *")
-    buffer, msg_data, recv_seq = ffi.buffer, lib.yoton_message_data, lib.yoton_message_recv_seq
-    out = []
-    try:
-        msgs = arr[0]
-        for i in range(n):
-            m = msgs[i]
-            msg_data(m, data, size)
-            recv_seq(m, seq)
-            out.append((seq[0], buffer(data[0], size[0])[:]))
-        return out
-    finally:
-        lib.yoton_message_array_free(arr[0], n)
+    if n == 1:
+        return [ffi.unpack(buf, used[0])], [seqs[0]]
+    data, sizes = ffi.buffer(buf, used[0]), ffi.unpack(lens, n)
+    return [data[e - s : e] for e, s in zip(accumulate(sizes), sizes)], ffi.unpack(seqs, n)
 
 
 class SubChannel(BaseChannel):
     """SubChannel(context, slot_base, message_type=yoton.TEXT): the receiving side of
     publish/subscribe. Iterating over it yields the pending messages.
 
-    Receiving takes every pending message from the engine in one batch and hands them out
-    one by one (fewer calls into the library per message); in sync mode it takes one at a
+    Receiving takes every pending message from the engine in one batch (one call into the
+    library, see _take_batch) and hands them out one by one; in sync mode it takes one at a
     time, so the engine's queue length, which sync mode watches, stays the real one."""
 
     _new = lib.yoton_sub_new
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._local: Deque[Tuple[int, bytes]] = collections.deque()
+        # Taken from the engine, not yet received: the messages (converted already for TEXT
+        # and BINARY, whose conversion cannot fail), and their arrival numbers. recv() pops
+        # only the message: _local holds the last len(_local) entries of _seqs (see _trim).
+        self._local: Deque[Any] = collections.deque()
+        self._seqs: Deque[int] = collections.deque()
         self._sync = False
         self._ref_seq: Optional[int] = None
         BaseChannel.__init__(self, *args, **kwargs)
+        mt = type(self._message_type_instance)
+        self._converted = mt is BinaryMessageType or mt is TextMessageType
+        self._text = mt is TextMessageType
 
     def __iter__(self):
         return self
@@ -243,36 +275,80 @@ class SubChannel(BaseChannel):
     def pending(self) -> int:
         return len(self._local) + out_value(lib.yoton_channel_pending, "size_t", self._ch)
 
-    def _fill(self):
-        """Move every message pending in the engine to the local queue."""
-        self._local.extend(_take_array(self._ch, lib.yoton_sub_recv_all))
+    def _fill(self, block, max_count):
+        """Move up to max_count messages from the engine to the local queue, waiting for the
+        first as block says. How many came."""
+        got = _take_batch(self._ch, block, max_count)
+        if got is None:
+            return 0
+        bodies, seqs = got
+        self._trim()
+        self._local.extend(map(bytes.decode, bodies) if self._text else bodies)
+        self._seqs.extend(seqs)
+        return len(seqs)
+
+    def _fill_all(self):
+        """Move every message pending in the engine now to the local queue (also in sync
+        mode, as the original's recv_all: the engine's queue is all it has)."""
+        n = out_value(lib.yoton_channel_pending, "size_t", self._ch)
+        while n > 0:
+            got = self._fill(False, min(n, _BATCH_COUNT))
+            if not got:
+                break
+            n -= got
+
+    def _trim(self):
+        """Drop the arrival numbers of the messages recv() took."""
+        seqs = self._seqs
+        extra = len(seqs) - len(self._local)
+        if extra >= len(seqs):
+            seqs.clear()
+        else:
+            for _ in range(extra):
+                seqs.popleft()
 
     def recv(self, block: Union[bool, float, None] = True) -> Any:
         """Receive a message: block True waits until one comes, False does not wait, a number
         waits that many seconds. Nothing received (or closed): the type's empty message."""
         local = self._local
-        if not local and not self._sync:
-            self._fill()
-        if local:
-            return self.message_from_bytes(local.popleft()[1])
-        msg = _recv_package(self._ch, block)
-        return self.message_from_bytes(message_bytes(msg) if msg is not None else b"")
+        if local or self._fill(block, 1 if self._sync else _BATCH_COUNT):
+            m = local.popleft()
+            return m if self._converted else self.message_from_bytes(m)
+        return self.message_from_bytes(b"")
+
+    def _take_local(self, n):
+        """The first n local messages, converted, and their arrival numbers gone (call
+        _trim first)."""
+        local, seqs = self._local, self._seqs
+        if n == len(local):
+            out = list(local)
+            local.clear()
+            seqs.clear()
+        else:
+            out = [local.popleft() for _ in range(n)]
+            for _ in range(n):
+                seqs.popleft()
+        return out if self._converted else [self.message_from_bytes(m) for m in out]
 
     def recv_all(self) -> List[Any]:
         """All pending messages as a list (maybe empty)."""
-        self._fill()
-        local, self._local = self._local, collections.deque()
-        return [self.message_from_bytes(body) for _, body in local]
+        self._fill_all()
+        self._trim()
+        return self._take_local(len(self._local))
 
     def recv_selected(self) -> List[Any]:
         """After select_sub_channel() chose this channel: its messages older than any pending
         in the other channels given to it, in order."""
-        local, ref, out = self._local, self._ref_seq, []
+        ref = self._ref_seq
         if ref is None:
-            return out
-        while local and local[0][0] <= ref:
-            out.append(self.message_from_bytes(local.popleft()[1]))
-        return out
+            return []
+        self._trim()
+        n = 0
+        for seq in self._seqs:
+            if seq > ref:
+                break
+            n += 1
+        return self._take_local(n)
 
     def set_sync_mode(self, value: bool) -> None:
         """In sync mode, publishers are slowed down while this channel's queue is long."""
@@ -292,11 +368,12 @@ def select_sub_channel(*args: "SubChannel") -> Optional["SubChannel"]:
     first_seq = last_limit = None
     chosen = None
     for channel in args:
-        channel._fill()
-        local = channel._local
-        if not local:
+        channel._fill_all()
+        channel._trim()
+        seqs = channel._seqs
+        if not seqs:
             continue
-        seq1, seq2 = local[0][0], local[-1][0] + 1
+        seq1, seq2 = seqs[0], seqs[-1] + 1
         if first_seq is None or seq1 < first_seq:
             # The chosen channel may not read beyond its own last message, nor beyond the
             # first message of a channel chosen before.

@@ -300,15 +300,27 @@ impl ChannelShared {
     /// Take the oldest pending package, waiting up to `timeout` (None: until one arrives or
     /// the channel closes).
     pub(crate) fn pop_wait(&self, timeout: Option<Duration>) -> Result<PackageRef> {
+        let mut inbox = self.wait_pending(timeout)?;
+        Ok(self
+            .take(&mut inbox)
+            .expect("wait_pending returns a non-empty queue"))
+    }
+
+    /// The inbox, locked, once it holds a package: waits up to `timeout` (None: until one
+    /// arrives or the channel closes).
+    pub(crate) fn wait_pending(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<MutexGuard<'_, InQueue>> {
         let mut inbox = self.inbox();
         // Fast path first: no clock read when a package is already waiting.
-        if let Some(pkg) = self.take(&mut inbox) {
-            return Ok(pkg);
+        if !inbox.queue.is_empty() {
+            return Ok(inbox);
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if let Some(pkg) = self.take(&mut inbox) {
-                return Ok(pkg);
+            if !inbox.queue.is_empty() {
+                return Ok(inbox);
             }
             if inbox.closed {
                 return Err(Error::closed(format!(

@@ -99,6 +99,110 @@ impl Channel {
         self.expect_kind(&[ChannelKind::Sub], "recv_all")?;
         Ok(self.try_iter().collect())
     }
+
+    /// Receive several messages at once, their bodies copied one after the other into `buf`
+    /// (one call and one copy for many small messages). Waits up to `timeout` for the first
+    /// message, as `recv`; then takes, oldest first and without waiting, every pending
+    /// message that still fits in `buf`, at most `lens.len()`. `lens[i]` gets the body length
+    /// of message `i`, `seqs[i]` (if given: at least as long as `lens`) its `recv_seq`.
+    /// A message that does not fit stays queued: if it is the oldest, nothing is taken and
+    /// the result is `Batch::TooSmall`. TEXT messages that are not valid UTF-8 are dropped,
+    /// as `recv_all` skips them.
+    pub fn recv_batch(
+        &self,
+        timeout: Option<Duration>,
+        buf: &mut [u8],
+        lens: &mut [usize],
+        mut seqs: Option<&mut [u64]>,
+    ) -> Result<Batch> {
+        self.expect_kind(&[ChannelKind::Sub], "recv_batch")?;
+        if lens.is_empty() {
+            return Err(Error::invalid("recv_batch: room for no message (count 0)"));
+        }
+        if seqs.as_ref().is_some_and(|s| s.len() < lens.len()) {
+            return Err(Error::invalid(
+                "recv_batch: fewer sequence numbers than lengths",
+            ));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let taken = self.take_fitting(left, buf.len(), lens.len());
+            self.shared.sub_sync_check();
+            let taken = match taken? {
+                Fitting::Taken(taken) => taken,
+                Fitting::TooSmall(needed) => return Ok(Batch::TooSmall { needed }),
+            };
+            // The copies happen outside the inbox lock: the reactor keeps delivering.
+            let (mut count, mut bytes) = (0, 0);
+            for pkg in taken {
+                let body = pkg.body();
+                let valid =
+                    self.shared.msg_type != MessageType::Text || std::str::from_utf8(body).is_ok();
+                if valid {
+                    buf[bytes..bytes + body.len()].copy_from_slice(body);
+                    lens[count] = body.len();
+                    if let Some(seqs) = seqs.as_deref_mut() {
+                        seqs[count] = pkg.recv_seq;
+                    }
+                    count += 1;
+                    bytes += body.len();
+                }
+                crate::pool::recycle(pkg);
+            }
+            if count > 0 {
+                return Ok(Batch::Taken { count, bytes });
+            }
+            // Only invalid TEXT was pending: wait on for a valid message, within the timeout.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::timeout("no message within the timeout"));
+            }
+        }
+    }
+
+    /// Take (under the inbox lock, after waiting up to `timeout` for one) the oldest pending
+    /// packages whose bodies fit in `cap` bytes together, at most `max_count`.
+    fn take_fitting(
+        &self,
+        timeout: Option<Duration>,
+        cap: usize,
+        max_count: usize,
+    ) -> Result<Fitting> {
+        let mut inbox = self.shared.wait_pending(timeout)?;
+        let mut taken = Vec::with_capacity(max_count.min(inbox.queue.len()));
+        let mut room = cap;
+        while taken.len() < max_count {
+            let Some(next) = inbox.queue.get(0) else {
+                break;
+            };
+            let len = next.body().len();
+            if len > room {
+                if taken.is_empty() {
+                    return Ok(Fitting::TooSmall(len));
+                }
+                break;
+            }
+            room -= len;
+            taken.push(self.shared.take(&mut inbox).expect("front exists"));
+        }
+        Ok(Fitting::Taken(taken))
+    }
+}
+
+/// What [`Channel::recv_batch`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// `count` messages were taken; their bodies fill the first `bytes` bytes of the buffer.
+    Taken { count: usize, bytes: usize },
+    /// The oldest pending message has a body of `needed` bytes, more than the buffer holds:
+    /// nothing was taken (it stays queued).
+    TooSmall { needed: usize },
+}
+
+/// What `take_fitting` took off the queue.
+enum Fitting {
+    Taken(Vec<PackageRef>),
+    TooSmall(usize),
 }
 
 /// Sync-mode thresholds and timings of the original (docs/protocol.md §9.2.3).

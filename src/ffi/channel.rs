@@ -5,11 +5,12 @@ use std::ffi::{c_char, c_int, c_void};
 use super::events::yoton_callback;
 use super::message::yoton_message;
 use super::util::{
-    bytes_arg, check_out, free_handle, guard, guard_or, guard_void, handle, into_handle,
-    opt_str_arg, str_arg, timeout_arg, write_opt, write_out, write_str, yoton_free_fn, UserData,
-    INTERNAL,
+    array_out_arg, bytes_arg, check_out, free_handle, guard, guard_or, guard_void, handle,
+    into_handle, opt_str_arg, str_arg, timeout_arg, write_opt, write_out, write_str, yoton_free_fn,
+    UserData, INTERNAL,
 };
 use super::value::{value_ref, yoton_value};
+use crate::channels::pubsub::Batch;
 use crate::channels::{Channel, ChannelKind, MessageType};
 
 /// A channel of any kind (publisher, subscriber, ...). Caller owns it; release with
@@ -346,6 +347,67 @@ pub extern "C" fn yoton_sub_recv_all(
         check_out(count)?;
         let messages = ch.inner.recv_all()?;
         write_message_array(messages, out, count)
+    })
+}
+
+/// Receive up to `max_count` messages in one call, their bodies copied one after the other
+/// into the caller's `buf` (`cap` bytes; NULL only when cap is 0): one call instead of three
+/// per message (`yoton_sub_recv`, `yoton_message_data`, `yoton_message_free`). Waits up to
+/// `timeout` seconds for the first message, as `yoton_sub_recv`; then takes, oldest first and
+/// without waiting, every pending message whose body still fits in `buf`, at most
+/// `max_count`. `*count` gets how many were taken (at least 1); `lens` (`max_count` entries)
+/// their body lengths, in order: message `i` starts at `buf + lens[0] + ... + lens[i-1]`;
+/// `seqs` (NULL, or `max_count` entries) their arrival order (`yoton_message_recv_seq`); and
+/// `*used` (may be NULL) the bytes written. A message that does not fit stays queued for the
+/// next call: if the oldest pending one does not fit, nothing is taken and the call returns
+/// YOTON_ERR_TOO_LARGE with `*used` set to its size (call again with a buffer that large).
+/// YOTON_ERR_TIMEOUT if no message came, YOTON_ERR_CLOSED if the channel is closed and empty,
+/// YOTON_ERR_INVALID_ARGUMENT for `max_count` 0, a NULL `lens` or `count`, or a channel that
+/// is not a subscriber. On a TEXT channel, a message that is not valid UTF-8 is dropped (as
+/// `yoton_sub_recv_all` skips it). In sync mode the back-pressure watches the messages left
+/// queued: take one at a time (`max_count` 1) to keep it as with `yoton_sub_recv`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn yoton_sub_recv_batch(
+    ch: *const yoton_channel,
+    timeout: f64,
+    buf: *mut c_void,
+    cap: usize,
+    lens: *mut usize,
+    seqs: *mut u64,
+    max_count: usize,
+    count: *mut usize,
+    used: *mut usize,
+) -> c_int {
+    guard(|| {
+        let ch = handle(ch, "channel")?;
+        let timeout = timeout_arg(timeout)?;
+        check_out(count)?;
+        if max_count == 0 {
+            return Err(crate::Error::invalid("max_count is 0: room for no message"));
+        }
+        let buf = array_out_arg(buf.cast::<u8>(), cap, "buf")?;
+        let lens = array_out_arg(lens, max_count, "lens")?;
+        let seqs = if seqs.is_null() {
+            None
+        } else {
+            Some(array_out_arg(seqs, max_count, "seqs")?)
+        };
+        match ch.inner.recv_batch(timeout, buf, lens, seqs)? {
+            Batch::Taken { count: n, bytes } => {
+                write_opt(used, bytes)?;
+                write_out(count, n)
+            }
+            Batch::TooSmall { needed } => {
+                write_opt(used, needed)?;
+                Err(crate::Error::new(
+                    crate::ErrorKind::TooLarge,
+                    format!(
+                        "the next message has {needed} bytes, more than the buffer's {cap}: it stays queued"
+                    ),
+                ))
+            }
+        }
     })
 }
 

@@ -248,6 +248,25 @@ pub(crate) fn array_arg<'a, T>(ptr: *const T, count: usize, what: &str) -> Resul
     Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
 }
 
+/// A `(pointer, count)` output array argument (a caller buffer yoton writes into); NULL only
+/// when count is 0.
+pub(crate) fn array_out_arg<'a, T>(ptr: *mut T, count: usize, what: &str) -> Result<&'a mut [T]> {
+    if count == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its size is {count}"
+        )));
+    }
+    if count > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return Err(Error::invalid(format!("{what} size {count} is too large")));
+    }
+    // SAFETY: non-NULL, and the caller promises `count` writable elements, not aliased while
+    // the call runs.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, count) })
+}
+
 /// Debug builds remember every pointer handed to C to be freed, so that freeing one twice (or
 /// freeing a pointer yoton never made, such as a borrowed child value) is ignored and reported
 /// in `yoton_last_error` instead of corrupting memory. Release builds skip the bookkeeping: it

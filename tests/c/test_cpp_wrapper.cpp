@@ -367,6 +367,29 @@ void test_pubsub() {
     CHECK(wait_until([&] { return big.use_count() == 1; }));  // released after the write
     CHECK(sub.recv_all().empty());
 
+    // recv_batch: several bodies in one call into a reused buffer; a bigger one grows it.
+    yoton::MessageBatch batch(8, 2);
+    CHECK(sub.recv_batch(batch, 0) == 0 && batch.empty());
+    pub.send("one");
+    pub.send("two");
+    pub.send("three");
+    pub.send(std::string(100, 'b'));
+    CHECK(wait_until([&] { return sub.pending() == 4; }));
+    CHECK_EQ_INT(sub.recv_batch(batch, YT_WAIT), 2);  // max_count 2
+    CHECK(batch.size() == 2 && batch[0].str() == "one" && batch[1].str() == "two");
+    CHECK(batch.size() == 2 && batch.recv_seq(0) < batch.recv_seq(1));
+    CHECK_EQ_INT(sub.recv_batch(batch, YT_WAIT), 1);  // "three" fits in 8 bytes, 100 do not
+    CHECK(batch.size() == 1 && batch[0].str() == "three");
+    CHECK_EQ_INT(sub.recv_batch(batch, YT_WAIT), 1);  // the buffer grew for it
+    CHECK(batch.size() == 1 && batch[0].str() == std::string(100, 'b'));
+    bool out_of_range = false;
+    try {
+        (void)batch[1];
+    } catch (const std::out_of_range &) {
+        out_of_range = true;
+    }
+    CHECK(out_of_range);
+
     YT_SECTION("OBJECT channels, select, sync mode, close");
     yoton::Publisher opub(p.client, "objs", "obj");
     yoton::Subscriber osub(p.host, "objs", "obj");
@@ -393,6 +416,7 @@ void test_pubsub() {
     osub.close();
     CHECK(osub.closed());
     CHECK_THROWS(osub.recv(0), YOTON_ERR_CLOSED);
+    CHECK_THROWS(osub.recv_batch(batch, YT_WAIT), YOTON_ERR_CLOSED);  // at once
     pub.close();
     CHECK_THROWS(pub.send("x"), YOTON_ERR_CLOSED);
 }

@@ -1,10 +1,12 @@
 /* Publish/subscribe between contexts in one process over loopback: message types, receiving
- * (timeouts, recv_all, message properties), slot names and collisions, the startup queue,
- * queue limits and discarding, the maximum message size, a 10 MiB message, every connection
- * property, looking connections up, closing (reasons seen by both sides), context close and
- * reuse, flush, multi-hop routing (a chain and a tree) and concurrent use from threads. */
+ * (timeouts, recv_all, batches of bodies, message properties), slot names and collisions, the
+ * startup queue, queue limits and discarding, the maximum message size, a 10 MiB message,
+ * every connection property, looking connections up, closing (reasons seen by both sides),
+ * context close and reuse, flush, multi-hop routing (a chain and a tree) and concurrent use
+ * from threads. */
 #include "ytest.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -279,6 +281,171 @@ static void test_receiving(void) {
     yoton_channel_free(pub);
     yoton_channel_free(sub);
     yoton_channel_free(loop_sub);
+    yoton_context_free(a);
+    yoton_context_free(b);
+}
+
+struct late_send {
+    const yoton_channel *pub;
+    int rc;
+};
+
+/* Send "late" a little after the receiver started waiting (the wait, not this delay, is
+ * what the test checks: it passes however the two threads are scheduled). */
+static void *late_send_thread(void *arg) {
+    struct late_send *job = (struct late_send *)arg;
+    yt_sleep(0.05);
+    job->rc = yoton_pub_send(job->pub, "late", 4);
+    return NULL;
+}
+
+static size_t pending_of(const yoton_channel *ch) {
+    size_t n = 99;
+    CHECK_OK(yoton_channel_pending(ch, &n));
+    return n;
+}
+
+static void test_recv_batch(void) {
+    static const char *const bodies[] = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff"};
+    yoton_context *a = yt_context();
+    yoton_context *b = yt_context();
+    yoton_channel *pub = yt_make_pub(a, "batch", "bin");
+    yoton_channel *sub = yt_make_sub(b, "batch", "bin");
+    char buf[64];
+    size_t lens[8];
+    uint64_t seqs[8];
+    uint64_t last_seq;
+    size_t count = 99;
+    size_t used = 99;
+    size_t i;
+    double t0;
+    yoton_message *msg = NULL;
+    struct late_send job;
+    pthread_t thread;
+
+    YT_SECTION("recv_batch: bodies in one buffer, what does not fit stays queued");
+    CHECK(yt_link(a, b, NULL, NULL));
+    t0 = yt_now();
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_TIMEOUT);
+    CHECK(yt_now() - t0 < 1.0);
+    CHECK_RC(yoton_sub_recv_batch(sub, 0.05, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_TIMEOUT);
+    CHECK(yt_now() - t0 < 5.0);
+    CHECK_EQ_INT(count, 99); /* out-parameters untouched on failure */
+    CHECK_EQ_INT(used, 99);
+
+    for (i = 0; i < 6; i++) {
+        CHECK_OK(yoton_pub_send(pub, bodies[i], strlen(bodies[i])));
+    }
+    CHECK(yt_wait_pending(sub, 6, YT_WAIT));
+
+    /* Bad arguments are refused before anything is taken. */
+    CHECK_RC(yoton_sub_recv_batch(NULL, 0, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, seqs, 0, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, NULL, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, seqs, 8, NULL, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, NULL, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, NAN, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(sub, 2e9, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_RC(yoton_sub_recv_batch(pub, 0, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(pending_of(sub), 6);
+
+    /* At most max_count: three bodies, in order, with increasing arrival numbers. */
+    CHECK_OK(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, seqs, 3, &count, &used));
+    CHECK_EQ_INT(count, 3);
+    CHECK_EQ_INT(used, 6);
+    CHECK_EQ_INT(lens[0], 1);
+    CHECK_EQ_INT(lens[1], 2);
+    CHECK_EQ_INT(lens[2], 3);
+    CHECK_MEMEQ(buf, "abbccc", 6);
+    CHECK(seqs[0] < seqs[1] && seqs[1] < seqs[2]);
+    last_seq = seqs[2];
+    CHECK_EQ_INT(pending_of(sub), 3);
+
+    /* Only what fits: "dddd" fills 8 bytes but for 4, "eeeee" does not fit and stays. */
+    CHECK_OK(yoton_sub_recv_batch(sub, 0, buf, 8, lens, seqs, 8, &count, &used));
+    CHECK_EQ_INT(count, 1);
+    CHECK_EQ_INT(used, 4);
+    CHECK_MEMEQ(buf, "dddd", 4);
+    CHECK(seqs[0] > last_seq);
+    CHECK_EQ_INT(pending_of(sub), 2);
+
+    /* The oldest does not fit: YOTON_ERR_TOO_LARGE, *used its size, nothing taken. A NULL
+     * buffer of 0 bytes asks the same. */
+    count = 99;
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, buf, 4, lens, seqs, 8, &count, &used),
+             YOTON_ERR_TOO_LARGE);
+    CHECK_EQ_INT(used, 5);
+    CHECK_EQ_INT(count, 99);
+    used = 0;
+    CHECK_RC(yoton_sub_recv_batch(sub, 0, NULL, 0, lens, NULL, 8, &count, &used),
+             YOTON_ERR_TOO_LARGE);
+    CHECK_EQ_INT(used, 5);
+    CHECK_EQ_INT(pending_of(sub), 2);
+
+    /* seqs and used may be NULL. */
+    CHECK_OK(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, NULL, 8, &count, NULL));
+    CHECK_EQ_INT(count, 2);
+    CHECK_EQ_INT(lens[0], 5);
+    CHECK_EQ_INT(lens[1], 6);
+    CHECK_MEMEQ(buf, "eeeeeffffff", 11);
+    CHECK_EQ_INT(pending_of(sub), 0);
+
+    YT_SECTION("recv_batch: waiting, order with yoton_sub_recv, closing");
+    job.pub = pub;
+    job.rc = -1;
+    if (CHECK(pthread_create(&thread, NULL, late_send_thread, &job) == 0)) {
+        CHECK_OK(yoton_sub_recv_batch(sub, YT_WAIT, buf, sizeof buf, lens, seqs, 8, &count,
+                                      &used));
+        CHECK_EQ_INT(count, 1);
+        CHECK_MEMEQ(buf, "late", 4);
+        pthread_join(thread, NULL);
+        CHECK_OK(job.rc);
+    }
+
+    /* The two calls share one queue: yoton_sub_recv takes the oldest, the batch the rest. */
+    CHECK_OK(yoton_pub_send(pub, "x1", 2));
+    CHECK_OK(yoton_pub_send(pub, "x2", 2));
+    CHECK_OK(yoton_pub_send(pub, "x3", 2));
+    CHECK(yt_wait_pending(sub, 3, YT_WAIT));
+    CHECK_OK(yoton_sub_recv(sub, 0, &msg));
+    if (msg != NULL) {
+        const void *data = NULL;
+        size_t len = 0;
+        CHECK_OK(yoton_message_data(msg, &data, &len));
+        CHECK_MEMEQ(data, "x1", 2);
+        last_seq = msg_u64(yoton_message_recv_seq, msg);
+        yoton_message_free(msg);
+    }
+    CHECK_OK(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, seqs, 8, &count, &used));
+    CHECK_EQ_INT(count, 2);
+    CHECK_MEMEQ(buf, "x2x3", 4);
+    CHECK(seqs[0] > last_seq);
+
+    /* Closed: what is queued is still taken, then YOTON_ERR_CLOSED at once, also when
+     * asked to wait. */
+    CHECK_OK(yoton_pub_send(pub, "last", 4));
+    CHECK(yt_wait_pending(sub, 1, YT_WAIT));
+    CHECK_OK(yoton_channel_close(sub));
+    CHECK_OK(yoton_sub_recv_batch(sub, YT_WAIT, buf, sizeof buf, lens, seqs, 8, &count, &used));
+    CHECK_EQ_INT(count, 1);
+    CHECK_MEMEQ(buf, "last", 4);
+    t0 = yt_now();
+    CHECK_RC(yoton_sub_recv_batch(sub, YT_WAIT, buf, sizeof buf, lens, seqs, 8, &count, &used),
+             YOTON_ERR_CLOSED);
+    CHECK(yt_now() - t0 < 1.0);
+
+    yoton_channel_free(pub);
+    yoton_channel_free(sub);
     yoton_context_free(a);
     yoton_context_free(b);
 }
@@ -1472,6 +1639,7 @@ static void test_tiny_max_message_size(void) {
 int main(void) {
     test_message_types();
     test_receiving();
+    test_recv_batch();
     test_slot_names();
     test_startup_queue();
     test_queue_params();

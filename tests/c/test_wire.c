@@ -165,6 +165,25 @@ static void test_raw_client(void) {
         CHECK_RECV(sub, "0123456789");
     }
 
+    /* yoton_sub_recv_batch drops invalid TEXT messages too, and returns the valid ones
+     * around them in order. */
+    CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 10, 0, "ten", 3) == 0);
+    CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 11, 0, "\xff", 1) == 0);
+    CHECK(raw_send_package(fd, SLOT_CHAT_PUB_SUB, RAW_ID, 12, 0, "twelve", 6) == 0);
+    CHECK(yt_wait_pending(sub, 3, YT_WAIT));
+    {
+        char buf[64];
+        size_t lens[4] = {0, 0, 0, 0};
+        size_t count = 0;
+        size_t used = 0;
+        CHECK_OK(yoton_sub_recv_batch(sub, 0, buf, sizeof buf, lens, NULL, 4, &count, &used));
+        CHECK_EQ_INT(count, 2);
+        CHECK_EQ_INT(used, 9);
+        CHECK_EQ_INT(lens[0], 3);
+        CHECK_EQ_INT(lens[1], 6);
+        CHECK_MEMEQ(buf, "tentwelve", 9);
+    }
+
     /* yoton -> raw: one data package with the right header fields. */
     CHECK_OK(yoton_pub_send(pub, "hi", 2));
     memset(body, 0, sizeof body);
