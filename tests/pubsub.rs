@@ -121,6 +121,23 @@ fn recv_all_and_iteration_take_what_is_pending() {
     assert!(publ.recv_all().is_err());
 }
 
+/// Two linked contexts in loss-free mode with a tiny queue (100 packages), a BINARY publisher
+/// on the first and a subscriber on the second, both on `name`.
+fn loss_free_pair(name: &str) -> (Context, Context, Channel, Channel) {
+    let (a, b) = (Context::new(), Context::new());
+    let block = QueueParams {
+        max_packages: 100,
+        discard: Discard::Block,
+        ..Default::default()
+    };
+    a.set_queue_params(block).unwrap();
+    b.set_queue_params(block).unwrap();
+    link(&a, &b);
+    let publ = Channel::publisher(&a, name, MessageType::Binary).unwrap();
+    let sub = Channel::subscriber(&b, name, MessageType::Binary).unwrap();
+    (a, b, publ, sub)
+}
+
 /// Body `i` of the batch tests: a varying length (1..=300 bytes) and content.
 fn batch_body(i: u32) -> Vec<u8> {
     let len = 1 + (i * 37 % 300) as usize;
@@ -224,18 +241,8 @@ fn recv_batch_takes_bodies_in_order_and_keeps_what_does_not_fit() {
 #[test]
 fn recv_batch_from_two_threads_takes_each_message_once() {
     use std::sync::atomic::{AtomicU32, Ordering};
-    let (a, b) = (Context::new(), Context::new());
     // Loss-free with a small queue: the readers' takes also resume the paused connection.
-    let block = QueueParams {
-        max_packages: 100,
-        discard: Discard::Block,
-        ..Default::default()
-    };
-    a.set_queue_params(block).unwrap();
-    b.set_queue_params(block).unwrap();
-    link(&a, &b);
-    let publ = Channel::publisher(&a, "shared", MessageType::Binary).unwrap();
-    let sub = Channel::subscriber(&b, "shared", MessageType::Binary).unwrap();
+    let (a, b, publ, sub) = loss_free_pair("shared");
     let n = 20000u32;
     let taken = std::sync::Arc::new(AtomicU32::new(0));
     let readers: Vec<_> = (0..2)
@@ -534,17 +541,7 @@ fn sends_above_the_maximum_message_size_are_refused() {
 
 #[test]
 fn discard_block_is_loss_free_with_a_tiny_queue_and_a_slow_reader() {
-    let (a, b) = (Context::new(), Context::new());
-    let block = QueueParams {
-        max_packages: 100,
-        discard: Discard::Block,
-        ..Default::default()
-    };
-    a.set_queue_params(block).unwrap();
-    b.set_queue_params(block).unwrap();
-    link(&a, &b);
-    let publ = Channel::publisher(&a, "lossless", MessageType::Binary).unwrap();
-    let sub = Channel::subscriber(&b, "lossless", MessageType::Binary).unwrap();
+    let (a, b, publ, sub) = loss_free_pair("lossless");
     let n = 20_000u32;
     let sender = std::thread::spawn(move || {
         for i in 0..n {
