@@ -43,6 +43,16 @@ def test_call_args_kwargs(rpc):
     assert req.kw(1, c=[1, (2,)]).result(5) == {"a": 1, "b": 2, "rest": {"c": [1, (2,)]}}
 
 
+def test_values_bigger_than_the_encode_buffer_round_trip(rpc):
+    # Arguments and results above the thread's 4 KiB encode buffer (it grows), and small
+    # ones again after it grew.
+    req, *_ = rpc
+    big = "x" * 100_000
+    assert req.add(big, "y").result(5) == big + "y"
+    assert req.kw([big, big]).result(5) == {"a": [big, big], "b": 2, "rest": {}}
+    assert req.add(1, 2).result(5) == 3
+
+
 def test_echo_builtin(rpc):
     req, _, _, b = rpc
     assert req.echo("hi").result(5) == ("hi", hex(b.id))

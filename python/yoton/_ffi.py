@@ -232,17 +232,31 @@ def value_from_py(obj):
     return ffi.gc(out[0], lib.yoton_value_free)
 
 
+class _EncodeBuffer(threading.local):
+    """A thread's buffer for encoding values (grown when a value does not fit)."""
+
+    def __init__(self):
+        self.size = 4096
+        self.buf = ffi.new("char[]", self.size)
+        self.n = ffi.new("size_t *")
+
+
+_encode_buffer = _EncodeBuffer()
+
+
 def value_to_py(value):
     """The Python object of a (borrowed) yoton_value."""
     from .message_types import OBJECT
 
-    n = ffi.new("size_t *")
-    code = lib.yoton_value_encode(value, NULL, 0, n)
-    if code not in (0, lib.YOTON_ERR_TOO_LARGE):
-        check(code)
-    buf = ffi.new("char[]", n[0])
-    check(lib.yoton_value_encode(value, buf, n[0], n))
-    return OBJECT.message_from_bytes(ffi.buffer(buf, n[0])[:])
+    b = _encode_buffer
+    code = lib.yoton_value_encode(value, b.buf, b.size, b.n)
+    if code == lib.YOTON_ERR_TOO_LARGE:
+        # n holds the size needed: one bigger buffer, kept for the thread's next values.
+        b.size = max(b.n[0], 2 * b.size)
+        b.buf = ffi.new("char[]", b.size)
+        code = lib.yoton_value_encode(value, b.buf, b.size, b.n)
+    check(code)
+    return OBJECT.message_from_bytes(ffi.buffer(b.buf, b.n[0])[:])
 
 
 def message_bytes(msg):

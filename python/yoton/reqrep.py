@@ -7,6 +7,7 @@ from typing import Any, Callable, Generator, Optional, Tuple, Union
 from . import events
 from ._ffi import (
     WAIT_SLICE,
+    NULL,
     CancelledError,
     RemoteError,
     TimeoutError,
@@ -211,7 +212,7 @@ class ReqChannel(BaseChannel):
     def _handle_request(self, name, *args, **kwargs):
         out = ffi.new("yoton_future **")
         code = lib.yoton_req_call(
-            self._ch, cstr(name), value_from_py(args), value_from_py(kwargs), out
+            self._ch, cstr(name), value_from_py(args), value_from_py(kwargs) if kwargs else NULL, out
         )
         if code == lib.YOTON_ERR_CLOSED:
             raise IOError("Cannot send from closed %s %i." % (type(self).__name__, id(self)))
