@@ -387,6 +387,16 @@ fn our_side_sends_heartbeats_when_idle() {
     let mut h = [0u8; 56];
     s.read_exact(&mut h).unwrap();
     assert_eq!(Header::decode(&h).unwrap(), Header::HEARTBEAT);
+    // Python peers report `timedout` after 0.5 s without traffic: the heartbeats of an idle
+    // link must come well within that (we send them 200-300 ms apart).
+    let mut last = std::time::Instant::now();
+    for _ in 0..4 {
+        s.read_exact(&mut h).unwrap();
+        assert_eq!(Header::decode(&h).unwrap(), Header::HEARTBEAT);
+        let gap = last.elapsed();
+        assert!(gap < Duration::from_millis(450), "heartbeats {gap:?} apart");
+        last = std::time::Instant::now();
+    }
 }
 
 #[test]

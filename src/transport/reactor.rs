@@ -33,7 +33,9 @@ use crate::transport::wire::{
 
 const WAKER: Token = Token(usize::MAX);
 /// Period of the reactor's housekeeping: heartbeats, `timedout`, deadlines, paused readers.
-const TICK: Duration = Duration::from_millis(50);
+/// Each wake-up costs an idle context CPU (an idle pair: 0.22-0.25 % of a core at 50 ms,
+/// 0.14 % at 100 ms); heartbeats still go out 200-300 ms apart, well under 0.5 s.
+const TICK: Duration = Duration::from_millis(100);
 /// Period of the context's channel housekeeping (req/rep resends, auto-cancel, sync mode).
 const CHANNEL_TICK: Duration = Duration::from_millis(100);
 /// How long an outgoing side may stay idle before a heartbeat goes out (well under 0.5 s).
