@@ -87,3 +87,17 @@ def test_queue_params():
     assert sub.recv_all() == ["0", "1", "2"]  # 'new': the newest are discarded
     c.close()
     d.close()
+
+
+def test_rpc_spin_default_and_setting():
+    c = yoton.Context()
+    assert c.rpc_spin == pytest.approx(150e-6)
+    c.set_rpc_spin(0)
+    assert c.rpc_spin == 0
+    c.set_rpc_spin(0.001)
+    assert c.rpc_spin == pytest.approx(0.001)
+    for bad in (-1, 0.5, float("nan")):
+        with pytest.raises(ValueError):
+            c.set_rpc_spin(bad)
+    assert c.rpc_spin == pytest.approx(0.001)
+    c.close()
