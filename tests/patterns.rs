@@ -116,6 +116,40 @@ fn errors_unknown_methods_and_panics_come_back_as_remote_errors() {
     );
 }
 
+/// A request already queued at a replier that is then closed and its handlers released is
+/// answered with an error that says so, not "Method ... not implemented." (the stress test
+/// caught the misleading one: an event-mode replier closed between a request's arrival and
+/// the next processing of its queue).
+#[test]
+fn a_request_queued_at_a_closed_replier_is_told_the_replier_closed() {
+    let (a, b) = (Context::new(), Context::new());
+    link(&a, &b);
+    let rep = Channel::replier(&a, "svc").unwrap();
+    rep.register("add", add_handler()).unwrap();
+    // Event mode: the queue is processed only when asked.
+    rep.set_mode(RepMode::Event).unwrap();
+    let req = Channel::requester(&b, "svc").unwrap();
+    let f = req
+        .call("add", vec![Value::Int(1), Value::Int(2)], vec![])
+        .unwrap();
+    // Acknowledge the pre-request; the request itself then comes and waits in the queue.
+    wait_for("the pre-request", || {
+        rep.handle_pending_requests().unwrap() > 0
+    });
+    // (The request and the `req-` that follows it, which tells other repliers it was taken.)
+    wait_for("the request queued", || rep.pending() == 2);
+    assert!(rep.close_and_release(Duration::from_secs(1)));
+    assert_eq!(rep.handle_pending_requests().unwrap(), 2);
+    let err = f.result(T).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Remote, "{err}");
+    assert!(
+        err.message()
+            .contains("closed before it handled the request"),
+        "{}",
+        err.message()
+    );
+}
+
 #[test]
 fn requests_wait_for_a_replier_and_cancel() {
     let (a, b) = (Context::new(), Context::new());

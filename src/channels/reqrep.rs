@@ -472,6 +472,10 @@ impl ChannelShared {
                     ))
                 }),
             None if name == "echo" => echo(self.context.id, &args, &kwargs),
+            // Closed with its handlers released while this request waited in the queue.
+            None if self.is_closed() => {
+                Err("The replier was closed before it handled the request.".to_string())
+            }
             None => Err(format!("Method '{name}' not implemented.")),
         };
         outcome.unwrap_or_else(|text| error_reply(&text))
