@@ -51,6 +51,11 @@ def test_values_bigger_than_the_encode_buffer_round_trip(rpc):
     assert req.add(big, "y").result(5) == big + "y"
     assert req.kw([big, big]).result(5) == {"a": [big, big], "b": 2, "rest": {}}
     assert req.add(1, 2).result(5) == 3
+    # Beyond what a thread keeps (1 MiB): a buffer of its own, and the next small value
+    # still decodes.
+    huge = "z" * 3_000_000
+    assert req.add(huge, "!").result(10) == huge + "!"
+    assert req.add("a", "b").result(5) == "ab"
 
 
 def test_echo_builtin(rpc):

@@ -242,6 +242,7 @@ class _EncodeBuffer(threading.local):
 
 
 _encode_buffer = _EncodeBuffer()
+_ENCODE_KEEP_MAX = 1 << 20
 
 
 def value_to_py(value):
@@ -249,14 +250,18 @@ def value_to_py(value):
     from .message_types import OBJECT
 
     b = _encode_buffer
-    code = lib.yoton_value_encode(value, b.buf, b.size, b.n)
+    buf, size = b.buf, b.size
+    code = lib.yoton_value_encode(value, buf, size, b.n)
     if code == lib.YOTON_ERR_TOO_LARGE:
-        # n holds the size needed: one bigger buffer, kept for the thread's next values.
-        b.size = max(b.n[0], 2 * b.size)
-        b.buf = ffi.new("char[]", b.size)
-        code = lib.yoton_value_encode(value, b.buf, b.size, b.n)
+        # n holds the size needed. A bigger buffer is kept for the thread's next values up
+        # to _ENCODE_KEEP_MAX; a value beyond that gets one of its own.
+        size = max(b.n[0], 2 * size)
+        buf = ffi.new("char[]", size)
+        if size <= _ENCODE_KEEP_MAX:
+            b.buf, b.size = buf, size
+        code = lib.yoton_value_encode(value, buf, size, b.n)
     check(code)
-    return OBJECT.message_from_bytes(ffi.buffer(b.buf, b.n[0])[:])
+    return OBJECT.message_from_bytes(ffi.buffer(buf, b.n[0])[:])
 
 
 def message_bytes(msg):

@@ -211,9 +211,8 @@ class ReqChannel(BaseChannel):
 
     def _handle_request(self, name, *args, **kwargs):
         out = ffi.new("yoton_future **")
-        code = lib.yoton_req_call(
-            self._ch, cstr(name), value_from_py(args), value_from_py(kwargs) if kwargs else NULL, out
-        )
+        kw = value_from_py(kwargs) if kwargs else NULL
+        code = lib.yoton_req_call(self._ch, cstr(name), value_from_py(args), kw, out)
         if code == lib.YOTON_ERR_CLOSED:
             raise IOError("Cannot send from closed %s %i." % (type(self).__name__, id(self)))
         check(code)
