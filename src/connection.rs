@@ -59,8 +59,11 @@ const DIRECT_WRITE_MAX_FANOUT: usize = 4;
 /// connection closes (the control lane is never discarded, so it needs an outer bound).
 pub(crate) const CONTROL_LANE_MAX_BYTES: usize = 64 << 20;
 /// Soft bulk-lane limits: above them senders wait (back-pressure), below them they never do.
+/// 2 MiB (not 8) keeps the big messages in flight few enough to be recycled while still in a
+/// cache (with the 2 MiB pause of loss-free channels and the kept big buffers of the pool:
+/// 64 KiB pub/sub 23-26k -> 38-40k msgs/s in same-run pairs).
 pub(crate) const SOFT_PACKAGES: usize = 4096;
-pub(crate) const SOFT_BYTES: usize = 8 << 20;
+pub(crate) const SOFT_BYTES: usize = 2 << 20;
 /// Time base of `now_ns`.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 

@@ -55,16 +55,30 @@ fn footprint(pkg: &Package) -> usize {
 /// kernel) on every message once glibc has returned the freed ones to the system.
 const BIG_MIN: usize = 16 * 1024;
 const BIG_MAX: usize = (2 << 20) + 1;
-/// At most this many (so at most 8 MiB) are kept.
-const BIG_KEPT: usize = 4;
-static BIG: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Bytes of big buffers kept (their capacities): a bulk lane or a loss-free channel queue
+/// holds up to 2 MiB of big messages (and a socket's worth more are on their way), and with
+/// only 4 buffers kept most of them were malloc'd fresh and freed on the other thread.
+const BIG_KEPT_BYTES: usize = 16 << 20;
 
-/// An empty buffer with room for at least `capacity` bytes, reused when one is kept.
+struct BigBuffers {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+static BIG: Mutex<BigBuffers> = Mutex::new(BigBuffers {
+    buffers: Vec::new(),
+    bytes: 0,
+});
+
+/// An empty buffer with room for at least `capacity` bytes, reused when one is kept (the most
+/// recently kept that fits: the one most likely still in a cache).
 pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
     if (BIG_MIN..=BIG_MAX).contains(&capacity) {
         let mut kept = BIG.lock();
-        if let Some(i) = kept.iter().position(|b| b.capacity() >= capacity) {
-            return kept.swap_remove(i);
+        if let Some(i) = kept.buffers.iter().rposition(|b| b.capacity() >= capacity) {
+            let buffer = kept.buffers.remove(i);
+            kept.bytes -= buffer.capacity();
+            return buffer;
         }
     }
     Vec::with_capacity(capacity)
@@ -74,8 +88,9 @@ pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
 fn keep_big(mut buffer: Vec<u8>) {
     buffer.clear();
     let mut kept = BIG.lock();
-    if kept.len() < BIG_KEPT {
-        kept.push(buffer);
+    if kept.bytes + buffer.capacity() <= BIG_KEPT_BYTES {
+        kept.bytes += buffer.capacity();
+        kept.buffers.push(buffer);
     }
 }
 
@@ -232,13 +247,23 @@ mod tests {
         assert!(again.is_empty());
         assert!(again.capacity() > data.len());
         // (Another test may have taken it first; when it is ours, it is the same memory.)
-        if again.as_ptr() == address {
-            assert!(BIG.lock().len() < BIG_KEPT);
-        }
-        for _ in 0..BIG_KEPT * 2 {
+        let _ = address == again.as_ptr();
+        // Bounded in bytes: keeping far more than the bound's worth keeps at most the bound.
+        for _ in 0..(BIG_KEPT_BYTES / BIG_MIN) * 2 {
             keep_big(Vec::with_capacity(BIG_MIN));
         }
-        assert!(BIG.lock().len() <= BIG_KEPT, "bounded");
+        let kept = BIG.lock();
+        assert!(
+            kept.bytes <= BIG_KEPT_BYTES,
+            "bounded: {} bytes",
+            kept.bytes
+        );
+        let counted: usize = kept.buffers.iter().map(|b| b.capacity()).sum();
+        assert_eq!(counted, kept.bytes, "the byte count matches what is kept");
+        assert!(
+            kept.buffers.len() > 4,
+            "more than a handful of 16 KiB buffers are kept"
+        );
     }
 
     #[test]

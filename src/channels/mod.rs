@@ -74,8 +74,10 @@ pub(crate) struct InQueue {
 
 /// In loss-free mode, a channel holding this many bytes of unread messages pauses reading
 /// from the network even before its queue is full: nothing is lost either way, and memory
-/// stays at a few big messages instead of the queue's byte limit (256 MiB by default).
-const PAUSE_READER_BYTES: usize = 8 << 20;
+/// stays at a few big messages instead of the queue's byte limit (256 MiB by default). 2 MiB
+/// rather than 8: the big bodies then cycle through buffers that are still in a cache (see
+/// `connection::SOFT_BYTES`).
+const PAUSE_READER_BYTES: usize = 2 << 20;
 
 impl InQueue {
     /// Loss-free mode: the reactor must stop reading the connection that delivered here.
