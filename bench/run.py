@@ -462,6 +462,9 @@ def main():
     ap.add_argument("--proc-timeout", type=int, default=30, help="hard timeout of each process, s (default 30)")
     ap.add_argument("--build-dir", default="/tmp/build-bench", help="CMake build directory of its own (default /tmp/build-bench)")
     ap.add_argument("--no-build", action="store_true", help="use what is in --build-dir")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: write RESULTS.md again from bench/results.json (after editing "
+                         "ANALYSIS.md, which it includes); the run's own options must be the defaults")
     ap.add_argument("--out", default=None, help="results file (default bench/RESULTS.md; with --quick: none)")
     args = ap.parse_args()
     # make -C bench runs elsewhere: the build dir must not be relative.
@@ -482,6 +485,14 @@ def main():
     only = set(args.systems.split(",")) if args.systems else None
     fanouts = [int(x) for x in args.fanout.split(",")] if args.fanout not in ("", "none") else []
     fanouts_procs = [int(x) for x in args.fanout_procs.split(",")] if args.fanout_procs not in ("", "none") else []
+
+    if args.render_only:
+        with open(os.path.join(HERE, "results.json")) as f:
+            data = json.load(f)
+        with open(out_md, "w") as f:
+            f.write(render(data, sizes, fanouts, fanouts_procs, args))
+        log("wrote %s from results.json (%s)" % (out_md, data["meta"].get("date", "?")))
+        return 0
 
     source_state = tree_state()  # what the library was built from (others may be editing src/)
     skipped = build(args)
