@@ -31,21 +31,14 @@ about a second.
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
+from py_bench import free_port  # (this directory is first on sys.path)
+
 BIN = os.environ.get("BENCH_BIN", "/tmp/build-bench/bench")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def parse_variant(text):

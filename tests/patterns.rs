@@ -21,14 +21,21 @@ fn add_handler() -> yoton::Handler {
     })
 }
 
-#[test]
-fn call_a_registered_method_and_the_builtin_echo() {
+/// Two linked contexts: a replier on "svc" serving `add` in `mode` on the first, a requester
+/// on the second. Returns (replier's context, requester's context, replier, requester).
+fn add_service(mode: RepMode) -> (Context, Context, Channel, Channel) {
     let (a, b) = (Context::new(), Context::new());
     link(&a, &b);
     let rep = Channel::replier(&a, "svc").unwrap();
     rep.register("add", add_handler()).unwrap();
-    rep.set_mode(RepMode::Thread).unwrap();
+    rep.set_mode(mode).unwrap();
     let req = Channel::requester(&b, "svc").unwrap();
+    (a, b, rep, req)
+}
+
+#[test]
+fn call_a_registered_method_and_the_builtin_echo() {
+    let (a, _b, rep, req) = add_service(RepMode::Thread);
     let f = req
         .call("add", vec![Value::Int(3), Value::Int(4)], vec![])
         .unwrap();
@@ -122,13 +129,8 @@ fn errors_unknown_methods_and_panics_come_back_as_remote_errors() {
 /// the next processing of its queue).
 #[test]
 fn a_request_queued_at_a_closed_replier_is_told_the_replier_closed() {
-    let (a, b) = (Context::new(), Context::new());
-    link(&a, &b);
-    let rep = Channel::replier(&a, "svc").unwrap();
-    rep.register("add", add_handler()).unwrap();
     // Event mode: the queue is processed only when asked.
-    rep.set_mode(RepMode::Event).unwrap();
-    let req = Channel::requester(&b, "svc").unwrap();
+    let (_a, _b, rep, req) = add_service(RepMode::Event);
     let f = req
         .call("add", vec![Value::Int(1), Value::Int(2)], vec![])
         .unwrap();
