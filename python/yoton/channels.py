@@ -194,42 +194,24 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
-def _take_batch(ch, block, max_count):
-    """Take messages from the engine: (bodies, seqs) lists, or None if none came (timeout or
-    closed). block: True (until a message or close), a number of seconds, or False/None (no
-    wait); waits come in slices so Ctrl-C works. A message bigger than the thread's buffer
-    is taken alone, in a buffer of its size."""
+def _take_batch(ch, max_count):
+    """Take the messages pending in the engine now (no wait): (bodies, seqs) lists, or None
+    if none (or closed). A message bigger than the thread's buffer is taken alone, in a
+    buffer of its size."""
     b = _buffers
     buf, cap, lens, seqs, out = b.buf, _BATCH_BYTES, b.lens, b.seqs, b.out
     count, used = out, out + 1
-    deadline = None
-    if block is True:
-        wait = WAIT_SLICE
-    elif not block:
-        wait = 0.0
-    else:
-        wait = max(0.0, min(WAIT_SLICE, float(block)))
-        deadline = time.monotonic() + float(block)
     while True:
-        code = _recv_batch(ch, wait, buf, cap, lens, seqs, max_count, count, used)
+        code = _recv_batch(ch, 0.0, buf, cap, lens, seqs, max_count, count, used)
         if not code:
             break
         if code == _ERR_TOO_LARGE:
             cap = used[0]
             buf, max_count = ffi.new("char[]", cap), 1
             continue
-        if code == _ERR_CLOSED:
-            return None
-        if code != _ERR_TIMEOUT:
+        if code not in (_ERR_CLOSED, _ERR_TIMEOUT):
             check(code)
-        if block is True:
-            continue
-        if deadline is None:
-            return None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        wait = min(WAIT_SLICE, left)
+        return None
     n = count[0]
     if n == 1:
         return [ffi.unpack(buf, used[0])], [seqs[0]]
@@ -255,7 +237,11 @@ class SubChannel(BaseChannel):
         self._seqs: Deque[int] = collections.deque()
         self._sync = False
         self._ref_seq: Optional[int] = None
+        self._fill_lock = threading.Lock()
         BaseChannel.__init__(self, *args, **kwargs)
+        # For waiting without taking (see _fill).
+        self._select_one = ffi.new("yoton_channel *[1]", [self._ch])
+        self._select_index = ffi.new("size_t *")
         mt = type(self._message_type_instance)
         self._converted = mt is BinaryMessageType or mt is TextMessageType
         self._text = mt is TextMessageType
@@ -277,15 +263,35 @@ class SubChannel(BaseChannel):
 
     def _fill(self, block, max_count):
         """Move up to max_count messages from the engine to the local queue, waiting for the
-        first as block says. How many came."""
-        got = _take_batch(self._ch, block, max_count)
-        if got is None:
-            return 0
-        bodies, seqs = got
-        self._trim()
-        self._local.extend(map(bytes.decode, bodies) if self._text else bodies)
-        self._seqs.extend(seqs)
-        return len(seqs)
+        first as block says (True: until one comes or the channel closes, False/None: not at
+        all, a number: that many seconds). How many came (or, if another thread's came
+        meanwhile, how many the local queue holds).
+
+        Threads reading one channel take from the engine and append to the local queue under
+        one lock, so batches land in arrival order; the lock is never held while waiting
+        (that happens in yoton_sub_select_wait, in slices so Ctrl-C gets through)."""
+        deadline = None if block is True or not block else time.monotonic() + float(block)
+        while True:
+            with self._fill_lock:
+                got = _take_batch(self._ch, max_count)
+                if got is not None:
+                    bodies, seqs = got
+                    self._trim()
+                    self._local.extend(map(bytes.decode, bodies) if self._text else bodies)
+                    self._seqs.extend(seqs)
+                    return len(seqs)
+            if not block or self._local:  # (another thread's batch came meanwhile)
+                return len(self._local)
+            wait = WAIT_SLICE
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return 0
+            code = lib.yoton_sub_select_wait(self._select_one, 1, wait, self._select_index)
+            if code == _ERR_CLOSED:
+                return 0
+            if code not in (0, _ERR_TIMEOUT):
+                check(code)
 
     def _fill_all(self):
         """Move every message pending in the engine now to the local queue (also in sync
@@ -311,10 +317,14 @@ class SubChannel(BaseChannel):
         """Receive a message: block True waits until one comes, False does not wait, a number
         waits that many seconds. Nothing received (or closed): the type's empty message."""
         local = self._local
-        if local or self._fill(block, 1 if self._sync else _BATCH_COUNT):
-            m = local.popleft()
+        while True:
+            try:
+                m = local.popleft()
+            except IndexError:  # (another thread may take what _fill brought: try again)
+                if self._fill(block, 1 if self._sync else _BATCH_COUNT):
+                    continue
+                return self.message_from_bytes(b"")
             return m if self._converted else self.message_from_bytes(m)
-        return self.message_from_bytes(b"")
 
     def _take_local(self, n):
         """The first n local messages, converted, and their arrival numbers gone (call
