@@ -34,9 +34,11 @@ const GLOBAL_MAX: usize = 16384;
 /// `GLOBAL_MAX` with about 4 MiB, 1 KiB messages up to about 13,000 packages.
 const GLOBAL_MAX_BYTES: usize = 16 << 20;
 
-/// The global pool and what it holds in bytes (`footprint` of each package).
+/// The global pool and what it holds in bytes. Each package's `footprint` is kept beside it,
+/// counted by the thread that let go of it: the thread taking packages out then does not read
+/// their lines (last touched on another core) just to keep the count.
 struct Global {
-    packages: Vec<PackageRef>,
+    packages: Vec<(PackageRef, usize)>,
     bytes: usize,
 }
 
@@ -116,13 +118,19 @@ pub(crate) fn package(header: &Header, data: &[u8]) -> PackageRef {
 /// Let go of a package: kept for reuse if this was its last reference and its body is small
 /// and ours; otherwise just dropped.
 pub(crate) fn recycle(mut pkg: PackageRef) {
-    let Some(p) = Arc::get_mut(&mut pkg) else {
+    // Uniqueness by loads alone (`Arc::get_mut` would write the counters): the thread letting
+    // go of a received message then stores nothing into the package, so the reactor refilling
+    // it next finds its lines still cached (shared) instead of modified on the other core.
+    // Sound without the lock `get_mut` takes: with one strong and no weak reference, ours,
+    // nobody else can reach it; `package` checks again with `get_mut` before refilling.
+    if Arc::strong_count(&pkg) != 1 || Arc::weak_count(&pkg) != 0 {
         return;
-    };
-    match p.owned_capacity() {
+    }
+    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+    match pkg.owned_capacity() {
         Some(c) if c <= BODY_CAPACITY_MAX => {}
         Some(c) if (BIG_MIN..=BIG_MAX).contains(&c) => {
-            if let Some(body) = p.take_owned_body() {
+            if let Some(body) = Arc::get_mut(&mut pkg).and_then(|p| p.take_owned_body()) {
                 keep_big(body);
             }
             return;
@@ -149,7 +157,7 @@ pub(crate) fn recycle(mut pkg: PackageRef) {
                 break;
             }
             global.bytes += bytes;
-            global.packages.push(pkg);
+            global.packages.push((pkg, bytes));
         }
         drop(global);
         // What did not fit is freed outside the lock.
@@ -166,9 +174,12 @@ fn take() -> Option<PackageRef> {
             if local.is_empty() {
                 let mut global = GLOBAL.lock();
                 let at = global.packages.len().saturating_sub(LOCAL_MAX / 2);
-                let taken: usize = global.packages[at..].iter().map(|p| footprint(p)).sum();
+                let mut taken = 0;
+                local.extend(global.packages.drain(at..).map(|(pkg, bytes)| {
+                    taken += bytes;
+                    pkg
+                }));
                 global.bytes -= taken;
-                local.extend(global.packages.drain(at..));
             }
             let pkg = local.pop();
             // The next ones are refilled right after this one, and were last touched on
@@ -310,7 +321,8 @@ mod tests {
             "the byte bound did not apply: {} packages of 2 KiB kept",
             global.packages.len()
         );
-        let counted: usize = global.packages.iter().map(|p| footprint(p)).sum();
+        assert!(global.packages.iter().all(|(p, bytes)| footprint(p) == *bytes));
+        let counted: usize = global.packages.iter().map(|(_, bytes)| bytes).sum();
         assert_eq!(counted, global.bytes, "the byte count matches what is kept");
     }
 }
