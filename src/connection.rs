@@ -206,15 +206,19 @@ pub(crate) enum Writer {
     Reactor,
 }
 
-/// The outgoing side of a connection: two lanes and the bookkeeping of flushes. Every
-/// package gets a ticket when queued; batches take both lanes in ticket order.
+/// The outgoing side of a connection: two lanes and the bookkeeping of flushes. Batches take
+/// both lanes in queueing order: a control package remembers how many bulk packages had been
+/// queued before it, and goes out once that many have left the bulk lane (only the rarer
+/// control packages carry this; a second ring per bulk package cost a cache miss per message
+/// and subscriber in wide fan-out).
 pub(crate) struct OutQueue {
+    /// Control packages, each with the value of `bulk_in` when it was queued.
     control: VecDeque<(u64, PackageRef)>,
     pub control_bytes: usize,
     pub bulk: PackageQueue,
-    /// Tickets of the bulk packages, in step with `bulk`.
-    bulk_tickets: VecDeque<u64>,
-    next_ticket: u64,
+    /// Bulk packages ever queued, and ever gone from the lane (taken, evicted or dropped).
+    bulk_in: u64,
+    bulk_out: u64,
     /// Packages ever accepted into a lane.
     pub pushed: u64,
     /// Packages that left the lanes for good (written, or discarded by policy).
@@ -258,16 +262,10 @@ impl OutQueue {
         self.control.len() + self.bulk.len()
     }
 
-    fn ticket(&mut self) -> u64 {
-        self.next_ticket += 1;
-        self.next_ticket
-    }
-
     /// Queue a control package (never discarded).
     pub(crate) fn push_control(&mut self, pkg: PackageRef) {
-        let ticket = self.ticket();
         self.control_bytes += pkg.cost();
-        self.control.push_back((ticket, pkg));
+        self.control.push_back((self.bulk_in, pkg));
         self.pushed += 1;
     }
 
@@ -275,13 +273,10 @@ impl OutQueue {
     pub(crate) fn push_bulk(&mut self, pkg: PackageRef) -> usize {
         let pushed = self.bulk.push(pkg);
         // Packages evicted from the front count as done for flush purposes.
-        for _ in 0..pushed.evicted {
-            self.bulk_tickets.pop_front();
-        }
+        self.bulk_out += pushed.evicted as u64;
         self.done += pushed.evicted as u64;
         if pushed.accepted {
-            let ticket = self.ticket();
-            self.bulk_tickets.push_back(ticket);
+            self.bulk_in += 1;
             self.pushed += 1;
         }
         pushed.dropped()
@@ -289,9 +284,8 @@ impl OutQueue {
 
     /// Queue a bulk package beyond the limits (what the startup queue held).
     pub(crate) fn push_bulk_unbounded(&mut self, pkg: PackageRef) {
-        let ticket = self.ticket();
         self.bulk.push_unbounded(pkg);
-        self.bulk_tickets.push_back(ticket);
+        self.bulk_in += 1;
         self.pushed += 1;
     }
 
@@ -299,7 +293,7 @@ impl OutQueue {
     fn clear(&mut self) {
         let n = self.control.len() + self.bulk.clear();
         self.control.clear();
-        self.bulk_tickets.clear();
+        self.bulk_out = self.bulk_in;
         self.control_bytes = 0;
         self.done += n as u64;
     }
@@ -313,19 +307,18 @@ impl OutQueue {
     ) {
         let mut bytes = 0;
         while batch.len() < max_packages && bytes < max_bytes {
-            let control_first = match (self.control.front(), self.bulk_tickets.front()) {
-                (Some((c, _)), Some(b)) => c < b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
+            let control_first = match self.control.front() {
+                Some((bulk_before, _)) => *bulk_before <= self.bulk_out || self.bulk.is_empty(),
+                None => false,
             };
             let pkg = if control_first {
                 let (_, pkg) = self.control.pop_front().expect("checked");
                 self.control_bytes -= pkg.cost();
                 pkg
             } else {
-                self.bulk_tickets.pop_front();
-                self.bulk.pop().expect("in step with its tickets")
+                let Some(pkg) = self.bulk.pop() else { break };
+                self.bulk_out += 1;
+                pkg
             };
             bytes += pkg.cost();
             batch.push(pkg);
@@ -381,8 +374,8 @@ impl ConnShared {
                 control: VecDeque::new(),
                 control_bytes: 0,
                 bulk: PackageQueue::new(params),
-                bulk_tickets: VecDeque::new(),
-                next_ticket: 0,
+                bulk_in: 0,
+                bulk_out: 0,
                 pushed: 0,
                 done: 0,
                 stopped: false,
@@ -874,5 +867,95 @@ impl Connection {
     /// Two handles to the same connection.
     pub fn same_as(&self, other: &Connection) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Discard;
+
+    fn out_queue(max_packages: usize) -> OutQueue {
+        let params = QueueParams {
+            max_packages,
+            max_bytes: 1 << 20,
+            discard: Discard::Old,
+        };
+        OutQueue {
+            control: VecDeque::new(),
+            control_bytes: 0,
+            bulk: PackageQueue::new(params),
+            bulk_in: 0,
+            bulk_out: 0,
+            pushed: 0,
+            done: 0,
+            stopped: false,
+            writer: Writer::Idle,
+            partial: None,
+            stream: None,
+        }
+    }
+
+    fn package(seq: u64) -> PackageRef {
+        let header = Header {
+            slot: 7,
+            source_id: 1,
+            source_seq: seq,
+            dest_id: 0,
+            dest_seq: 0,
+            length: 0,
+        };
+        Arc::new(Package::new(&header, vec![b'x'; 8]))
+    }
+
+    fn take_all(out: &mut OutQueue) -> Vec<u64> {
+        let mut batch = Vec::new();
+        out.take_batch(usize::MAX, usize::MAX, &mut batch);
+        batch.iter().map(|p| p.source_seq).collect()
+    }
+
+    #[test]
+    fn lanes_are_written_in_queueing_order() {
+        let mut out = out_queue(100);
+        out.push_control(package(1));
+        out.push_bulk(package(2));
+        out.push_bulk(package(3));
+        out.push_control(package(4));
+        out.push_control(package(5));
+        out.push_bulk(package(6));
+        out.push_control(package(7));
+        let mut batch = Vec::new();
+        out.take_batch(3, usize::MAX, &mut batch);
+        assert_eq!(
+            batch.iter().map(|p| p.source_seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        out.push_bulk(package(8));
+        out.push_control(package(9));
+        assert_eq!(take_all(&mut out), [4, 5, 6, 7, 8, 9]);
+        assert!(out.is_empty());
+        assert_eq!(out.control_bytes, 0);
+    }
+
+    #[test]
+    fn order_survives_evictions_and_clearing() {
+        // Two bulk packages at most, the oldest evicted: a control package queued after an
+        // evicted one still waits for the bulk packages older than it that remain.
+        let mut out = out_queue(2);
+        out.push_bulk(package(1));
+        out.push_bulk(package(2));
+        out.push_control(package(3));
+        assert_eq!(out.push_bulk(package(4)), 1); // evicts 1
+        out.push_control(package(5));
+        assert_eq!(out.push_bulk(package(6)), 1); // evicts 2
+        assert_eq!(take_all(&mut out), [3, 4, 5, 6]);
+
+        out.push_bulk(package(7));
+        out.push_control(package(8));
+        out.clear();
+        out.push_control(package(9));
+        out.push_bulk(package(10));
+        out.push_control(package(11));
+        assert_eq!(take_all(&mut out), [9, 10, 11]);
     }
 }

@@ -321,7 +321,10 @@ mod tests {
             "the byte bound did not apply: {} packages of 2 KiB kept",
             global.packages.len()
         );
-        assert!(global.packages.iter().all(|(p, bytes)| footprint(p) == *bytes));
+        assert!(global
+            .packages
+            .iter()
+            .all(|(p, bytes)| footprint(p) == *bytes));
         let counted: usize = global.packages.iter().map(|(_, bytes)| bytes).sum();
         assert_eq!(counted, global.bytes, "the byte count matches what is kept");
     }
