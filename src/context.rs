@@ -572,15 +572,12 @@ impl ContextInner {
                 .cloned()
                 .collect();
             self.drop_duplicates(&mut router, &mut batch);
-            for mut pkg in batch {
+            for pkg in batch {
                 let forward = pkg.dest_id != self.id;
                 let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
                 if deliver {
                     router.recv_seq += 1;
-                    // Fresh from the decoder: nobody else holds it yet.
-                    if let Some(p) = Arc::get_mut(&mut pkg) {
-                        p.recv_seq = router.recv_seq;
-                    }
+                    pkg.set_recv_seq(router.recv_seq);
                 }
                 if observer.is_some() {
                     observed.push(RoutedPackage {

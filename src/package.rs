@@ -1,6 +1,7 @@
 //! A package in memory: the header fields plus an immutable body, shared by `Arc` between
 //! every queue it sits in (fan-out to connections and channels never copies the body).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::protocol::header::Header;
@@ -38,7 +39,10 @@ pub struct Package {
     pub source_seq: u64,
     pub dest_id: u64,
     pub dest_seq: u64,
-    pub recv_seq: u64,
+    /// Set by routing on the reactor thread while it holds the only reference: an atomic so
+    /// that needs no `Arc::get_mut` (a locked instruction, which waits for the package's
+    /// freshly written lines) per delivered package. Read with `recv_seq()`.
+    recv_seq: AtomicU64,
     body: Body,
 }
 
@@ -57,7 +61,7 @@ impl Package {
             source_seq: header.source_seq,
             dest_id: header.dest_id,
             dest_seq: header.dest_seq,
-            recv_seq: 0,
+            recv_seq: AtomicU64::new(0),
             body,
         }
     }
@@ -92,7 +96,7 @@ impl Package {
         self.source_seq = header.source_seq;
         self.dest_id = header.dest_id;
         self.dest_seq = header.dest_seq;
-        self.recv_seq = 0;
+        *self.recv_seq.get_mut() = 0;
         let mut body = match std::mem::replace(&mut self.body, Body::Owned(Vec::new())) {
             Body::Owned(mut v) => {
                 v.clear();
@@ -118,6 +122,15 @@ impl Package {
             Body::Owned(v) => Some(v.capacity()),
             Body::Shared(_) => None,
         }
+    }
+
+    /// The order of this package's deposit in the receiving context (0: not delivered).
+    pub fn recv_seq(&self) -> u64 {
+        self.recv_seq.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_recv_seq(&self, seq: u64) {
+        self.recv_seq.store(seq, Ordering::Relaxed);
     }
 
     /// Bytes this package costs in a queue (for byte limits).

@@ -226,7 +226,7 @@ mod tests {
         );
         assert_eq!(second.body(), b"yo");
         assert_eq!(second.source_seq, 2);
-        assert_eq!(second.recv_seq, 0);
+        assert_eq!(second.recv_seq(), 0);
         assert_eq!(second.header().length, 2);
     }
 

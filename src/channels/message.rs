@@ -103,6 +103,6 @@ impl Message {
 
     /// Local arrival order across all channels of the receiving context.
     pub fn recv_seq(&self) -> u64 {
-        self.pkg.recv_seq
+        self.pkg.recv_seq()
     }
 }

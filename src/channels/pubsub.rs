@@ -143,7 +143,7 @@ impl Channel {
                     buf[bytes..bytes + body.len()].copy_from_slice(body);
                     lens[count] = body.len();
                     if let Some(seqs) = seqs.as_deref_mut() {
-                        seqs[count] = pkg.recv_seq;
+                        seqs[count] = pkg.recv_seq();
                     }
                     count += 1;
                     bytes += body.len();
@@ -448,7 +448,7 @@ impl Channel {
             let (Some(first), Some(last)) = (inbox.queue.front(), inbox.queue.back()) else {
                 continue;
             };
-            let (first, end) = (first.recv_seq, last.recv_seq + 1);
+            let (first, end) = (first.recv_seq(), last.recv_seq() + 1);
             if first < best_first {
                 reference = reference.min(best_first).min(end);
                 best_first = first;
@@ -506,7 +506,11 @@ impl Channel {
         let mut out = Vec::new();
         {
             let mut inbox = self.shared.inbox();
-            while inbox.queue.front().is_some_and(|p| p.recv_seq <= reference) {
+            while inbox
+                .queue
+                .front()
+                .is_some_and(|p| p.recv_seq() <= reference)
+            {
                 out.push(Message::new(
                     self.shared.take(&mut inbox).expect("front exists"),
                 ));

@@ -97,5 +97,5 @@ pub extern "C" fn yoton_message_source_seq(msg: *const yoton_message, out: *mut 
 /// Arrival order of the message among all channels of the receiving context.
 #[no_mangle]
 pub extern "C" fn yoton_message_recv_seq(msg: *const yoton_message, out: *mut u64) -> c_int {
-    guard(|| write_out(out, package(msg)?.recv_seq))
+    guard(|| write_out(out, package(msg)?.recv_seq()))
 }
