@@ -572,7 +572,9 @@ impl ContextInner {
                 .cloned()
                 .collect();
             self.drop_duplicates(&mut router, &mut batch);
+            let mut left = batch.len();
             for pkg in batch {
+                left -= 1;
                 let forward = pkg.dest_id != self.id;
                 let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
                 if deliver {
@@ -617,7 +619,10 @@ impl ContextInner {
                     .get(&pkg.slot)
                     .and_then(|r| r.channel.upgrade())
                 {
-                    deliveries.push((channel, vec![pkg]));
+                    // Most batches go to one channel: room for the rest of it at once.
+                    let mut list = Vec::with_capacity(left + 1);
+                    list.push(pkg);
+                    deliveries.push((channel, list));
                 }
             }
             // Loss-free mode: forwarding bulk data into a congested lane pauses reading from

@@ -193,7 +193,7 @@ pub(crate) fn timeout_arg(seconds: f64) -> Result<Option<Duration>> {
     }
     // Nanoseconds fit a u64 up to YOTON_TIMEOUT_MAX; this is a multiply and a conversion,
     // where `Duration::from_secs_f64` (bit-exact) was 1.4 % of a busy receiving thread.
-    Ok(Some(Duration::from_nanos((seconds * 1e9).round() as u64)))
+    Ok(Some(Duration::from_nanos((seconds * 1e9 + 0.5) as u64)))
 }
 
 /// A timeout argument for a wait that needs a bound to compute deadlines: "no limit" becomes
