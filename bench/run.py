@@ -448,7 +448,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny counts, 1 repeat, 64 B and 64 KiB, fan-out 1 and 4 "
                     "(process per subscriber: 4); proves every program works (< 60 s); writes nothing unless --out is given")
     ap.add_argument("--no-write", action="store_true", help="write no files (RESULTS.md, results.json, throughput.png)")
-    ap.add_argument("--repeats", type=int, default=3, help="measurements per system, workload and size (default 3)")
+    ap.add_argument("--repeats", type=int, default=5, help="measurements per system, workload and size (default 5: on a shared VM whose speed swings by +-30 %% between minutes, 3 left single medians far off)")
     ap.add_argument("--target-seconds", type=float, default=1.0, help="aim of each measurement's duration (default 1.0)")
     ap.add_argument("--sizes", default=None, help="comma-separated pub/sub sizes in bytes (default 64,1024,65536,1048576)")
     ap.add_argument("--workloads", default="pubsub,rpc,fanout", help="subset of pubsub,rpc,fanout")
@@ -1090,7 +1090,7 @@ def render(d, sizes, fanouts, fanouts_procs, args):
     A("")
     A("```")
     A("apt-get install -y libzmq3-dev libnng-dev python3-matplotlib   # once")
-    A("venv/bin/python bench/run.py                 # full run with 3 repeats, ~6-7 min on 2 cores")
+    A("venv/bin/python bench/run.py                 # full run with 5 repeats, ~8 min on 2 cores")
     A("venv/bin/python bench/run.py --quick --no-write   # smoke run, < 60 s, exit 1 on any failure")
     A("cargo run --release --example idle_cpu -- --seconds 20      # CPU of an idle connected pair")
     A("cargo run --release --example churn_soak -- --seconds 600   # 10-minute churn soak, RSS every 10 s")
