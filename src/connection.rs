@@ -13,10 +13,12 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::events::Signal;
+use crate::lane::BulkLane;
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::Header;
-use crate::queue::{PackageQueue, QueueParams};
+use crate::queue::QueueParams;
 use crate::transport::reactor::{Command, ReactorHandle};
+use crate::transport::wire::Chunk;
 
 /// Connection status, ordered as in the original.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -194,6 +196,29 @@ impl ConnState {
     }
 }
 
+/// What a sender queues: a package, or the parts of a small publication to copy (into the
+/// bulk lane's current run, or into a package for the control lane).
+pub(crate) enum Outbound<'a> {
+    Package(PackageRef),
+    Copy(&'a Header, &'a [u8]),
+}
+
+impl Outbound<'_> {
+    fn cost(&self) -> usize {
+        match self {
+            Outbound::Package(pkg) => pkg.cost(),
+            Outbound::Copy(_, data) => crate::protocol::header::HEADER_SIZE + data.len(),
+        }
+    }
+
+    fn into_package(self) -> PackageRef {
+        match self {
+            Outbound::Package(pkg) => pkg,
+            Outbound::Copy(header, data) => crate::pool::package(header, data),
+        }
+    }
+}
+
 /// Who may write to the socket right now. One writer at a time keeps packages whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Writer {
@@ -215,7 +240,7 @@ pub(crate) struct OutQueue {
     /// Control packages, each with the value of `bulk_in` when it was queued.
     control: VecDeque<(u64, PackageRef)>,
     pub control_bytes: usize,
-    pub bulk: PackageQueue,
+    pub bulk: BulkLane,
     /// Bulk packages ever queued, and ever gone from the lane (taken, evicted or dropped).
     bulk_in: u64,
     bulk_out: u64,
@@ -264,14 +289,19 @@ impl OutQueue {
 
     /// Queue a control package (never discarded).
     pub(crate) fn push_control(&mut self, pkg: PackageRef) {
+        self.bulk.seal();
         self.control_bytes += pkg.cost();
         self.control.push_back((self.bulk_in, pkg));
         self.pushed += 1;
     }
 
-    /// Queue a bulk package under the discard policy; returns packages dropped.
-    pub(crate) fn push_bulk(&mut self, pkg: PackageRef) -> usize {
-        let pushed = self.bulk.push(pkg);
+    /// Queue a bulk package (or a copy of a small publication) under the discard policy;
+    /// returns packages dropped.
+    pub(crate) fn push_bulk(&mut self, item: Outbound<'_>) -> usize {
+        let pushed = match item {
+            Outbound::Package(pkg) => self.bulk.push(pkg),
+            Outbound::Copy(header, data) => self.bulk.push_copy(header, data),
+        };
         // Packages evicted from the front count as done for flush purposes.
         self.bulk_out += pushed.evicted as u64;
         self.done += pushed.evicted as u64;
@@ -303,7 +333,7 @@ impl OutQueue {
         &mut self,
         max_packages: usize,
         max_bytes: usize,
-        batch: &mut Vec<PackageRef>,
+        batch: &mut Vec<Chunk>,
     ) {
         let mut bytes = 0;
         while batch.len() < max_packages && bytes < max_bytes {
@@ -311,17 +341,17 @@ impl OutQueue {
                 Some((bulk_before, _)) => *bulk_before <= self.bulk_out || self.bulk.is_empty(),
                 None => false,
             };
-            let pkg = if control_first {
+            let chunk = if control_first {
                 let (_, pkg) = self.control.pop_front().expect("checked");
                 self.control_bytes -= pkg.cost();
-                pkg
+                Chunk::Package(pkg)
             } else {
-                let Some(pkg) = self.bulk.pop() else { break };
-                self.bulk_out += 1;
-                pkg
+                let Some(chunk) = self.bulk.pop() else { break };
+                self.bulk_out += chunk.count() as u64;
+                chunk
             };
-            bytes += pkg.cost();
-            batch.push(pkg);
+            bytes += chunk.cost();
+            batch.push(chunk);
         }
     }
 }
@@ -373,7 +403,7 @@ impl ConnShared {
             out: Mutex::new(OutQueue {
                 control: VecDeque::new(),
                 control_bytes: 0,
-                bulk: PackageQueue::new(params),
+                bulk: BulkLane::new(params),
                 bulk_in: 0,
                 bulk_out: 0,
                 pushed: 0,
@@ -438,13 +468,14 @@ impl ConnShared {
         }
     }
 
-    /// Queue a package in `lane`, applying the bulk discard policy. Returns packages dropped.
-    /// Never blocks (bulk senders wait for room first, outside every lock: `wait_for_room`).
-    /// An idle connection gets a small package written at once by the caller when `direct`
-    /// allows it: a hop to the reactor costs more than the write.
+    /// Queue a package (or a copy of a small publication) in `lane`, applying the bulk
+    /// discard policy. Returns packages dropped. Never blocks (bulk senders wait for room
+    /// first, outside every lock: `wait_for_room`). An idle connection gets a small package
+    /// written at once by the caller when `direct` allows it: a hop to the reactor costs more
+    /// than the write.
     pub(crate) fn push(
         self: &Arc<Self>,
-        pkg: PackageRef,
+        item: Outbound<'_>,
         lane: Lane,
         direct: &mut DirectTicket<'_>,
     ) -> usize {
@@ -452,19 +483,28 @@ impl ConnShared {
         if out.stopped {
             return 1;
         }
-        if out.idle() && pkg.cost() <= DIRECT_WRITE_LIMIT && direct.granted(lane) {
+        if out.idle() && item.cost() <= DIRECT_WRITE_LIMIT && direct.granted(lane) {
             let stream = out.claim_direct();
             drop(out);
-            self.write_claimed(stream, &pkg.header(), pkg.body(), None, || pkg.clone());
+            match item {
+                Outbound::Package(pkg) => {
+                    self.write_claimed(stream, &pkg.header(), pkg.body(), None, || pkg.clone())
+                }
+                Outbound::Copy(header, data) => {
+                    self.write_claimed(stream, header, data, None, || {
+                        crate::pool::package(header, data)
+                    })
+                }
+            }
             return 0;
         }
         let dropped = match lane {
             Lane::Control => {
-                out.push_control(pkg);
+                out.push_control(item.into_package());
                 0
             }
             Lane::Bulk => {
-                let dropped = out.push_bulk(pkg);
+                let dropped = out.push_bulk(item);
                 self.lanes_changed(&out);
                 dropped
             }
@@ -684,7 +724,7 @@ impl ConnShared {
         // `done` counts every package that left the lanes, so reaching `pushed` as of now
         // means everything queued before went out.
         self.push(
-            Arc::new(Package::signal(Header::HEARTBEAT)),
+            Outbound::Package(Arc::new(Package::signal(Header::HEARTBEAT))),
             Lane::Bulk,
             &mut DirectTicket::Never,
         );
@@ -874,6 +914,7 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::queue::Discard;
+    use crate::transport::wire::chunk_seqs;
 
     fn out_queue(max_packages: usize) -> OutQueue {
         let params = QueueParams {
@@ -884,7 +925,7 @@ mod tests {
         OutQueue {
             control: VecDeque::new(),
             control_bytes: 0,
-            bulk: PackageQueue::new(params),
+            bulk: BulkLane::new(params),
             bulk_in: 0,
             bulk_out: 0,
             pushed: 0,
@@ -896,45 +937,56 @@ mod tests {
         }
     }
 
-    fn package(seq: u64) -> PackageRef {
-        let header = Header {
+    fn header(seq: u64) -> Header {
+        Header {
             slot: 7,
             source_id: 1,
             source_seq: seq,
             dest_id: 0,
             dest_seq: 0,
             length: 0,
-        };
-        Arc::new(Package::new(&header, vec![b'x'; 8]))
+        }
+    }
+
+    fn package(seq: u64) -> PackageRef {
+        Arc::new(Package::new(&header(seq), vec![b'x'; 8]))
+    }
+
+    fn bulk(out: &mut OutQueue, seq: u64) -> usize {
+        out.push_bulk(Outbound::Package(package(seq)))
+    }
+
+    /// A small publication copied into the bulk lane's run.
+    fn copy(out: &mut OutQueue, seq: u64) -> usize {
+        out.push_bulk(Outbound::Copy(&header(seq), b"copied"))
     }
 
     fn take_all(out: &mut OutQueue) -> Vec<u64> {
         let mut batch = Vec::new();
         out.take_batch(usize::MAX, usize::MAX, &mut batch);
-        batch.iter().map(|p| p.source_seq).collect()
+        chunk_seqs(&batch)
     }
 
     #[test]
     fn lanes_are_written_in_queueing_order() {
         let mut out = out_queue(100);
         out.push_control(package(1));
-        out.push_bulk(package(2));
-        out.push_bulk(package(3));
+        bulk(&mut out, 2);
+        copy(&mut out, 3);
         out.push_control(package(4));
         out.push_control(package(5));
-        out.push_bulk(package(6));
+        copy(&mut out, 6);
         out.push_control(package(7));
         let mut batch = Vec::new();
         out.take_batch(3, usize::MAX, &mut batch);
-        assert_eq!(
-            batch.iter().map(|p| p.source_seq).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
-        out.push_bulk(package(8));
-        out.push_control(package(9));
-        assert_eq!(take_all(&mut out), [4, 5, 6, 7, 8, 9]);
+        assert_eq!(chunk_seqs(&batch), [1, 2, 3]);
+        copy(&mut out, 8);
+        copy(&mut out, 9);
+        out.push_control(package(10));
+        assert_eq!(take_all(&mut out), [4, 5, 6, 7, 8, 9, 10]);
         assert!(out.is_empty());
         assert_eq!(out.control_bytes, 0);
+        assert_eq!((out.pushed, out.len()), (10, 0));
     }
 
     #[test]
@@ -942,19 +994,19 @@ mod tests {
         // Two bulk packages at most, the oldest evicted: a control package queued after an
         // evicted one still waits for the bulk packages older than it that remain.
         let mut out = out_queue(2);
-        out.push_bulk(package(1));
-        out.push_bulk(package(2));
+        bulk(&mut out, 1);
+        copy(&mut out, 2);
         out.push_control(package(3));
-        assert_eq!(out.push_bulk(package(4)), 1); // evicts 1
+        assert_eq!(copy(&mut out, 4), 1); // evicts 1
         out.push_control(package(5));
-        assert_eq!(out.push_bulk(package(6)), 1); // evicts 2
+        assert_eq!(bulk(&mut out, 6), 1); // evicts 2
         assert_eq!(take_all(&mut out), [3, 4, 5, 6]);
 
-        out.push_bulk(package(7));
+        copy(&mut out, 7);
         out.push_control(package(8));
         out.clear();
         out.push_control(package(9));
-        out.push_bulk(package(10));
+        copy(&mut out, 10);
         out.push_control(package(11));
         assert_eq!(take_all(&mut out), [9, 10, 11]);
     }

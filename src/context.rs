@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::channels::ChannelShared;
-use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Lane, Status};
+use crate::connection::{reasons, ConnShared, Connection, DirectWriteGate, Lane, Outbound, Status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::package::{body_from, nul_terminated, Body, Package, PackageRef};
 use crate::protocol::address::parse_address;
@@ -150,6 +150,16 @@ pub(crate) struct Registered {
     /// a lane without upgrading the channel: an upgraded handle dropped under the registry
     /// lock could be the last one, whose drop takes that lock again.
     pub(crate) control: bool,
+}
+
+/// Whether a publication of `len` bytes going to `connections` peers is copied into each
+/// one's bulk lane (`lane.rs`) rather than made one package they all share: small bodies to a
+/// few peers, where a copy each costs less than a shared package's object and its reference
+/// counting across cores; wide fan-out of bigger bodies would copy too much.
+fn copies_into_lanes(len: usize, connections: usize) -> bool {
+    const BODY_MAX: usize = 2048;
+    const BYTES_MAX: usize = 8 * 1024;
+    len <= BODY_MAX && (crate::protocol::header::HEADER_SIZE + len) * connections <= BYTES_MAX
 }
 
 /// The body of a package being sent: ready-made, or bytes to copy.
@@ -436,12 +446,25 @@ impl ContextInner {
                 }
             }
         }
+        let mut dropped = 0;
+        let alive = router.connections.iter().filter(|c| c.is_alive()).count();
+        if let Payload::Copy(data) = payload {
+            if lane == Lane::Bulk && alive > 0 && copies_into_lanes(data.len(), alive) {
+                // Copied into each connection's bulk lane as wire bytes (`lane.rs`): no
+                // package object per message.
+                let mut direct = self.direct_gate.ticket(alive);
+                for c in router.connections.iter().filter(|c| c.is_alive()) {
+                    dropped += c.push(Outbound::Copy(&header, data), lane, &mut direct);
+                }
+                drop(router);
+                self.count_discarded(dropped);
+                return Ok(());
+            }
+        }
         let pkg = match payload {
             Payload::Body(body) => Arc::new(Package::with_body(&header, body)),
             Payload::Copy(data) => crate::pool::package(&header, data),
         };
-        let mut dropped = 0;
-        let alive = router.connections.iter().filter(|c| c.is_alive()).count();
         if alive == 0 {
             let startup = match lane {
                 Lane::Control => &mut router.startup_control,
@@ -465,7 +488,7 @@ impl ContextInner {
                     pkg.take()
                 };
                 if let Some(p) = p {
-                    dropped += c.push(p, lane, &mut direct);
+                    dropped += c.push(Outbound::Package(p), lane, &mut direct);
                 }
             }
         }
@@ -594,7 +617,7 @@ impl ContextInner {
                     forwarded_bulk |= lane == Lane::Bulk;
                     let mut direct = self.direct_gate.ticket(targets.len());
                     for c in &targets {
-                        dropped += c.push(pkg.clone(), lane, &mut direct);
+                        dropped += c.push(Outbound::Package(pkg.clone()), lane, &mut direct);
                     }
                 }
                 if !deliver {

@@ -17,6 +17,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod future;
+mod lane;
 pub mod package;
 mod pool;
 pub mod protocol;

@@ -64,6 +64,46 @@ impl Pushed {
     }
 }
 
+/// A queue the discard policy applies to.
+pub(crate) trait Bounded {
+    /// Packages queued.
+    fn packages(&self) -> usize;
+    /// Bytes queued (what counts against `max_bytes`).
+    fn queued_bytes(&self) -> usize;
+    /// Drop the oldest package (only called when not empty).
+    fn drop_oldest(&mut self);
+}
+
+/// Apply `params`' discard policy before `queue` takes a package costing `cost`: the number of
+/// old packages evicted to make room, or None when the incoming one is to be dropped. A full
+/// `Block` queue takes it anyway (its senders wait before pushing, which bounds it).
+pub(crate) fn make_room<Q: Bounded>(
+    queue: &mut Q,
+    params: &QueueParams,
+    cost: usize,
+) -> Option<usize> {
+    let full = |q: &Q| {
+        q.packages() > 0
+            && (q.packages() >= params.max_packages || q.queued_bytes() + cost > params.max_bytes)
+    };
+    if !full(queue) {
+        return Some(0);
+    }
+    match params.discard {
+        Discard::Block => Some(0),
+        Discard::New => None,
+        Discard::Old => {
+            // Several small packages may go to make room for one big one.
+            let mut evicted = 0;
+            while full(queue) {
+                queue.drop_oldest();
+                evicted += 1;
+            }
+            Some(evicted)
+        }
+    }
+}
+
 /// A FIFO of packages with limits. Not synchronised: owners wrap it in their own lock.
 #[derive(Debug)]
 pub struct PackageQueue {
@@ -85,33 +125,16 @@ impl PackageQueue {
         self.params = params;
     }
 
-    /// Append, applying the discard policy. With `Old`, several small packages may be evicted
-    /// to make room for one big one.
+    /// Append, applying the discard policy (`make_room`).
     pub fn push(&mut self, pkg: PackageRef) -> Pushed {
         let cost = pkg.cost();
-        let full = |q: &PackageQueue| {
-            !q.items.is_empty()
-                && (q.items.len() >= q.params.max_packages || q.bytes + cost > q.params.max_bytes)
+        let params = self.params;
+        let Some(evicted) = make_room(self, &params, cost) else {
+            return Pushed {
+                accepted: false,
+                evicted: 0,
+            };
         };
-        let mut evicted = 0;
-        if full(self) {
-            match self.params.discard {
-                // Callers wait before pushing; what still arrives is kept (bounded by them).
-                Discard::Block => {}
-                Discard::New => {
-                    return Pushed {
-                        accepted: false,
-                        evicted: 0,
-                    }
-                }
-                Discard::Old => {
-                    while full(self) {
-                        self.pop();
-                        evicted += 1;
-                    }
-                }
-            }
-        }
         self.bytes += cost;
         self.items.push_back(pkg);
         Pushed {
@@ -177,6 +200,20 @@ impl PackageQueue {
     pub fn drain_all(&mut self) -> VecDeque<PackageRef> {
         self.bytes = 0;
         std::mem::take(&mut self.items)
+    }
+}
+
+impl Bounded for PackageQueue {
+    fn packages(&self) -> usize {
+        self.items.len()
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn drop_oldest(&mut self) {
+        self.pop();
     }
 }
 

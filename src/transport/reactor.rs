@@ -28,7 +28,7 @@ use crate::protocol::handshake::{self, LineError, MAX_LINE};
 use crate::protocol::header::Header;
 use crate::transport::tcp;
 use crate::transport::wire::{
-    self, Decoder, InputEnd, Outgoing, Wrote, BATCH_BYTES, BATCH_PACKAGES,
+    self, Chunk, Decoder, InputEnd, Outgoing, Wrote, BATCH_BYTES, BATCH_PACKAGES,
 };
 
 const WAKER: Token = Token(usize::MAX);
@@ -974,11 +974,22 @@ impl Reactor {
         loop {
             let Some(link) = self.link(token) else { return };
             if link.outgoing.is_empty() {
-                let (written, from_lanes) = link.outgoing.take_packages();
-                let n = if from_lanes { written.len() } else { 0 };
-                written.into_iter().for_each(crate::pool::recycle);
+                let (written, from_lanes) = link.outgoing.take_chunks();
+                let n: usize = if from_lanes {
+                    written.iter().map(Chunk::count).sum()
+                } else {
+                    0
+                };
                 let conn = link.conn.clone();
+                let mut runs = Vec::new();
+                for chunk in written {
+                    match chunk {
+                        Chunk::Package(pkg) => crate::pool::recycle(pkg),
+                        Chunk::Run(run) => runs.push(run),
+                    }
+                }
                 let mut out = conn.out();
+                runs.into_iter().for_each(|run| out.bulk.recycle(run));
                 out.done += n as u64;
                 if n > 0 {
                     conn.progress.notify_all();
@@ -991,7 +1002,7 @@ impl Reactor {
                 let mut skip = 0;
                 if let Some((pkg, sent)) = out.partial.take() {
                     skip = sent;
-                    batch.push(pkg);
+                    batch.push(Chunk::Package(pkg));
                 } else {
                     out.take_batch(BATCH_PACKAGES, BATCH_BYTES, &mut batch);
                 }
@@ -1046,8 +1057,11 @@ impl Reactor {
         match &mut link.closing {
             Some(closing) if closing.tell_peer && !closing.close_package_loaded => {
                 closing.close_package_loaded = true;
-                link.outgoing
-                    .load(vec![Arc::new(Package::signal(Header::CLOSE))], 0, false);
+                link.outgoing.load(
+                    vec![Chunk::Package(Arc::new(Package::signal(Header::CLOSE)))],
+                    0,
+                    false,
+                );
                 // The lanes are stopped: nobody else writes from now on.
                 link.conn.out().writer = Writer::Reactor;
                 true
@@ -1164,8 +1178,11 @@ impl Reactor {
             }
             out.writer = Writer::Reactor;
         }
-        link.outgoing
-            .load(vec![Arc::new(Package::signal(Header::HEARTBEAT))], 0, false);
+        link.outgoing.load(
+            vec![Chunk::Package(Arc::new(Package::signal(Header::HEARTBEAT)))],
+            0,
+            false,
+        );
         self.pump(token);
     }
 

@@ -91,19 +91,140 @@ fn wait_writable(stream: &TcpStream, timeout: Duration) -> bool {
     unsafe { libc::poll(&mut fd, 1, ms) > 0 }
 }
 
+/// Small packages already encoded back to back, header and body, as they go on the wire: a
+/// sender copies a small publication straight into the run of its connection's bulk lane, so
+/// no package object is filled, queued, staged and recycled per message (each of those was a
+/// store into memory last touched on the other core), and the reactor writes the whole run as
+/// one iovec.
+#[derive(Default)]
+pub(crate) struct Run {
+    bytes: Vec<u8>,
+    /// Where the oldest package still queued starts (older ones were evicted).
+    start: usize,
+    /// Packages from `start` on.
+    count: usize,
+}
+
+impl Run {
+    /// Bytes a run holds at most (a sender starts a new one beyond it).
+    pub(crate) const CAPACITY: usize = 64 * 1024;
+    /// A new run's first buffer; it grows (doubling) up to `CAPACITY` as a stream fills it, so
+    /// a connection that gets a publication now and then holds a small one.
+    const FIRST_CAPACITY: usize = 4096;
+
+    /// Encode a package (`header` with `data` as body) at the end. The caller checks `fits`.
+    pub(crate) fn push(&mut self, header: &Header, data: &[u8]) {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(Self::FIRST_CAPACITY);
+        }
+        let mut h = *header;
+        h.length = data.len() as u64;
+        self.bytes.extend_from_slice(&h.encode());
+        self.bytes.extend_from_slice(data);
+        self.count += 1;
+    }
+
+    /// Room for a package with a body of `len` bytes.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.bytes.len() + HEADER_SIZE + len <= Self::CAPACITY
+    }
+
+    /// Packages in the run.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Bytes of the packages in the run.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    /// Drop the oldest package; returns its bytes (header included), 0 when empty.
+    pub(crate) fn evict_oldest(&mut self) -> usize {
+        if self.count == 0 {
+            return 0;
+        }
+        let head: &[u8; HEADER_SIZE] = self.bytes[self.start..self.start + HEADER_SIZE]
+            .try_into()
+            .expect("a whole header");
+        let len = HEADER_SIZE + Header::decode(head).expect("encoded by us").length as usize;
+        self.start += len;
+        self.count -= 1;
+        len
+    }
+
+    /// Empty, keeping the buffer for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.start = 0;
+        self.count = 0;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// What a write batch is made of.
+pub(crate) enum Chunk {
+    Package(PackageRef),
+    Run(Run),
+}
+
+impl Chunk {
+    /// Packages in it.
+    pub(crate) fn count(&self) -> usize {
+        match self {
+            Chunk::Package(_) => 1,
+            Chunk::Run(run) => run.count(),
+        }
+    }
+
+    /// Bytes it puts on the wire.
+    pub(crate) fn cost(&self) -> usize {
+        match self {
+            Chunk::Package(pkg) => pkg.cost(),
+            Chunk::Run(run) => run.len(),
+        }
+    }
+}
+
+/// The `source_seq` of every package in `chunks`, in order (runs decoded): for tests.
+#[cfg(test)]
+pub(crate) fn chunk_seqs<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            Chunk::Package(pkg) => seqs.push(pkg.source_seq),
+            Chunk::Run(run) => {
+                let mut out = Vec::new();
+                Decoder::default()
+                    .decode(run.as_slice(), 1 << 20, &mut out)
+                    .expect("a run decodes");
+                assert_eq!(out.len(), run.count());
+                seqs.extend(out.iter().map(|p| p.source_seq));
+            }
+        }
+    }
+    seqs
+}
+
 /// Where a segment of the outgoing bytes is.
 enum Seg {
     /// `staging[a..b]`
     Staged(usize, usize),
-    /// The body of `packages[i]`, written in place.
+    /// The body of the package `chunks[i]`, written in place.
     Body(usize),
+    /// The run `chunks[i]`, written in place.
+    Run(usize),
 }
 
-/// The bytes the reactor is writing to one connection: a batch of packages, staged, and how
-/// far the socket took them. Survives `WouldBlock` until the socket is writable again.
+/// The bytes the reactor is writing to one connection: a batch of packages and runs, small
+/// packages staged, and how far the socket took them. Survives `WouldBlock` until the socket
+/// is writable again.
 #[derive(Default)]
 pub(crate) struct Outgoing {
-    packages: Vec<PackageRef>,
+    chunks: Vec<Chunk>,
     staging: Vec<u8>,
     segs: Vec<Seg>,
     /// Bytes of this batch already written.
@@ -132,27 +253,36 @@ impl Outgoing {
         self.written
     }
 
-    /// Packages of the batch (to take them back when it is done), and whether they came
+    /// The chunks of the batch (to take them back when it is done), and whether they came
     /// from the lanes.
-    pub(crate) fn take_packages(&mut self) -> (Vec<PackageRef>, bool) {
+    pub(crate) fn take_chunks(&mut self) -> (Vec<Chunk>, bool) {
         (
-            std::mem::take(&mut self.packages),
+            std::mem::take(&mut self.chunks),
             std::mem::take(&mut self.from_lanes),
         )
     }
 
-    /// Stage `batch` (header and small bodies copied, big bodies referenced), skipping the
-    /// first `skip` bytes (already written by a direct write).
-    pub(crate) fn load(&mut self, batch: Vec<PackageRef>, skip: usize, from_lanes: bool) {
+    /// Stage `batch` (headers and small bodies copied, big bodies and runs referenced),
+    /// skipping the first `skip` bytes (already written by a direct write).
+    pub(crate) fn load(&mut self, batch: Vec<Chunk>, skip: usize, from_lanes: bool) {
         debug_assert!(self.is_empty());
         self.staging.clear();
         self.segs.clear();
         let mut staged_from = 0;
-        for (i, pkg) in batch.iter().enumerate() {
+        for (i, chunk) in batch.iter().enumerate() {
             // Packages were filled on the sender's core: start loading the ones coming up.
-            if let Some(ahead) = batch.get(i + 2) {
+            if let Some(Chunk::Package(ahead)) = batch.get(i + 2) {
                 crate::package::prefetch(ahead, true);
             }
+            let pkg = match chunk {
+                Chunk::Package(pkg) => pkg,
+                Chunk::Run(_) => {
+                    self.segs.push(Seg::Staged(staged_from, self.staging.len()));
+                    staged_from = self.staging.len();
+                    self.segs.push(Seg::Run(i));
+                    continue;
+                }
+            };
             self.staging.extend_from_slice(&pkg.header().encode());
             let body = pkg.body();
             if body.len() <= STAGE_LIMIT {
@@ -164,9 +294,9 @@ impl Outgoing {
             }
         }
         self.segs.push(Seg::Staged(staged_from, self.staging.len()));
-        self.total = batch.iter().map(|p| p.cost()).sum();
+        self.total = batch.iter().map(Chunk::cost).sum();
         self.written = skip.min(self.total);
-        self.packages = batch;
+        self.chunks = batch;
         self.from_lanes = from_lanes;
     }
 
@@ -179,7 +309,10 @@ impl Outgoing {
             for seg in &self.segs {
                 let bytes: &[u8] = match *seg {
                     Seg::Staged(a, b) => &self.staging[a..b],
-                    Seg::Body(i) => self.packages[i].body(),
+                    Seg::Body(i) | Seg::Run(i) => match &self.chunks[i] {
+                        Chunk::Package(pkg) => pkg.body(),
+                        Chunk::Run(run) => run.as_slice(),
+                    },
                 };
                 if skip >= bytes.len() {
                     skip -= bytes.len();

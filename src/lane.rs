@@ -1,0 +1,275 @@
+//! A connection's bulk lane: publications waiting for the reactor, under the context's queue
+//! limits and discard policy. Small publications a sender copies arrive as bytes and are
+//! encoded straight into the lane's current run (`wire::Run`); packages (forwarded ones, big
+//! or zero-copy bodies, what the startup queue held) are queued as they are. The lane keeps
+//! queueing order across both, and hands the reactor whole runs.
+
+use std::collections::VecDeque;
+
+use crate::package::PackageRef;
+use crate::protocol::header::{Header, HEADER_SIZE};
+use crate::queue::{make_room, Bounded, Pushed, QueueParams};
+use crate::transport::wire::{Chunk, Run};
+
+/// Emptied runs a lane keeps for reuse: a streaming connection cycles through two or three,
+/// an idle one holds at most this many 64 KiB buffers.
+const SPARE_RUNS: usize = 1;
+
+pub(crate) struct BulkLane {
+    chunks: VecDeque<Chunk>,
+    packages: usize,
+    bytes: usize,
+    params: QueueParams,
+    /// The last run may take more packages (not once something was queued after it in the
+    /// other lane: a run is written as a whole).
+    open: bool,
+    spare: Vec<Run>,
+}
+
+impl BulkLane {
+    pub(crate) fn new(params: QueueParams) -> BulkLane {
+        BulkLane {
+            chunks: VecDeque::new(),
+            packages: 0,
+            bytes: 0,
+            params,
+            open: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Queue a package, applying the discard policy.
+    pub(crate) fn push(&mut self, pkg: PackageRef) -> Pushed {
+        let cost = pkg.cost();
+        self.admit(cost, |lane| lane.chunks.push_back(Chunk::Package(pkg)))
+    }
+
+    /// Queue a copy of a small publication (`header`, body `data`), applying the discard
+    /// policy: encoded at the end of the current run.
+    pub(crate) fn push_copy(&mut self, header: &Header, data: &[u8]) -> Pushed {
+        let cost = HEADER_SIZE + data.len();
+        self.admit(cost, |lane| {
+            let open_run = match lane.chunks.back_mut() {
+                Some(Chunk::Run(run)) if lane.open && run.fits(data.len()) => Some(run),
+                _ => None,
+            };
+            match open_run {
+                Some(run) => run.push(header, data),
+                None => {
+                    let mut run = lane.spare.pop().unwrap_or_default();
+                    run.push(header, data);
+                    lane.chunks.push_back(Chunk::Run(run));
+                    lane.open = true;
+                }
+            }
+        })
+    }
+
+    /// Queue a package beyond the limits (what the startup queue held).
+    pub(crate) fn push_unbounded(&mut self, pkg: PackageRef) {
+        self.packages += 1;
+        self.bytes += pkg.cost();
+        self.chunks.push_back(Chunk::Package(pkg));
+    }
+
+    fn admit(&mut self, cost: usize, add: impl FnOnce(&mut BulkLane)) -> Pushed {
+        let params = self.params;
+        let Some(evicted) = make_room(self, &params, cost) else {
+            return Pushed {
+                accepted: false,
+                evicted: 0,
+            };
+        };
+        add(self);
+        self.packages += 1;
+        self.bytes += cost;
+        Pushed {
+            accepted: true,
+            evicted,
+        }
+    }
+
+    /// Something was queued in the other lane: later publications start a new run.
+    pub(crate) fn seal(&mut self) {
+        self.open = false;
+    }
+
+    /// Take the oldest chunk (a whole run, or one package).
+    pub(crate) fn pop(&mut self) -> Option<Chunk> {
+        let chunk = self.chunks.pop_front()?;
+        self.packages -= chunk.count();
+        self.bytes -= chunk.cost();
+        Some(chunk)
+    }
+
+    /// A run the reactor has written: kept for reuse if there is room.
+    pub(crate) fn recycle(&mut self, mut run: Run) {
+        if self.spare.len() < SPARE_RUNS {
+            run.clear();
+            self.spare.push(run);
+        }
+    }
+
+    /// Drop everything queued; returns the packages dropped.
+    pub(crate) fn clear(&mut self) -> usize {
+        let dropped = self.packages;
+        while let Some(chunk) = self.pop() {
+            if let Chunk::Run(run) = chunk {
+                self.recycle(run);
+            }
+        }
+        dropped
+    }
+
+    /// Packages queued.
+    pub(crate) fn len(&self) -> usize {
+        self.packages
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.packages == 0
+    }
+
+    /// Bytes queued, headers included.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// At or above a limit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.packages >= self.params.max_packages || self.bytes >= self.params.max_bytes
+    }
+}
+
+impl Bounded for BulkLane {
+    fn packages(&self) -> usize {
+        self.packages
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn drop_oldest(&mut self) {
+        let run_emptied = match self.chunks.front_mut() {
+            None => return,
+            Some(Chunk::Package(_)) => false,
+            Some(Chunk::Run(run)) => {
+                self.bytes -= run.evict_oldest();
+                self.packages -= 1;
+                if run.count() > 0 {
+                    return;
+                }
+                true
+            }
+        };
+        match self.chunks.pop_front() {
+            Some(Chunk::Package(pkg)) if !run_emptied => {
+                self.packages -= 1;
+                self.bytes -= pkg.cost();
+            }
+            Some(Chunk::Run(run)) => self.recycle(run),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Package;
+    use crate::queue::Discard;
+    use std::sync::Arc;
+
+    fn lane(max_packages: usize, discard: Discard) -> BulkLane {
+        BulkLane::new(QueueParams {
+            max_packages,
+            max_bytes: 1 << 20,
+            discard,
+        })
+    }
+
+    fn header(seq: u64) -> Header {
+        Header {
+            slot: 7,
+            source_id: 1,
+            source_seq: seq,
+            ..Header::default()
+        }
+    }
+
+    fn package(seq: u64) -> PackageRef {
+        Arc::new(Package::new(&header(seq), vec![b'p'; 3]))
+    }
+
+    /// Sequence numbers in the order the lane hands them out, decoding the runs.
+    fn drain(lane: &mut BulkLane) -> Vec<u64> {
+        let chunks: Vec<Chunk> = std::iter::from_fn(|| lane.pop()).collect();
+        assert_eq!((lane.len(), lane.bytes()), (0, 0));
+        crate::transport::wire::chunk_seqs(&chunks)
+    }
+
+    #[test]
+    fn copies_and_packages_keep_their_order() {
+        let mut l = lane(100, Discard::Old);
+        l.push_copy(&header(1), b"one");
+        l.push_copy(&header(2), b"two");
+        l.push(package(3));
+        l.push_copy(&header(4), b"four");
+        l.seal();
+        l.push_copy(&header(5), b"five");
+        assert_eq!(l.len(), 5);
+        assert_eq!(l.bytes(), 5 * HEADER_SIZE + 3 + 3 + 3 + 4 + 4);
+        // Runs: [1, 2], package 3, [4], [5] (sealed after 4).
+        assert_eq!(l.chunks.len(), 4);
+        assert_eq!(drain(&mut l), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn old_evicts_from_runs_one_package_at_a_time() {
+        let mut l = lane(3, Discard::Old);
+        for seq in 1..=3 {
+            l.push_copy(&header(seq), b"x");
+        }
+        assert_eq!(l.push_copy(&header(4), b"y").evicted, 1);
+        l.push(package(5));
+        assert_eq!(l.push_copy(&header(6), b"z").evicted, 1);
+        assert_eq!(l.len(), 3);
+        assert_eq!(drain(&mut l), [4, 5, 6]);
+        // A run evicted to its end goes; the lane goes on with a new one.
+        for seq in 7..=12 {
+            l.push_copy(&header(seq), b"w");
+        }
+        assert_eq!(drain(&mut l), [10, 11, 12]);
+    }
+
+    #[test]
+    fn new_refuses_and_block_keeps() {
+        let mut l = lane(2, Discard::New);
+        l.push_copy(&header(1), b"a");
+        l.push_copy(&header(2), b"b");
+        assert!(!l.push_copy(&header(3), b"c").accepted);
+        assert!(!l.push(package(4)).accepted);
+        assert_eq!(drain(&mut l), [1, 2]);
+
+        let mut l = lane(2, Discard::Block);
+        for seq in 1..=4 {
+            assert!(l.push_copy(&header(seq), b"d").accepted);
+        }
+        assert!(l.is_full());
+        assert_eq!(drain(&mut l), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_run_holds_at_most_its_capacity() {
+        let mut l = lane(100_000, Discard::Old);
+        let body = vec![b'q'; 2000];
+        for seq in 0..100 {
+            l.push_copy(&header(seq), &body);
+        }
+        assert!(l.chunks.iter().all(|c| c.cost() <= Run::CAPACITY));
+        assert!(l.chunks.len() >= 100 * (HEADER_SIZE + 2000) / Run::CAPACITY);
+        assert_eq!(drain(&mut l), (0..100).collect::<Vec<_>>());
+        assert_eq!(l.clear(), 0);
+    }
+}
