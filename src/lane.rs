@@ -11,10 +11,6 @@ use crate::protocol::header::{Header, HEADER_SIZE};
 use crate::queue::{make_room, Bounded, Pushed, QueueParams};
 use crate::transport::wire::{Chunk, Run};
 
-/// Emptied runs a lane keeps for reuse: a streaming connection cycles through two or three,
-/// an idle one holds at most this many 64 KiB buffers.
-const SPARE_RUNS: usize = 1;
-
 pub(crate) struct BulkLane {
     chunks: VecDeque<Chunk>,
     packages: usize,
@@ -23,7 +19,6 @@ pub(crate) struct BulkLane {
     /// The last run may take more packages (not once something was queued after it in the
     /// other lane: a run is written as a whole).
     open: bool,
-    spare: Vec<Run>,
 }
 
 impl BulkLane {
@@ -34,7 +29,6 @@ impl BulkLane {
             bytes: 0,
             params,
             open: false,
-            spare: Vec::new(),
         }
     }
 
@@ -56,7 +50,7 @@ impl BulkLane {
             match open_run {
                 Some(run) => run.push(header, data),
                 None => {
-                    let mut run = lane.spare.pop().unwrap_or_default();
+                    let mut run = Run::default();
                     run.push(header, data);
                     lane.chunks.push_back(Chunk::Run(run));
                     lane.open = true;
@@ -102,22 +96,10 @@ impl BulkLane {
         Some(chunk)
     }
 
-    /// A run the reactor has written: kept for reuse if there is room.
-    pub(crate) fn recycle(&mut self, mut run: Run) {
-        if self.spare.len() < SPARE_RUNS {
-            run.clear();
-            self.spare.push(run);
-        }
-    }
-
     /// Drop everything queued; returns the packages dropped.
     pub(crate) fn clear(&mut self) -> usize {
         let dropped = self.packages;
-        while let Some(chunk) = self.pop() {
-            if let Chunk::Run(run) = chunk {
-                self.recycle(run);
-            }
-        }
+        while self.pop().is_some() {}
         dropped
     }
 
@@ -163,13 +145,11 @@ impl Bounded for BulkLane {
                 true
             }
         };
-        match self.chunks.pop_front() {
-            Some(Chunk::Package(pkg)) if !run_emptied => {
+        if let Some(Chunk::Package(pkg)) = self.chunks.pop_front() {
+            if !run_emptied {
                 self.packages -= 1;
                 self.bytes -= pkg.cost();
             }
-            Some(Chunk::Run(run)) => self.recycle(run),
-            _ => {}
         }
     }
 }

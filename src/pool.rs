@@ -87,7 +87,7 @@ pub(crate) fn big_buffer(capacity: usize) -> Vec<u8> {
 }
 
 /// Keep a big body buffer for `big_buffer` if there is room; otherwise free it.
-fn keep_big(mut buffer: Vec<u8>) {
+pub(crate) fn keep_big(mut buffer: Vec<u8>) {
     buffer.clear();
     let mut kept = BIG.lock();
     if kept.bytes + buffer.capacity() <= BIG_KEPT_BYTES {

@@ -980,16 +980,14 @@ impl Reactor {
                 } else {
                     0
                 };
-                let conn = link.conn.clone();
-                let mut runs = Vec::new();
                 for chunk in written {
-                    match chunk {
-                        Chunk::Package(pkg) => crate::pool::recycle(pkg),
-                        Chunk::Run(run) => runs.push(run),
+                    // (A run's buffer goes back to the pool when it is dropped.)
+                    if let Chunk::Package(pkg) = chunk {
+                        crate::pool::recycle(pkg);
                     }
                 }
+                let conn = link.conn.clone();
                 let mut out = conn.out();
-                runs.into_iter().for_each(|run| out.bulk.recycle(run));
                 out.done += n as u64;
                 if n > 0 {
                     conn.progress.notify_all();

@@ -108,14 +108,13 @@ pub(crate) struct Run {
 impl Run {
     /// Bytes a run holds at most (a sender starts a new one beyond it).
     pub(crate) const CAPACITY: usize = 64 * 1024;
-    /// A new run's first buffer; it grows (doubling) up to `CAPACITY` as a stream fills it, so
-    /// a connection that gets a publication now and then holds a small one.
-    const FIRST_CAPACITY: usize = 4096;
 
     /// Encode a package (`header` with `data` as body) at the end. The caller checks `fits`.
     pub(crate) fn push(&mut self, header: &Header, data: &[u8]) {
         if self.bytes.capacity() == 0 {
-            self.bytes.reserve_exact(Self::FIRST_CAPACITY);
+            // A warm buffer from the pool: a stream has up to a lane's soft limit of runs in
+            // flight, and fresh 64 KiB buffers were page faults on every one of them.
+            self.bytes = crate::pool::big_buffer(Self::CAPACITY);
         }
         let mut h = *header;
         h.length = data.len() as u64;
@@ -153,15 +152,16 @@ impl Run {
         len
     }
 
-    /// Empty, keeping the buffer for reuse.
-    pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
-        self.start = 0;
-        self.count = 0;
-    }
-
     pub(crate) fn as_slice(&self) -> &[u8] {
         &self.bytes[self.start..]
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.bytes.capacity() > 0 {
+            crate::pool::keep_big(std::mem::take(&mut self.bytes));
+        }
     }
 }
 
