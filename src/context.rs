@@ -155,10 +155,12 @@ pub(crate) struct Registered {
 /// Whether a publication of `len` bytes going to `connections` peers is copied into each
 /// one's bulk lane (`lane.rs`) rather than made one package they all share: small bodies to a
 /// few peers, where a copy each costs less than a shared package's object and its reference
-/// counting across cores; wide fan-out of bigger bodies would copy too much.
+/// counting across cores. Wider fan-out shares the package: each lane's copies count against
+/// its own limits, so copies to 64 peers held 2-4x the publisher's memory (28 vs 13 MiB) for no
+/// gain (0.97x in A/B pairs), while 64 B to 16 peers gained 12-17 %.
 fn copies_into_lanes(len: usize, connections: usize) -> bool {
     const BODY_MAX: usize = 2048;
-    const BYTES_MAX: usize = 8 * 1024;
+    const BYTES_MAX: usize = 2048;
     len <= BODY_MAX && (crate::protocol::header::HEADER_SIZE + len) * connections <= BYTES_MAX
 }
 
