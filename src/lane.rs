@@ -12,7 +12,11 @@ use crate::queue::{make_room, Bounded, Pushed, QueueParams};
 use crate::transport::wire::{Chunk, Run};
 
 pub(crate) struct BulkLane {
-    chunks: VecDeque<Chunk>,
+    /// Queueing order: a package, or None for the next of `runs`. Eight bytes an entry: a
+    /// lane queues thousands, and entries the size of a chunk (48 bytes) raised the
+    /// publisher's peak RSS in fan-out to 64 peers from 12 to 29 MiB.
+    order: VecDeque<Option<PackageRef>>,
+    runs: VecDeque<Run>,
     packages: usize,
     bytes: usize,
     params: QueueParams,
@@ -24,7 +28,8 @@ pub(crate) struct BulkLane {
 impl BulkLane {
     pub(crate) fn new(params: QueueParams) -> BulkLane {
         BulkLane {
-            chunks: VecDeque::new(),
+            order: VecDeque::new(),
+            runs: VecDeque::new(),
             packages: 0,
             bytes: 0,
             params,
@@ -35,7 +40,7 @@ impl BulkLane {
     /// Queue a package, applying the discard policy.
     pub(crate) fn push(&mut self, pkg: PackageRef) -> Pushed {
         let cost = pkg.cost();
-        self.admit(cost, |lane| lane.chunks.push_back(Chunk::Package(pkg)))
+        self.admit(cost, |lane| lane.order.push_back(Some(pkg)))
     }
 
     /// Queue a copy of a small publication (`header`, body `data`), applying the discard
@@ -43,16 +48,16 @@ impl BulkLane {
     pub(crate) fn push_copy(&mut self, header: &Header, data: &[u8]) -> Pushed {
         let cost = HEADER_SIZE + data.len();
         self.admit(cost, |lane| {
-            let open_run = match lane.chunks.back_mut() {
-                Some(Chunk::Run(run)) if lane.open && run.fits(data.len()) => Some(run),
-                _ => None,
-            };
-            match open_run {
-                Some(run) => run.push(header, data),
-                None => {
+            let last_is_run = matches!(lane.order.back(), Some(None));
+            match lane.runs.back_mut() {
+                Some(run) if last_is_run && lane.open && run.fits(data.len()) => {
+                    run.push(header, data)
+                }
+                _ => {
                     let mut run = Run::default();
                     run.push(header, data);
-                    lane.chunks.push_back(Chunk::Run(run));
+                    lane.runs.push_back(run);
+                    lane.order.push_back(None);
                     lane.open = true;
                 }
             }
@@ -63,7 +68,7 @@ impl BulkLane {
     pub(crate) fn push_unbounded(&mut self, pkg: PackageRef) {
         self.packages += 1;
         self.bytes += pkg.cost();
-        self.chunks.push_back(Chunk::Package(pkg));
+        self.order.push_back(Some(pkg));
     }
 
     fn admit(&mut self, cost: usize, add: impl FnOnce(&mut BulkLane)) -> Pushed {
@@ -90,7 +95,10 @@ impl BulkLane {
 
     /// Take the oldest chunk (a whole run, or one package).
     pub(crate) fn pop(&mut self) -> Option<Chunk> {
-        let chunk = self.chunks.pop_front()?;
+        let chunk = match self.order.pop_front()? {
+            Some(pkg) => Chunk::Package(pkg),
+            None => Chunk::Run(self.runs.pop_front().expect("one run per marker")),
+        };
         self.packages -= chunk.count();
         self.bytes -= chunk.cost();
         Some(chunk)
@@ -133,22 +141,19 @@ impl Bounded for BulkLane {
     }
 
     fn drop_oldest(&mut self) {
-        let run_emptied = match self.chunks.front_mut() {
-            None => return,
-            Some(Chunk::Package(_)) => false,
-            Some(Chunk::Run(run)) => {
+        match self.order.front() {
+            None => {}
+            Some(Some(_)) => {
+                self.pop();
+            }
+            Some(None) => {
+                let run = self.runs.front_mut().expect("one run per marker");
                 self.bytes -= run.evict_oldest();
                 self.packages -= 1;
-                if run.count() > 0 {
-                    return;
+                if run.count() == 0 {
+                    self.order.pop_front();
+                    self.runs.pop_front();
                 }
-                true
-            }
-        };
-        if let Some(Chunk::Package(pkg)) = self.chunks.pop_front() {
-            if !run_emptied {
-                self.packages -= 1;
-                self.bytes -= pkg.cost();
             }
         }
     }
@@ -201,7 +206,7 @@ mod tests {
         assert_eq!(l.len(), 5);
         assert_eq!(l.bytes(), 5 * HEADER_SIZE + 3 + 3 + 3 + 4 + 4);
         // Runs: [1, 2], package 3, [4], [5] (sealed after 4).
-        assert_eq!(l.chunks.len(), 4);
+        assert_eq!((l.order.len(), l.runs.len()), (4, 3));
         assert_eq!(drain(&mut l), [1, 2, 3, 4, 5]);
     }
 
@@ -247,8 +252,8 @@ mod tests {
         for seq in 0..100 {
             l.push_copy(&header(seq), &body);
         }
-        assert!(l.chunks.iter().all(|c| c.cost() <= Run::CAPACITY));
-        assert!(l.chunks.len() >= 100 * (HEADER_SIZE + 2000) / Run::CAPACITY);
+        assert!(l.runs.iter().all(|r| r.len() <= Run::CAPACITY));
+        assert!(l.runs.len() >= 100 * (HEADER_SIZE + 2000) / Run::CAPACITY);
         assert_eq!(drain(&mut l), (0..100).collect::<Vec<_>>());
         assert_eq!(l.clear(), 0);
     }
