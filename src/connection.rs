@@ -260,6 +260,22 @@ pub(crate) struct OutQueue {
 }
 
 impl OutQueue {
+    pub(crate) fn new(params: QueueParams) -> OutQueue {
+        OutQueue {
+            control: VecDeque::new(),
+            control_bytes: 0,
+            bulk: BulkLane::new(params),
+            bulk_in: 0,
+            bulk_out: 0,
+            pushed: 0,
+            done: 0,
+            stopped: false,
+            writer: Writer::Idle,
+            partial: None,
+            stream: None,
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.control.is_empty() && self.bulk.is_empty() && self.partial.is_none()
     }
@@ -400,19 +416,7 @@ impl ConnShared {
                 endpoints: Endpoints::default(),
                 name: name.to_string(),
             }),
-            out: Mutex::new(OutQueue {
-                control: VecDeque::new(),
-                control_bytes: 0,
-                bulk: BulkLane::new(params),
-                bulk_in: 0,
-                bulk_out: 0,
-                pushed: 0,
-                done: 0,
-                stopped: false,
-                writer: Writer::Idle,
-                partial: None,
-                stream: None,
-            }),
+            out: Mutex::new(OutQueue::new(params)),
             progress: Condvar::new(),
             reactor,
             timedout: AtomicBool::new(false),
@@ -913,43 +917,20 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::testing;
     use crate::queue::Discard;
     use crate::transport::wire::chunk_seqs;
 
     fn out_queue(max_packages: usize) -> OutQueue {
-        let params = QueueParams {
+        OutQueue::new(QueueParams {
             max_packages,
             max_bytes: 1 << 20,
             discard: Discard::Old,
-        };
-        OutQueue {
-            control: VecDeque::new(),
-            control_bytes: 0,
-            bulk: BulkLane::new(params),
-            bulk_in: 0,
-            bulk_out: 0,
-            pushed: 0,
-            done: 0,
-            stopped: false,
-            writer: Writer::Idle,
-            partial: None,
-            stream: None,
-        }
-    }
-
-    fn header(seq: u64) -> Header {
-        Header {
-            slot: 7,
-            source_id: 1,
-            source_seq: seq,
-            dest_id: 0,
-            dest_seq: 0,
-            length: 0,
-        }
+        })
     }
 
     fn package(seq: u64) -> PackageRef {
-        Arc::new(Package::new(&header(seq), vec![b'x'; 8]))
+        testing::package(seq, b"xxxxxxxx")
     }
 
     fn bulk(out: &mut OutQueue, seq: u64) -> usize {
@@ -958,7 +939,7 @@ mod tests {
 
     /// A small publication copied into the bulk lane's run.
     fn copy(out: &mut OutQueue, seq: u64) -> usize {
-        out.push_bulk(Outbound::Copy(&header(seq), b"copied"))
+        out.push_bulk(Outbound::Copy(&testing::header(seq), b"copied"))
     }
 
     fn take_all(out: &mut OutQueue) -> Vec<u64> {

@@ -448,25 +448,45 @@ impl ContextInner {
                 }
             }
         }
-        let mut dropped = 0;
         let alive = router.connections.iter().filter(|c| c.is_alive()).count();
-        if let Payload::Copy(data) = payload {
-            if lane == Lane::Bulk && alive > 0 && copies_into_lanes(data.len(), alive) {
+        let dropped = match payload {
+            Payload::Copy(data)
+                if lane == Lane::Bulk && alive > 0 && copies_into_lanes(data.len(), alive) =>
+            {
                 // Copied into each connection's bulk lane as wire bytes (`lane.rs`): no
                 // package object per message.
                 let mut direct = self.direct_gate.ticket(alive);
-                for c in router.connections.iter().filter(|c| c.is_alive()) {
-                    dropped += c.push(Outbound::Copy(&header, data), lane, &mut direct);
-                }
-                drop(router);
-                self.count_discarded(dropped);
-                return Ok(());
+                router
+                    .connections
+                    .iter()
+                    .filter(|c| c.is_alive())
+                    .map(|c| c.push(Outbound::Copy(&header, data), lane, &mut direct))
+                    .sum()
             }
-        }
-        let pkg = match payload {
-            Payload::Body(body) => Arc::new(Package::with_body(&header, body)),
-            Payload::Copy(data) => crate::pool::package(&header, data),
+            Payload::Copy(data) => {
+                let pkg = crate::pool::package(&header, data);
+                self.queue_shared(&mut router, pkg, lane, alive)
+            }
+            Payload::Body(body) => {
+                let pkg = Arc::new(Package::with_body(&header, body));
+                self.queue_shared(&mut router, pkg, lane, alive)
+            }
         };
+        drop(router);
+        self.count_discarded(dropped);
+        Ok(())
+    }
+
+    /// Queue one package on every alive connection (`alive` of them), or on the startup queue
+    /// when there is none; returns the packages dropped.
+    fn queue_shared(
+        &self,
+        router: &mut Router,
+        pkg: PackageRef,
+        lane: Lane,
+        alive: usize,
+    ) -> usize {
+        let mut dropped = 0;
         if alive == 0 {
             let startup = match lane {
                 Lane::Control => &mut router.startup_control,
@@ -494,9 +514,7 @@ impl ContextInner {
                 }
             }
         }
-        drop(router);
-        self.count_discarded(dropped);
-        Ok(())
+        dropped
     }
 
     /// The lane a package that arrived is forwarded in: what is addressed to one context

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use crate::package::PackageRef;
 use crate::protocol::header::{Header, HEADER_SIZE};
-use crate::queue::{make_room, Bounded, Pushed, QueueParams};
+use crate::queue::{admit, Bounded, Pushed, QueueParams};
 use crate::transport::wire::{Chunk, Run};
 
 pub(crate) struct BulkLane {
@@ -71,21 +71,13 @@ impl BulkLane {
         self.order.push_back(Some(pkg));
     }
 
+    /// `queue::admit`, counting the package in.
     fn admit(&mut self, cost: usize, add: impl FnOnce(&mut BulkLane)) -> Pushed {
-        let params = self.params;
-        let Some(evicted) = make_room(self, &params, cost) else {
-            return Pushed {
-                accepted: false,
-                evicted: 0,
-            };
-        };
-        add(self);
-        self.packages += 1;
-        self.bytes += cost;
-        Pushed {
-            accepted: true,
-            evicted,
-        }
+        admit(self, cost, |lane| {
+            add(lane);
+            lane.packages += 1;
+            lane.bytes += cost;
+        })
     }
 
     /// Something was queued in the other lane: later publications start a new run.
@@ -132,6 +124,10 @@ impl BulkLane {
 }
 
 impl Bounded for BulkLane {
+    fn limits(&self) -> QueueParams {
+        self.params
+    }
+
     fn packages(&self) -> usize {
         self.packages
     }
@@ -162,9 +158,8 @@ impl Bounded for BulkLane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::package::Package;
+    use crate::package::testing::{self, header};
     use crate::queue::Discard;
-    use std::sync::Arc;
 
     fn lane(max_packages: usize, discard: Discard) -> BulkLane {
         BulkLane::new(QueueParams {
@@ -174,17 +169,8 @@ mod tests {
         })
     }
 
-    fn header(seq: u64) -> Header {
-        Header {
-            slot: 7,
-            source_id: 1,
-            source_seq: seq,
-            ..Header::default()
-        }
-    }
-
     fn package(seq: u64) -> PackageRef {
-        Arc::new(Package::new(&header(seq), vec![b'p'; 3]))
+        testing::package(seq, b"ppp")
     }
 
     /// Sequence numbers in the order the lane hands them out, decoding the runs.

@@ -180,3 +180,25 @@ fn prefetch_line(p: *const u8) {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_line(_p: *const u8) {}
+
+/// Headers and packages for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Package, PackageRef};
+    use crate::protocol::header::Header;
+    use std::sync::Arc;
+
+    /// A header on slot 7 from context 1 with sequence number `seq`.
+    pub(crate) fn header(seq: u64) -> Header {
+        Header {
+            slot: 7,
+            source_id: 1,
+            source_seq: seq,
+            ..Header::default()
+        }
+    }
+
+    pub(crate) fn package(seq: u64, body: &[u8]) -> PackageRef {
+        Arc::new(Package::new(&header(seq), body.to_vec()))
+    }
+}

@@ -201,24 +201,14 @@ fn take() -> Option<PackageRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn header(seq: u64, len: usize) -> Header {
-        Header {
-            slot: 7,
-            source_id: 1,
-            source_seq: seq,
-            dest_id: 0,
-            dest_seq: 0,
-            length: len as u64,
-        }
-    }
+    use crate::package::testing::header;
 
     #[test]
     fn a_recycled_package_is_reused_with_new_contents() {
-        let first = package(&header(1, 5), b"hello");
+        let first = package(&header(1), b"hello");
         let address = Arc::as_ptr(&first);
         recycle(first);
-        let second = package(&header(2, 2), b"yo");
+        let second = package(&header(2), b"yo");
         assert_eq!(
             Arc::as_ptr(&second),
             address,
@@ -232,15 +222,15 @@ mod tests {
 
     #[test]
     fn shared_and_big_packages_are_not_recycled() {
-        let shared = package(&header(1, 3), b"abc");
+        let shared = package(&header(1), b"abc");
         let other = shared.clone();
         recycle(shared); // `other` still holds it: must not be reused
-        let next = package(&header(2, 3), b"xyz");
+        let next = package(&header(2), b"xyz");
         assert!(!Arc::ptr_eq(&next, &other));
         assert_eq!(other.body(), b"abc");
 
         let big = vec![1u8; BODY_CAPACITY_MAX + 10];
-        let pkg = package(&header(3, big.len()), &big);
+        let pkg = package(&header(3), &big);
         let cached = || LOCAL.with(|l| l.borrow().len());
         let before = cached();
         recycle(pkg);
@@ -252,7 +242,7 @@ mod tests {
         let data = vec![7u8; BIG_MIN * 2];
         let mut body = big_buffer(data.len() + 1);
         body.extend_from_slice(&data);
-        recycle(Arc::new(Package::new(&header(1, data.len()), body)));
+        recycle(Arc::new(Package::new(&header(1), body)));
         let again = big_buffer(data.len() + 1);
         assert!(again.is_empty());
         assert!(again.capacity() > data.len());
@@ -277,7 +267,7 @@ mod tests {
     #[test]
     fn local_caches_spill_into_a_bounded_global_pool() {
         let packages: Vec<PackageRef> = (0..(LOCAL_MAX * 3) as u64)
-            .map(|i| package(&header(i, 1), b"x"))
+            .map(|i| package(&header(i), b"x"))
             .collect();
         for p in packages {
             recycle(p);
@@ -291,7 +281,7 @@ mod tests {
         }
         // Another thread gets packages from the global pool.
         let reused = std::thread::spawn(|| {
-            let p = package(&header(9, 1), b"q");
+            let p = package(&header(9), b"q");
             p.body() == b"q"
         })
         .join()
@@ -304,9 +294,8 @@ mod tests {
         // 10,000 packages of 2 KiB: about 21 MiB, more than the pool keeps in bytes although
         // fewer than it keeps in number.
         let data = vec![3u8; 2000];
-        let packages: Vec<PackageRef> = (0..10_000u64)
-            .map(|i| package(&header(i, data.len()), &data))
-            .collect();
+        let packages: Vec<PackageRef> =
+            (0..10_000u64).map(|i| package(&header(i), &data)).collect();
         for p in packages {
             recycle(p);
         }

@@ -66,6 +66,7 @@ impl Pushed {
 
 /// A queue the discard policy applies to.
 pub(crate) trait Bounded {
+    fn limits(&self) -> QueueParams;
     /// Packages queued.
     fn packages(&self) -> usize;
     /// Bytes queued (what counts against `max_bytes`).
@@ -74,33 +75,39 @@ pub(crate) trait Bounded {
     fn drop_oldest(&mut self);
 }
 
-/// Apply `params`' discard policy before `queue` takes a package costing `cost`: the number of
-/// old packages evicted to make room, or None when the incoming one is to be dropped. A full
-/// `Block` queue takes it anyway (its senders wait before pushing, which bounds it).
-pub(crate) fn make_room<Q: Bounded>(
-    queue: &mut Q,
-    params: &QueueParams,
-    cost: usize,
-) -> Option<usize> {
+/// Queue a package costing `cost` with `add`, after applying the discard policy: a full queue
+/// evicts its oldest packages (`Old`, several small ones may go for one big one), refuses the
+/// incoming one (`New`), or takes it anyway (`Block`: its senders wait before pushing, which
+/// bounds it).
+#[inline]
+pub(crate) fn admit<Q: Bounded>(queue: &mut Q, cost: usize, add: impl FnOnce(&mut Q)) -> Pushed {
+    let params = queue.limits();
     let full = |q: &Q| {
         q.packages() > 0
             && (q.packages() >= params.max_packages || q.queued_bytes() + cost > params.max_bytes)
     };
-    if !full(queue) {
-        return Some(0);
-    }
-    match params.discard {
-        Discard::Block => Some(0),
-        Discard::New => None,
-        Discard::Old => {
-            // Several small packages may go to make room for one big one.
-            let mut evicted = 0;
-            while full(queue) {
-                queue.drop_oldest();
-                evicted += 1;
+    let mut evicted = 0;
+    if full(queue) {
+        match params.discard {
+            Discard::Block => {}
+            Discard::New => {
+                return Pushed {
+                    accepted: false,
+                    evicted: 0,
+                }
             }
-            Some(evicted)
+            Discard::Old => {
+                while full(queue) {
+                    queue.drop_oldest();
+                    evicted += 1;
+                }
+            }
         }
+    }
+    add(queue);
+    Pushed {
+        accepted: true,
+        evicted,
     }
 }
 
@@ -125,22 +132,13 @@ impl PackageQueue {
         self.params = params;
     }
 
-    /// Append, applying the discard policy (`make_room`).
+    /// Append, applying the discard policy (`admit`).
     pub fn push(&mut self, pkg: PackageRef) -> Pushed {
         let cost = pkg.cost();
-        let params = self.params;
-        let Some(evicted) = make_room(self, &params, cost) else {
-            return Pushed {
-                accepted: false,
-                evicted: 0,
-            };
-        };
-        self.bytes += cost;
-        self.items.push_back(pkg);
-        Pushed {
-            accepted: true,
-            evicted,
-        }
+        admit(self, cost, |q| {
+            q.bytes += cost;
+            q.items.push_back(pkg);
+        })
     }
 
     /// Append without applying limits (moving the startup queue into a connection, docs/protocol.md §6.4).
@@ -204,6 +202,10 @@ impl PackageQueue {
 }
 
 impl Bounded for PackageQueue {
+    fn limits(&self) -> QueueParams {
+        self.params
+    }
+
     fn packages(&self) -> usize {
         self.items.len()
     }

@@ -975,16 +975,16 @@ impl Reactor {
             let Some(link) = self.link(token) else { return };
             if link.outgoing.is_empty() {
                 let (written, from_lanes) = link.outgoing.take_chunks();
-                let n: usize = if from_lanes {
-                    written.iter().map(Chunk::count).sum()
-                } else {
-                    0
-                };
+                let mut n = 0;
                 for chunk in written {
+                    n += chunk.count();
                     // (A run's buffer goes back to the pool when it is dropped.)
                     if let Chunk::Package(pkg) = chunk {
                         crate::pool::recycle(pkg);
                     }
+                }
+                if !from_lanes {
+                    n = 0;
                 }
                 let conn = link.conn.clone();
                 let mut out = conn.out();
