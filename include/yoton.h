@@ -400,8 +400,7 @@ typedef struct yoton_context yoton_context;
 typedef struct yoton_future yoton_future;
 
 /**
- * A received message. Caller owns it; release with `yoton_message_free`. (Opaque: the
- * pointer is an `Arc<Package>`'s; this type is never constructed.)
+ * A received message. Caller owns it; release with `yoton_message_free`. (Opaque.)
  */
 typedef struct yoton_message yoton_message;
 

@@ -728,7 +728,7 @@ impl ConnShared {
         // `done` counts every package that left the lanes, so reaching `pushed` as of now
         // means everything queued before went out.
         self.push(
-            Outbound::Package(Arc::new(Package::signal(Header::HEARTBEAT))),
+            Outbound::Package(PackageRef::new(Package::signal(Header::HEARTBEAT))),
             Lane::Bulk,
             &mut DirectTicket::Never,
         );

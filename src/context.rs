@@ -468,7 +468,7 @@ impl ContextInner {
                 self.queue_shared(&mut router, pkg, lane, alive)
             }
             Payload::Body(body) => {
-                let pkg = Arc::new(Package::with_body(&header, body));
+                let pkg = PackageRef::new(Package::with_body(&header, body));
                 self.queue_shared(&mut router, pkg, lane, alive)
             }
         };
@@ -520,12 +520,12 @@ impl ContextInner {
     /// The lane a package that arrived is forwarded in: what is addressed to one context
     /// (requests, replies, acknowledgements) and what our own control channels use travels
     /// as control; unknown broadcasts as bulk.
-    fn forward_lane(&self, registry: &Registry, pkg: &Package) -> Lane {
-        if pkg.dest_id != 0 || pkg.slot == SLOT_CONTEXT {
+    fn forward_lane(&self, registry: &Registry, pkg: &PackageRef) -> Lane {
+        if pkg.dest_id() != 0 || pkg.slot() == SLOT_CONTEXT {
             return Lane::Control;
         }
         let control_channel =
-            |map: &HashMap<u64, Registered>| map.get(&pkg.slot).is_some_and(|r| r.control);
+            |map: &HashMap<u64, Registered>| map.get(&pkg.slot()).is_some_and(|r| r.control);
         if control_channel(&registry.receivers) || control_channel(&registry.senders) {
             Lane::Control
         } else {
@@ -543,7 +543,7 @@ impl ContextInner {
         // A context message (NEW_CONNECTION: state channels re-send) is handled before anything
         // that arrived after it is delivered, so a message sent after it is seen after its effect.
         let mut blockers = Vec::new();
-        while let Some(at) = batch.iter().position(|p| p.slot == SLOT_CONTEXT) {
+        while let Some(at) = batch.iter().position(|p| p.slot() == SLOT_CONTEXT) {
             if at + 1 == batch.len() {
                 break;
             }
@@ -558,28 +558,28 @@ impl ContextInner {
     /// Remove what must not be routed: our own packages coming back round a loop and
     /// packages seen before.
     fn drop_duplicates(&self, router: &mut Router, batch: &mut Vec<PackageRef>) {
-        batch.retain(|p| p.source_id != self.id && p.source_seq != 0);
+        batch.retain(|p| p.source_id() != self.id && p.source_seq() != 0);
         let now = Instant::now();
         if now.duration_since(router.seen_swept) > SEEN_EXPIRY / 4 {
             forget_quiet_sources(&mut router.seen, now);
             router.seen_swept = now;
         }
-        let Some(first) = batch.first().map(|p| p.source_id) else {
+        let Some(first) = batch.first().map(|p| p.source_id()) else {
             return;
         };
         let seen = &mut router.seen;
-        if batch.iter().all(|p| p.source_id == first) {
+        if batch.iter().all(|p| p.source_id() == first) {
             // The usual batch (one peer streaming): one window lookup, not one per package.
             let window = seen.entry(first).or_insert_with(|| SeenWindow::new(now));
             window.last_seen = now;
-            batch.retain(|p| window.accept(p.source_seq));
+            batch.retain(|p| window.accept(p.source_seq()));
         } else {
             batch.retain(|p| {
                 let window = seen
-                    .entry(p.source_id)
+                    .entry(p.source_id())
                     .or_insert_with(|| SeenWindow::new(now));
                 window.last_seen = now;
-                window.accept(p.source_seq)
+                window.accept(p.source_seq())
             });
         }
     }
@@ -618,8 +618,8 @@ impl ContextInner {
             let mut left = batch.len();
             for pkg in batch {
                 left -= 1;
-                let forward = pkg.dest_id != self.id;
-                let deliver = pkg.dest_id == 0 || pkg.dest_id == self.id;
+                let forward = pkg.dest_id() != self.id;
+                let deliver = pkg.dest_id() == 0 || pkg.dest_id() == self.id;
                 if deliver {
                     router.recv_seq += 1;
                     pkg.set_recv_seq(router.recv_seq);
@@ -643,23 +643,23 @@ impl ContextInner {
                 if !deliver {
                     continue;
                 }
-                if pkg.slot == SLOT_CONTEXT {
+                if pkg.slot() == SLOT_CONTEXT {
                     context_messages.push(pkg);
                     continue;
                 }
                 let same_as_last = deliveries
                     .last()
-                    .is_some_and(|(c, _)| c.slot_in.hash == pkg.slot);
+                    .is_some_and(|(c, _)| c.slot_in.hash == pkg.slot());
                 if same_as_last {
                     deliveries.last_mut().expect("checked").1.push(pkg);
                 } else if let Some((_, list)) = deliveries
                     .iter_mut()
-                    .find(|(c, _)| c.slot_in.hash == pkg.slot)
+                    .find(|(c, _)| c.slot_in.hash == pkg.slot())
                 {
                     list.push(pkg);
                 } else if let Some(channel) = registry
                     .receivers
-                    .get(&pkg.slot)
+                    .get(&pkg.slot())
                     .and_then(|r| r.channel.upgrade())
                 {
                     // Most batches go to one channel: room for the rest of it at once.
@@ -705,7 +705,7 @@ impl ContextInner {
         blockers
     }
 
-    fn handle_context_message(&self, from: &Arc<ConnShared>, pkg: &Package) {
+    fn handle_context_message(&self, from: &Arc<ConnShared>, pkg: &PackageRef) {
         match std::str::from_utf8(pkg.body()) {
             Ok(NEW_CONNECTION) => {
                 for channel in self.channels() {
@@ -714,7 +714,7 @@ impl ContextInner {
             }
             Ok(CLOSE_CONNECTION) => {
                 // The original's intent (its handler crashes): drop the direct link to the sender.
-                let direct = from.state().endpoints.id2 == pkg.source_id;
+                let direct = from.state().endpoints.id2 == pkg.source_id();
                 if direct {
                     from.close_on_problem("Closed on request of the other end (CLOSE_CONNECTION).");
                 }
@@ -769,7 +769,7 @@ impl ContextInner {
         );
         if !queued.is_empty() {
             // In the order they were sent (all are ours: sequence order).
-            queued.sort_by_key(|(_, p)| p.source_seq);
+            queued.sort_by_key(|(_, p)| p.source_seq());
             let mut out = conn.out();
             for (lane, pkg) in queued {
                 match lane {

@@ -46,7 +46,121 @@ pub struct Package {
     body: Body,
 }
 
-pub type PackageRef = Arc<Package>;
+/// A shared reference to a package: what every queue, lane and channel holds, and what a C
+/// message handle is (`into_raw`). Cloning shares the package; the last reference frees it
+/// (or `pool::recycle` keeps it for reuse).
+#[derive(Clone, Debug)]
+pub struct PackageRef(Arc<Package>);
+
+impl PackageRef {
+    pub fn new(package: Package) -> PackageRef {
+        PackageRef(Arc::new(package))
+    }
+
+    pub fn slot(&self) -> u64 {
+        self.0.slot
+    }
+
+    pub fn source_id(&self) -> u64 {
+        self.0.source_id
+    }
+
+    pub fn source_seq(&self) -> u64 {
+        self.0.source_seq
+    }
+
+    pub fn dest_id(&self) -> u64 {
+        self.0.dest_id
+    }
+
+    pub fn dest_seq(&self) -> u64 {
+        self.0.dest_seq
+    }
+
+    /// See [`Package::body`].
+    pub fn body(&self) -> &[u8] {
+        self.0.body()
+    }
+
+    pub fn header(&self) -> Header {
+        self.0.header()
+    }
+
+    /// The order of this package's deposit in the receiving context (0: not delivered).
+    pub fn recv_seq(&self) -> u64 {
+        self.0.recv_seq.load(Ordering::Relaxed)
+    }
+
+    /// Set by routing (on the reactor thread, before the package is delivered anywhere).
+    pub(crate) fn set_recv_seq(&self, seq: u64) {
+        self.0.recv_seq.store(seq, Ordering::Relaxed);
+    }
+
+    /// Bytes this package costs in a queue (for byte limits).
+    pub fn cost(&self) -> usize {
+        self.0.cost()
+    }
+
+    /// Start loading this package's memory (see [`prefetch`]).
+    pub(crate) fn prefetch(&self, with_body: bool) {
+        prefetch(&self.0, with_body);
+    }
+
+    /// Whether both refer to the same package.
+    #[cfg(test)]
+    pub(crate) fn ptr_eq(a: &PackageRef, b: &PackageRef) -> bool {
+        a.addr() == b.addr()
+    }
+
+    /// Where the package is (tests: whether memory is reused).
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// The package, if this is its only reference (for reuse, see `pool`). Checked by loads
+    /// alone (`Arc::get_mut` would write the counters): the thread letting go of a received
+    /// message then stores nothing into the package, so the thread refilling it next finds its
+    /// lines still cached (shared) instead of modified on the other core. Sound without the
+    /// lock `get_mut` takes: with one strong and no weak reference, ours, nobody else can
+    /// reach it.
+    pub(crate) fn into_unique(self) -> Option<Arc<Package>> {
+        if Arc::strong_count(&self.0) != 1 || Arc::weak_count(&self.0) != 0 {
+            return None;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        Some(self.0)
+    }
+
+    /// Give a package the pool kept (see `into_unique`) out again.
+    pub(crate) fn from_unique(package: Arc<Package>) -> PackageRef {
+        PackageRef(package)
+    }
+
+    /// The reference as a raw pointer (a C message handle); `from_raw` takes it back.
+    pub(crate) fn into_raw(self) -> *const u8 {
+        Arc::into_raw(self.0).cast()
+    }
+
+    /// # Safety
+    /// `raw` came from `into_raw` and is taken back once.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_raw(raw: *const u8) -> PackageRef {
+        // SAFETY: the caller's contract.
+        PackageRef(unsafe { Arc::from_raw(raw.cast::<Package>()) })
+    }
+
+    /// The reference behind a raw pointer from `into_raw`, without taking it back (dropping
+    /// the result does nothing).
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw` and is not taken back while the result is used.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn borrow_raw(raw: *const u8) -> std::mem::ManuallyDrop<PackageRef> {
+        // SAFETY: the caller's contract; ManuallyDrop keeps the count unchanged.
+        std::mem::ManuallyDrop::new(unsafe { PackageRef::from_raw(raw) })
+    }
+}
 
 impl Package {
     /// Build a package; the body is given a hidden NUL terminator (see [`Package::body`]).
@@ -124,13 +238,9 @@ impl Package {
         }
     }
 
-    /// The order of this package's deposit in the receiving context (0: not delivered).
+    /// See [`PackageRef::recv_seq`].
     pub fn recv_seq(&self) -> u64 {
         self.recv_seq.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn set_recv_seq(&self, seq: u64) {
-        self.recv_seq.store(seq, Ordering::Relaxed);
     }
 
     /// Bytes this package costs in a queue (for byte limits).
@@ -158,7 +268,7 @@ pub(crate) fn body_from(data: &[u8]) -> Vec<u8> {
 /// Ask the CPU to start loading `package`'s memory (its `Arc` block and, when `with_body`, the
 /// start of its body) into the cache: the reader of a queue touches each package right after
 /// another thread wrote it, and without a hint every one costs a few serial cache misses.
-pub(crate) fn prefetch(package: &PackageRef, with_body: bool) {
+pub(crate) fn prefetch(package: &Arc<Package>, with_body: bool) {
     let block = Arc::as_ptr(package).cast::<u8>();
     // The Arc's counters sit just before the value, within the same allocation.
     prefetch_line(block.wrapping_sub(16));
@@ -186,7 +296,6 @@ fn prefetch_line(_p: *const u8) {}
 pub(crate) mod testing {
     use super::{Package, PackageRef};
     use crate::protocol::header::Header;
-    use std::sync::Arc;
 
     /// A header on slot 7 from context 1 with sequence number `seq`.
     pub(crate) fn header(seq: u64) -> Header {
@@ -199,6 +308,6 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn package(seq: u64, body: &[u8]) -> PackageRef {
-        Arc::new(Package::new(&header(seq), body.to_vec()))
+        PackageRef::new(Package::new(&header(seq), body.to_vec()))
     }
 }

@@ -38,7 +38,7 @@ const GLOBAL_MAX_BYTES: usize = 16 << 20;
 /// counted by the thread that let go of it: the thread taking packages out then does not read
 /// their lines (last touched on another core) just to keep the count.
 struct Global {
-    packages: Vec<(PackageRef, usize)>,
+    packages: Vec<(Arc<Package>, usize)>,
     bytes: usize,
 }
 
@@ -97,7 +97,7 @@ pub(crate) fn keep_big(mut buffer: Vec<u8>) {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Vec<PackageRef>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<Vec<Arc<Package>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A package with `header` and a copy of `data`, recycled when one is available.
@@ -106,27 +106,21 @@ pub(crate) fn package(header: &Header, data: &[u8]) -> PackageRef {
         if let Some(mut pkg) = take() {
             if let Some(p) = Arc::get_mut(&mut pkg) {
                 p.refill(header, data);
-                return pkg;
+                return PackageRef::from_unique(pkg);
             }
         }
     }
     let mut body = big_buffer(data.len() + 1);
     body.extend_from_slice(data);
-    Arc::new(Package::new(header, body))
+    PackageRef::new(Package::new(header, body))
 }
 
 /// Let go of a package: kept for reuse if this was its last reference and its body is small
 /// and ours; otherwise just dropped.
-pub(crate) fn recycle(mut pkg: PackageRef) {
-    // Uniqueness by loads alone (`Arc::get_mut` would write the counters): the thread letting
-    // go of a received message then stores nothing into the package, so the reactor refilling
-    // it next finds its lines still cached (shared) instead of modified on the other core.
-    // Sound without the lock `get_mut` takes: with one strong and no weak reference, ours,
-    // nobody else can reach it; `package` checks again with `get_mut` before refilling.
-    if Arc::strong_count(&pkg) != 1 || Arc::weak_count(&pkg) != 0 {
+pub(crate) fn recycle(pkg: PackageRef) {
+    let Some(mut pkg) = pkg.into_unique() else {
         return;
-    }
-    std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+    };
     match pkg.owned_capacity() {
         Some(c) if c <= BODY_CAPACITY_MAX => {}
         Some(c) if (BIG_MIN..=BIG_MAX).contains(&c) => {
@@ -167,7 +161,7 @@ pub(crate) fn recycle(mut pkg: PackageRef) {
 }
 
 /// A spare package from this thread's cache, refilled from the global pool when empty.
-fn take() -> Option<PackageRef> {
+fn take() -> Option<Arc<Package>> {
     LOCAL
         .try_with(|local| {
             let mut local = local.borrow_mut();
@@ -206,16 +200,12 @@ mod tests {
     #[test]
     fn a_recycled_package_is_reused_with_new_contents() {
         let first = package(&header(1), b"hello");
-        let address = Arc::as_ptr(&first);
+        let address = first.addr();
         recycle(first);
         let second = package(&header(2), b"yo");
-        assert_eq!(
-            Arc::as_ptr(&second),
-            address,
-            "the same allocation came back"
-        );
+        assert_eq!(second.addr(), address, "the same allocation came back");
         assert_eq!(second.body(), b"yo");
-        assert_eq!(second.source_seq, 2);
+        assert_eq!(second.source_seq(), 2);
         assert_eq!(second.recv_seq(), 0);
         assert_eq!(second.header().length, 2);
     }
@@ -226,7 +216,7 @@ mod tests {
         let other = shared.clone();
         recycle(shared); // `other` still holds it: must not be reused
         let next = package(&header(2), b"xyz");
-        assert!(!Arc::ptr_eq(&next, &other));
+        assert!(!PackageRef::ptr_eq(&next, &other));
         assert_eq!(other.body(), b"abc");
 
         let big = vec![1u8; BODY_CAPACITY_MAX + 10];
@@ -242,7 +232,7 @@ mod tests {
         let data = vec![7u8; BIG_MIN * 2];
         let mut body = big_buffer(data.len() + 1);
         body.extend_from_slice(&data);
-        recycle(Arc::new(Package::new(&header(1), body)));
+        recycle(PackageRef::new(Package::new(&header(1), body)));
         let again = big_buffer(data.len() + 1);
         assert!(again.is_empty());
         assert!(again.capacity() > data.len());

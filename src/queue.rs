@@ -224,7 +224,6 @@ mod tests {
     use super::*;
     use crate::package::Package;
     use crate::protocol::header::Header;
-    use std::sync::Arc;
 
     fn pkg(seq: u64) -> PackageRef {
         let h = Header {
@@ -232,11 +231,11 @@ mod tests {
             source_seq: seq,
             ..Header::default()
         };
-        Arc::new(Package::new(&h, format!("m{seq}").into_bytes()))
+        PackageRef::new(Package::new(&h, format!("m{seq}").into_bytes()))
     }
 
     fn seqs(q: &mut PackageQueue) -> Vec<u64> {
-        q.drain_all().iter().map(|p| p.source_seq).collect()
+        q.drain_all().iter().map(|p| p.source_seq()).collect()
     }
 
     #[test]

@@ -645,21 +645,21 @@ fn route_observer_sees_each_routed_package_once_with_its_header() {
     wait_for("the observer saw both", || {
         seen.lock()
             .iter()
-            .filter(|r| r.package.slot == slot)
+            .filter(|r| r.package.slot() == slot)
             .count()
             >= 2
     });
     let ours: Vec<_> = seen
         .lock()
         .iter()
-        .filter(|r| r.package.slot == slot)
+        .filter(|r| r.package.slot() == slot)
         .cloned()
         .collect();
     assert_eq!(ours.len(), 2, "each package once");
     assert_eq!(ours[0].package.body(), b"one");
     assert_eq!(ours[1].package.body(), b"two");
     for r in &ours {
-        assert_eq!(r.package.source_id, a.id());
+        assert_eq!(r.package.source_id(), a.id());
         assert_eq!(r.from_peer, a.id());
         assert!(
             r.delivered,
@@ -667,7 +667,7 @@ fn route_observer_sees_each_routed_package_once_with_its_header() {
         );
         assert_eq!(r.forwarded_to, 1, "forwarded to b");
     }
-    assert!(ours[1].package.source_seq > ours[0].package.source_seq);
+    assert!(ours[1].package.source_seq() > ours[0].package.source_seq());
     // Removed: nothing more is recorded.
     m.set_route_observer(None);
     let before = seen.lock().len();

@@ -93,12 +93,12 @@ impl Message {
 
     /// Id of the context that sent it.
     pub fn source_id(&self) -> u64 {
-        self.pkg.source_id
+        self.pkg.source_id()
     }
 
     /// The sender's sequence number of this message.
     pub fn source_seq(&self) -> u64 {
-        self.pkg.source_seq
+        self.pkg.source_seq()
     }
 
     /// Local arrival order across all channels of the receiving context.

@@ -276,10 +276,10 @@ impl ChannelShared {
         // The next reads: the next package (its Arc block, loaded by the previous take) and
         // its body, and the one after it.
         if let Some(next) = inbox.queue.get(0) {
-            crate::package::prefetch(next, true);
+            next.prefetch(true);
         }
         if let Some(after) = inbox.queue.get(1) {
-            crate::package::prefetch(after, false);
+            after.prefetch(false);
         }
         if inbox.reader_paused && !inbox.holds_back_reader() {
             inbox.reader_paused = false;

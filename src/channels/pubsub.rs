@@ -305,9 +305,9 @@ impl ChannelShared {
         ext.sync_seen.store(true, Ordering::Relaxed);
         let mut lock = ext.guard();
         if text == "full" {
-            lock.full.insert(pkg.source_id);
+            lock.full.insert(pkg.source_id());
         } else {
-            lock.full.remove(&pkg.source_id);
+            lock.full.remove(&pkg.source_id());
         }
         if lock.full.is_empty() {
             lock.locked_until = None;

@@ -136,11 +136,11 @@ impl ChannelShared {
             loop {
                 let next = self.take(&mut self.inbox());
                 let Some(pkg) = next else { break };
-                if pkg.dest_id != own_id {
+                if pkg.dest_id() != own_id {
                     continue;
                 }
-                if pkg.dest_seq > REQREP_SEQ_REF {
-                    let id = pkg.dest_seq - REQREP_SEQ_REF;
+                if pkg.dest_seq() > REQREP_SEQ_REF {
+                    let id = pkg.dest_seq() - REQREP_SEQ_REF;
                     let Some(future) = req.futures.get(&id) else {
                         continue;
                     };
@@ -149,16 +149,16 @@ impl ChannelShared {
                         continue; // a later ack, or cancelled meanwhile
                     }
                     st.status = FutureStatus::Running;
-                    st.replier = pkg.source_id;
-                    outgoing.push((pkg.source_id, id, std::mem::take(&mut st.request)));
+                    st.replier = pkg.source_id();
+                    outgoing.push((pkg.source_id(), id, std::mem::take(&mut st.request)));
                     outgoing.push((0, id + REQREP_SEQ_REF, pre_request_body("req-")));
-                } else if pkg.dest_seq > 0 {
-                    let id = pkg.dest_seq;
+                } else if pkg.dest_seq() > 0 {
+                    let id = pkg.dest_seq();
                     // Only the replier that was sent the request may answer it (docs/protocol.md §13 #18).
                     let from_replier = req
                         .futures
                         .get(&id)
-                        .is_some_and(|f| f.state().replier == pkg.source_id);
+                        .is_some_and(|f| f.state().replier == pkg.source_id());
                     if from_replier {
                         let future = req.futures.remove(&id).expect("checked above");
                         finished.push((future, decode_reply(&pkg)));
@@ -379,7 +379,7 @@ impl ChannelShared {
             let next = {
                 let mut inbox = self.inbox();
                 match inbox.queue.front() {
-                    Some(pkg) if pkg.dest_seq > REQREP_SEQ_REF => self.take(&mut inbox),
+                    Some(pkg) if pkg.dest_seq() > REQREP_SEQ_REF => self.take(&mut inbox),
                     _ => None,
                 }
             };
@@ -390,8 +390,8 @@ impl ChannelShared {
     }
 
     fn rep_handle_package(self: &Arc<Self>, pkg: &PackageRef) {
-        let key = (pkg.source_id, pkg.dest_seq);
-        if pkg.dest_seq > REQREP_SEQ_REF {
+        let key = (pkg.source_id(), pkg.dest_seq());
+        if pkg.dest_seq() > REQREP_SEQ_REF {
             let mut st = self.rep().state();
             st.pending.retain(|p| *p != key);
             match pkg.body() {
@@ -416,7 +416,7 @@ impl ChannelShared {
         // whole timeout for an answer that exists.
         let _ = self
             .context
-            .send(self.slot_out.hash, pkg.source_id, pkg.dest_seq, body);
+            .send(self.slot_out.hash, pkg.source_id(), pkg.dest_seq(), body);
     }
 
     /// After closing a replier: wait up to `wait` for a handler in flight on another thread,

@@ -2,7 +2,6 @@
 //! sent or received, and it is re-sent when a new context joins the network.
 
 use parking_lot::{Mutex, MutexGuard};
-use std::sync::Arc;
 
 use super::{Channel, ChannelExt, ChannelKind, ChannelShared, Message, MessageType};
 use crate::context::Context;
@@ -88,7 +87,7 @@ impl Channel {
             source_id: self.shared.context.id,
             ..Header::default()
         };
-        *current = Some(Arc::new(Package::new(&header, body_from(data))));
+        *current = Some(PackageRef::new(Package::new(&header, body_from(data))));
         Ok(())
     }
 
@@ -106,7 +105,8 @@ impl Channel {
     pub fn recv_state(&self) -> Result<Message> {
         self.expect_kind(&[ChannelKind::State], "recv_state")?;
         let current = self.shared.state_ext().current().clone();
-        let pkg = current.unwrap_or_else(|| Arc::new(Package::new(&Header::default(), Vec::new())));
+        let pkg = current
+            .unwrap_or_else(|| PackageRef::new(Package::new(&Header::default(), Vec::new())));
         Ok(Message::new(pkg))
     }
 

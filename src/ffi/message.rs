@@ -1,26 +1,24 @@
 //! C API of received messages: `yoton_message_*`.
 //!
-//! A `yoton_message *` is the message's package itself: the raw pointer of its `Arc`
-//! (`Arc::into_raw`), so handing a message to C allocates nothing (one allocation and one free
+//! A `yoton_message *` is the message's package reference itself (`PackageRef::into_raw`), so handing a message to C allocates nothing (one allocation and one free
 //! less per message on the receive path than a boxed handle).
 
 use std::ffi::{c_int, c_void};
-use std::sync::Arc;
+use std::mem::ManuallyDrop;
 
-use super::util::{check_out, guard, guard_void, handle, write_out};
+use super::util::{check_out, guard, guard_void, write_out};
 use super::value::{value_out, yoton_value};
 use crate::channels::Message;
-use crate::package::Package;
+use crate::package::PackageRef;
 
-/// A received message. Caller owns it; release with `yoton_message_free`. (Opaque: the
-/// pointer is an `Arc<Package>`'s; this type is never constructed.)
+/// A received message. Caller owns it; release with `yoton_message_free`. (Opaque.)
 pub struct yoton_message {
     _never: std::convert::Infallible,
 }
 
 /// Hand `msg` to C.
 pub(crate) fn message_handle(msg: Message) -> *mut yoton_message {
-    super::util::live::made(Arc::into_raw(msg.pkg).cast_mut()).cast()
+    super::util::live::made(msg.pkg.into_raw().cast_mut()).cast()
 }
 
 /// Write a message handle to an out-pointer.
@@ -29,9 +27,15 @@ pub(crate) fn message_out(out: *mut *mut yoton_message, msg: Message) -> crate::
     write_out(out, message_handle(msg))
 }
 
-/// Borrow the package behind a handle (NULL is an error naming the argument).
-fn package<'a>(msg: *const yoton_message) -> crate::Result<&'a Package> {
-    handle(msg.cast::<Package>(), "message")
+/// The package behind a handle, borrowed (NULL is an error naming the argument).
+#[allow(unsafe_code)]
+fn package(msg: *const yoton_message) -> crate::Result<ManuallyDrop<PackageRef>> {
+    if msg.is_null() {
+        return Err(crate::Error::invalid("message is NULL"));
+    }
+    // SAFETY: made by `message_handle`; the caller does not free it during the call (header
+    // contract).
+    Ok(unsafe { PackageRef::borrow_raw(msg.cast()) })
 }
 
 /// Release a message. NULL is a no-op.
@@ -43,10 +47,10 @@ pub extern "C" fn yoton_message_free(msg: *mut yoton_message) {
 /// A message the C caller is done with: its package goes back to the pool (see `pool`).
 #[allow(unsafe_code)]
 pub(crate) fn release_message(msg: *mut yoton_message) {
-    if !msg.is_null() && super::util::live::released(msg.cast_const().cast::<Package>()) {
-        // SAFETY: made by `message_handle` (Arc::into_raw of an Arc<Package>); the caller frees
-        // each message once (header contract).
-        crate::pool::recycle(unsafe { Arc::from_raw(msg.cast_const().cast::<Package>()) });
+    if !msg.is_null() && super::util::live::released(msg.cast_const().cast::<u8>()) {
+        // SAFETY: made by `message_handle` (`PackageRef::into_raw`); the caller frees each
+        // message once (header contract).
+        crate::pool::recycle(unsafe { PackageRef::from_raw(msg.cast_const().cast()) });
     }
 }
 
@@ -85,13 +89,13 @@ pub extern "C" fn yoton_message_value(
 /// Id of the context that sent the message.
 #[no_mangle]
 pub extern "C" fn yoton_message_source_id(msg: *const yoton_message, out: *mut u64) -> c_int {
-    guard(|| write_out(out, package(msg)?.source_id))
+    guard(|| write_out(out, package(msg)?.source_id()))
 }
 
 /// The sender's sequence number of the message.
 #[no_mangle]
 pub extern "C" fn yoton_message_source_seq(msg: *const yoton_message, out: *mut u64) -> c_int {
-    guard(|| write_out(out, package(msg)?.source_seq))
+    guard(|| write_out(out, package(msg)?.source_seq()))
 }
 
 /// Arrival order of the message among all channels of the receiving context.

@@ -1056,7 +1056,9 @@ impl Reactor {
             Some(closing) if closing.tell_peer && !closing.close_package_loaded => {
                 closing.close_package_loaded = true;
                 link.outgoing.load(
-                    vec![Chunk::Package(Arc::new(Package::signal(Header::CLOSE)))],
+                    vec![Chunk::Package(PackageRef::new(Package::signal(
+                        Header::CLOSE,
+                    )))],
                     0,
                     false,
                 );
@@ -1177,7 +1179,9 @@ impl Reactor {
             out.writer = Writer::Reactor;
         }
         link.outgoing.load(
-            vec![Chunk::Package(Arc::new(Package::signal(Header::HEARTBEAT)))],
+            vec![Chunk::Package(PackageRef::new(Package::signal(
+                Header::HEARTBEAT,
+            )))],
             0,
             false,
         );

@@ -6,7 +6,7 @@ use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
@@ -195,14 +195,14 @@ pub(crate) fn chunk_seqs<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec
     let mut seqs = Vec::new();
     for chunk in chunks {
         match chunk {
-            Chunk::Package(pkg) => seqs.push(pkg.source_seq),
+            Chunk::Package(pkg) => seqs.push(pkg.source_seq()),
             Chunk::Run(run) => {
                 let mut out = Vec::new();
                 Decoder::default()
                     .decode(run.as_slice(), 1 << 20, &mut out)
                     .expect("a run decodes");
                 assert_eq!(out.len(), run.count());
-                seqs.extend(out.iter().map(|p| p.source_seq));
+                seqs.extend(out.iter().map(|p| p.source_seq()));
             }
         }
     }
@@ -272,7 +272,7 @@ impl Outgoing {
         for (i, chunk) in batch.iter().enumerate() {
             // Packages were filled on the sender's core: start loading the ones coming up.
             if let Some(Chunk::Package(ahead)) = batch.get(i + 2) {
-                crate::package::prefetch(ahead, true);
+                ahead.prefetch(true);
             }
             let pkg = match chunk {
                 Chunk::Package(pkg) => pkg,
@@ -387,7 +387,7 @@ impl Decoder {
             return None;
         }
         let (header, body) = self.big.take().expect("checked");
-        Some(Arc::new(Package::new(&header, body)))
+        Some(PackageRef::new(Package::new(&header, body)))
     }
 
     /// Move the kept tail to the front of `buf` (the shared read buffer); returns its length.
