@@ -7,7 +7,9 @@
 //! - [`connection`]: a connection's state and properties;
 //! - [`context`]: node identity, channel registry, routing, queues;
 //! - [`channels`]: the user-facing channel patterns and message types;
-//! - `ffi`: the C API, the only place with `unsafe`.
+//! - `ffi`: the C API. `unsafe` is denied everywhere else but item by item, each with its
+//!   reason: the package reference and slabs (`package`, `slab`), prefetch hints, and reads
+//!   into a buffer's spare capacity (`transport::wire`).
 #![deny(unsafe_code)]
 
 pub mod channels;
@@ -22,6 +24,7 @@ pub mod package;
 mod pool;
 pub mod protocol;
 pub mod queue;
+mod slab;
 pub mod transport;
 mod unprintable;
 pub mod value;

@@ -1,10 +1,12 @@
 //! A package in memory: the header fields plus an immutable body, shared by `Arc` between
 //! every queue it sits in (fan-out to connections and channels never copies the body).
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::protocol::header::Header;
+use crate::slab;
 
 /// Bytes owned elsewhere (a zero-copy send): released when the last package sharing them is
 /// dropped, i.e. once every connection has written them.
@@ -31,9 +33,14 @@ impl std::fmt::Debug for Body {
     }
 }
 
-/// One package. `recv_seq` is local only (the order of deposits in this context, docs/protocol.md §6.6).
+/// One package object. `recv_seq` is local only (the order of deposits in this context,
+/// docs/protocol.md §6.6). (Small received packages are slab entries instead, see `slab`;
+/// `PackageRef` covers both.)
 #[derive(Debug)]
+#[repr(C)]
 pub struct Package {
+    /// Never `slab::ENTRY_MARK`: first, so that a `PackageRef` tells the two kinds apart.
+    mark: u8,
     pub slot: u64,
     pub source_id: u64,
     pub source_seq: u64,
@@ -46,64 +53,136 @@ pub struct Package {
     body: Body,
 }
 
-/// A shared reference to a package: what every queue, lane and channel holds, and what a C
-/// message handle is (`into_raw`). Cloning shares the package; the last reference frees it
-/// (or `pool::recycle` keeps it for reuse).
-#[derive(Clone, Debug)]
-pub struct PackageRef(Arc<Package>);
+/// `Package::mark`.
+const OBJECT_MARK: u8 = 1;
 
+/// A shared reference to a package: what every queue, lane and channel holds, and what a C
+/// message handle is (`into_raw`). One pointer, to either a package object in an `Arc`
+/// (`Arc::into_raw`) or a package in place in a slab (`slab`); the first byte there tells
+/// which. Cloning shares the package; the last reference frees it (or `pool::recycle` keeps
+/// an object for reuse; a slab goes back to the free list with its last entry).
+pub struct PackageRef(NonNull<u8>);
+
+// SAFETY: both kinds are shared across threads by reference counts (atomic), and neither is
+// written after it is shared (but `recv_seq`, by routing while it holds the only reference).
+#[allow(unsafe_code)]
+unsafe impl Send for PackageRef {}
+#[allow(unsafe_code)]
+unsafe impl Sync for PackageRef {}
+
+/// What a `PackageRef` points to.
+enum View<'a> {
+    Object(&'a Package),
+    Entry(slab::Entry),
+}
+
+#[allow(unsafe_code)]
 impl PackageRef {
     pub fn new(package: Package) -> PackageRef {
-        PackageRef(Arc::new(package))
+        PackageRef::from_unique(Arc::new(package))
+    }
+
+    /// A reference to a slab entry just made.
+    ///
+    /// # Safety
+    /// `entry` came from `slab::make_entry`, and this reference is counted in its slab.
+    pub(crate) unsafe fn from_entry(entry: NonNull<u8>) -> PackageRef {
+        PackageRef(entry)
+    }
+
+    fn view(&self) -> View<'_> {
+        // SAFETY: the pointee lives while this reference does; its first byte is written before
+        // the reference exists and never again.
+        if unsafe { self.0.as_ptr().read() } == slab::ENTRY_MARK {
+            View::Entry(slab::Entry(self.0))
+        } else {
+            // SAFETY: not an entry: an object from `Arc::into_raw`.
+            View::Object(unsafe { self.0.cast::<Package>().as_ref() })
+        }
     }
 
     pub fn slot(&self) -> u64 {
-        self.0.slot
+        match self.view() {
+            View::Object(p) => p.slot,
+            View::Entry(e) => e.slot(),
+        }
     }
 
     pub fn source_id(&self) -> u64 {
-        self.0.source_id
+        match self.view() {
+            View::Object(p) => p.source_id,
+            View::Entry(e) => e.source_id(),
+        }
     }
 
     pub fn source_seq(&self) -> u64 {
-        self.0.source_seq
+        match self.view() {
+            View::Object(p) => p.source_seq,
+            View::Entry(e) => e.source_seq(),
+        }
     }
 
     pub fn dest_id(&self) -> u64 {
-        self.0.dest_id
+        match self.view() {
+            View::Object(p) => p.dest_id,
+            View::Entry(e) => e.dest_id(),
+        }
     }
 
     pub fn dest_seq(&self) -> u64 {
-        self.0.dest_seq
+        match self.view() {
+            View::Object(p) => p.dest_seq,
+            View::Entry(e) => e.dest_seq(),
+        }
     }
 
-    /// See [`Package::body`].
+    /// See [`Package::body`] (a NUL byte follows it in memory for every received package).
     pub fn body(&self) -> &[u8] {
-        self.0.body()
+        match self.view() {
+            View::Object(p) => p.body(),
+            View::Entry(e) => e.body(),
+        }
     }
 
     pub fn header(&self) -> Header {
-        self.0.header()
+        match self.view() {
+            View::Object(p) => p.header(),
+            View::Entry(e) => e.header(),
+        }
     }
 
     /// The order of this package's deposit in the receiving context (0: not delivered).
     pub fn recv_seq(&self) -> u64 {
-        self.0.recv_seq.load(Ordering::Relaxed)
+        match self.view() {
+            View::Object(p) => p.recv_seq.load(Ordering::Relaxed),
+            View::Entry(e) => e.recv_seq(),
+        }
     }
 
     /// Set by routing (on the reactor thread, before the package is delivered anywhere).
     pub(crate) fn set_recv_seq(&self, seq: u64) {
-        self.0.recv_seq.store(seq, Ordering::Relaxed);
+        match self.view() {
+            View::Object(p) => p.recv_seq.store(seq, Ordering::Relaxed),
+            View::Entry(e) => e.set_recv_seq(seq),
+        }
     }
 
     /// Bytes this package costs in a queue (for byte limits).
     pub fn cost(&self) -> usize {
-        self.0.cost()
+        self.body().len() + crate::protocol::header::HEADER_SIZE
     }
 
     /// Start loading this package's memory (see [`prefetch`]).
     pub(crate) fn prefetch(&self, with_body: bool) {
-        prefetch(&self.0, with_body);
+        match self.view() {
+            View::Object(p) => prefetch(p, with_body),
+            View::Entry(e) => {
+                prefetch_line(e.0.as_ptr());
+                if with_body {
+                    prefetch_line(e.0.as_ptr().wrapping_add(64));
+                }
+            }
+        }
     }
 
     /// Whether both refer to the same package.
@@ -115,39 +194,53 @@ impl PackageRef {
     /// Where the package is (tests: whether memory is reused).
     #[cfg(test)]
     pub(crate) fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
+        self.0.as_ptr() as usize
     }
 
-    /// The package, if this is its only reference (for reuse, see `pool`). Checked by loads
-    /// alone (`Arc::get_mut` would write the counters): the thread letting go of a received
-    /// message then stores nothing into the package, so the thread refilling it next finds its
-    /// lines still cached (shared) instead of modified on the other core. Sound without the
-    /// lock `get_mut` takes: with one strong and no weak reference, ours, nobody else can
-    /// reach it.
+    /// Whether the package lies in place in a slab.
+    #[cfg(test)]
+    pub(crate) fn in_slab(&self) -> bool {
+        matches!(self.view(), View::Entry(_))
+    }
+
+    /// The package object, if this is a package object's only reference (for reuse, see
+    /// `pool`). Checked by loads alone (`Arc::get_mut` would write the counters): the thread
+    /// letting go of a received message then stores nothing into the package, so the thread
+    /// refilling it next finds its lines still cached (shared) instead of modified on the
+    /// other core. Sound without the lock `get_mut` takes: with one strong and no weak
+    /// reference, ours, nobody else can reach it.
     pub(crate) fn into_unique(self) -> Option<Arc<Package>> {
-        if Arc::strong_count(&self.0) != 1 || Arc::weak_count(&self.0) != 0 {
+        if !matches!(self.view(), View::Object(_)) {
+            return None;
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: an object: our reference is an `Arc::into_raw`, taken back once (`this` is
+        // not dropped).
+        let arc = unsafe { Arc::from_raw(this.0.cast::<Package>().as_ptr()) };
+        if Arc::strong_count(&arc) != 1 || Arc::weak_count(&arc) != 0 {
             return None;
         }
         std::sync::atomic::fence(Ordering::Acquire);
-        Some(self.0)
+        Some(arc)
     }
 
-    /// Give a package the pool kept (see `into_unique`) out again.
+    /// A reference to a package object (one the pool kept, see `into_unique`).
     pub(crate) fn from_unique(package: Arc<Package>) -> PackageRef {
-        PackageRef(package)
+        let raw = Arc::into_raw(package).cast_mut().cast::<u8>();
+        // SAFETY: Arc::into_raw is never null.
+        PackageRef(unsafe { NonNull::new_unchecked(raw) })
     }
 
     /// The reference as a raw pointer (a C message handle); `from_raw` takes it back.
     pub(crate) fn into_raw(self) -> *const u8 {
-        Arc::into_raw(self.0).cast()
+        std::mem::ManuallyDrop::new(self).0.as_ptr()
     }
 
     /// # Safety
     /// `raw` came from `into_raw` and is taken back once.
-    #[allow(unsafe_code)]
     pub(crate) unsafe fn from_raw(raw: *const u8) -> PackageRef {
-        // SAFETY: the caller's contract.
-        PackageRef(unsafe { Arc::from_raw(raw.cast::<Package>()) })
+        // SAFETY: the caller's contract (`into_raw` never gives null).
+        PackageRef(unsafe { NonNull::new_unchecked(raw.cast_mut()) })
     }
 
     /// The reference behind a raw pointer from `into_raw`, without taking it back (dropping
@@ -155,10 +248,45 @@ impl PackageRef {
     ///
     /// # Safety
     /// `raw` came from `into_raw` and is not taken back while the result is used.
-    #[allow(unsafe_code)]
     pub(crate) unsafe fn borrow_raw(raw: *const u8) -> std::mem::ManuallyDrop<PackageRef> {
         // SAFETY: the caller's contract; ManuallyDrop keeps the count unchanged.
         std::mem::ManuallyDrop::new(unsafe { PackageRef::from_raw(raw) })
+    }
+}
+
+#[allow(unsafe_code)]
+impl Clone for PackageRef {
+    fn clone(&self) -> PackageRef {
+        match self.view() {
+            // SAFETY: an object from `Arc::into_raw`, alive while `self` is.
+            View::Object(p) => unsafe { Arc::increment_strong_count(p as *const Package) },
+            // SAFETY: an entry `self` holds.
+            View::Entry(e) => unsafe { slab::acquire(e.0) },
+        }
+        PackageRef(self.0)
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for PackageRef {
+    fn drop(&mut self) {
+        match self.view() {
+            // SAFETY: our reference, given up once.
+            View::Object(p) => unsafe { Arc::decrement_strong_count(p as *const Package) },
+            // SAFETY: our reference, given up once.
+            View::Entry(e) => unsafe { slab::release(e.0) },
+        }
+    }
+}
+
+impl std::fmt::Debug for PackageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PackageRef({:?}, {} bytes)",
+            self.header(),
+            self.body().len()
+        )
     }
 }
 
@@ -170,6 +298,7 @@ impl Package {
 
     pub(crate) fn with_body(header: &Header, body: Body) -> Package {
         Package {
+            mark: OBJECT_MARK,
             slot: header.slot,
             source_id: header.source_id,
             source_seq: header.source_seq,
@@ -268,9 +397,9 @@ pub(crate) fn body_from(data: &[u8]) -> Vec<u8> {
 /// Ask the CPU to start loading `package`'s memory (its `Arc` block and, when `with_body`, the
 /// start of its body) into the cache: the reader of a queue touches each package right after
 /// another thread wrote it, and without a hint every one costs a few serial cache misses.
-pub(crate) fn prefetch(package: &Arc<Package>, with_body: bool) {
-    let block = Arc::as_ptr(package).cast::<u8>();
-    // The Arc's counters sit just before the value, within the same allocation.
+pub(crate) fn prefetch(package: &Package, with_body: bool) {
+    let block = (package as *const Package).cast::<u8>();
+    // (Package objects live in an `Arc`, whose counters sit just before the value.)
     prefetch_line(block.wrapping_sub(16));
     prefetch_line(block.wrapping_add(48));
     if with_body {

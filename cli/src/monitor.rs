@@ -124,24 +124,24 @@ pub fn monitor(args: &MonitorArgs) -> Outcome {
 /// One line: time (UTC), source id, sequence number, slot hash, slot name, size, type.
 fn line(at: SystemTime, routed: &RoutedPackage, known: &HashMap<u64, Known>) -> String {
     let p = &routed.package;
-    let (name, ty) = match known.get(&p.slot) {
+    let (name, ty) = match known.get(&p.slot()) {
         Some(k) => (k.name.as_str(), k.ty),
-        None if p.slot == SLOT_CONTEXT => ("(context)", "text"),
+        None if p.slot() == SLOT_CONTEXT => ("(context)", "text"),
         // Request/reply traffic addresses its packages with sequence numbers above this.
-        None if p.dest_seq >= REQREP_SEQ_REF => ("?", "req/rep"),
+        None if p.dest_seq() >= REQREP_SEQ_REF => ("?", "req/rep"),
         None => ("?", "?"),
     };
     format!(
         "{} src={:016x} seq={} slot={:016x} name={} size={} type={}{}",
         clock(at),
-        p.source_id,
-        p.source_seq,
-        p.slot,
+        p.source_id(),
+        p.source_seq(),
+        p.slot(),
         name,
         p.body().len(),
         ty,
-        if p.dest_id != 0 {
-            format!(" dest={:016x}", p.dest_id)
+        if p.dest_id() != 0 {
+            format!(" dest={:016x}", p.dest_id())
         } else {
             String::new()
         }

@@ -26,6 +26,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::package::{Package, PackageRef};
 use crate::protocol::handshake::{self, LineError, MAX_LINE};
 use crate::protocol::header::Header;
+use crate::slab;
 use crate::transport::tcp;
 use crate::transport::wire::{
     self, Chunk, Decoder, InputEnd, Outgoing, Wrote, BATCH_BYTES, BATCH_PACKAGES,
@@ -40,8 +41,9 @@ const TICK: Duration = Duration::from_millis(100);
 const CHANNEL_TICK: Duration = Duration::from_millis(100);
 /// How long an outgoing side may stay idle before a heartbeat goes out (well under 0.5 s).
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
-/// Shared read buffer (one per reactor, not per connection).
-const READ_BUFFER: usize = 256 * 1024;
+/// A read goes into the reactor's current slab (one per reactor, not per connection) if at
+/// least this much room is left after the connection's kept tail; otherwise into a new slab.
+const READ_MIN: usize = 32 * 1024;
 /// Bytes read from one connection before the others get their turn.
 const READ_TURN: usize = 1 << 20;
 /// A header and a 64-byte body: the package size a read's batch is sized for.
@@ -330,7 +332,8 @@ struct Reactor {
     free: Vec<usize>,
     /// Connection (by address) → its token.
     tokens: HashMap<usize, Token>,
-    read_buf: Vec<u8>,
+    /// Where reads go (see `slab`): small packages stay there.
+    input: slab::Cursor,
     /// Links with unread bytes left after their turn (edge-triggered: no new event comes).
     ready: VecDeque<Token>,
     recheck_paused: bool,
@@ -363,7 +366,7 @@ impl Reactor {
             entries: Vec::new(),
             free: Vec::new(),
             tokens: HashMap::new(),
-            read_buf: vec![0; READ_BUFFER],
+            input: slab::Cursor::new(),
             ready: VecDeque::new(),
             recheck_paused: false,
             ticking: false,
@@ -570,9 +573,12 @@ impl Reactor {
             return;
         };
         self.tokens.insert(key(&conn), token);
-        if !extra.is_empty() {
+        if let (false, Some(link)) = (extra.is_empty(), link_in(&mut self.entries, token)) {
+            // (At most a handshake line's worth: it fits any slab's minimum room.)
+            link.decoder.keep_tail(&extra);
+            let kept = link.decoder.restore_tail(self.input.room(extra.len() + 1));
             let max_body = self.max_body();
-            self.take_input(token, &extra, max_body);
+            self.take_input(token, kept, max_body);
         }
         self.pump(token);
         self.read(token);
@@ -811,7 +817,6 @@ impl Reactor {
             Lost(String),
             Stop,
         }
-        let mut buf = std::mem::take(&mut self.read_buf);
         let mut turn = 0;
         let mut kept = 0;
         loop {
@@ -837,8 +842,11 @@ impl Reactor {
                             Err(e) => Got::Lost(read_error_reason(&e)),
                         }
                     } else {
-                        kept = link.decoder.restore_tail(&mut buf);
-                        let got = match recv(&sock, wire::as_uninit(&mut buf[kept..])) {
+                        let room = self.input.room(link.decoder.tail_len() + READ_MIN);
+                        kept = link.decoder.restore_tail(room);
+                        // (One byte stays free for the NUL after the last body.)
+                        let last = room.len() - 1;
+                        let got = match recv(&sock, wire::as_uninit(&mut room[kept..last])) {
                             Ok(0) => Got::Lost(reasons::DROPPED.to_string()),
                             Ok(n) => {
                                 turn += n;
@@ -855,9 +863,8 @@ impl Reactor {
                             Err(e) => Got::Lost(read_error_reason(&e)),
                         };
                         if !matches!(got, Got::Bytes(_)) {
-                            // Nothing new: keep the tail for next time (no header in it is
-                            // complete, so the maximum does not matter).
-                            let _ = link.decoder.decode(&buf[..kept], u64::MAX, &mut Vec::new());
+                            // Nothing new: keep the tail for next time.
+                            link.decoder.keep_tail(&room[..kept]);
                         }
                         got
                     }
@@ -875,7 +882,7 @@ impl Reactor {
                     // Read after the bytes arrived: a maximum set before the peer sent them
                     // applies to them.
                     let max_body = self.max_body();
-                    self.take_input(token, &buf[..kept + n], max_body);
+                    self.take_input(token, kept + n, max_body);
                 }
                 Got::Lost(reason) => {
                     self.lost(token, reason);
@@ -884,7 +891,6 @@ impl Reactor {
                 Got::Empty | Got::Stop => break,
             }
         }
-        self.read_buf = buf;
     }
 
     /// The context's maximum message size now (0 once the context is gone).
@@ -892,13 +898,19 @@ impl Reactor {
         self.node.upgrade().map_or(0, |n| n.max_message_size())
     }
 
-    /// Decode `data` (which arrived on `token`) and deliver the packages.
-    fn take_input(&mut self, token: Token, data: &[u8], max_body: u64) {
-        let Some(link) = self.link(token) else { return };
+    /// Decode the `filled` bytes that arrived on `token` (at the start of the free part of the
+    /// input slab) and deliver the packages.
+    fn take_input(&mut self, token: Token, filled: usize, max_body: u64) {
+        let Some(link) = link_in(&mut self.entries, token) else {
+            return;
+        };
         // Room for as many packages of small bodies as the data can hold: growing the batch
         // one doubling at a time was several reallocations per read.
-        let mut batch = Vec::with_capacity(data.len() / SMALL_PACKAGE_BYTES + 1);
-        let decoded = link.decoder.decode(data, max_body, &mut batch);
+        let mut batch = Vec::with_capacity(filled / SMALL_PACKAGE_BYTES + 1);
+        let in_place = slab::in_place_allowed();
+        let decoded = link
+            .decoder
+            .decode(&mut self.input, filled, in_place, max_body, &mut batch);
         if !batch.is_empty() {
             self.deliver(token, batch);
         }

@@ -13,6 +13,7 @@ use socket2::SockRef;
 
 use crate::package::{Package, PackageRef};
 use crate::protocol::header::{ConnectionSignal, Header, HEADER_SIZE};
+use crate::slab;
 
 /// Bodies up to this size are copied into the staging buffer instead of their own iovec.
 const STAGE_LIMIT: usize = 2048;
@@ -199,7 +200,13 @@ pub(crate) fn chunk_seqs<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec
             Chunk::Run(run) => {
                 let mut out = Vec::new();
                 Decoder::default()
-                    .decode(run.as_slice(), 1 << 20, &mut out)
+                    .feed(
+                        &mut crate::slab::Cursor::new(),
+                        run.as_slice(),
+                        false,
+                        1 << 20,
+                        &mut out,
+                    )
                     .expect("a run decodes");
                 assert_eq!(out.len(), run.count());
                 seqs.extend(out.iter().map(|p| p.source_seq()));
@@ -390,7 +397,7 @@ impl Decoder {
         Some(PackageRef::new(Package::new(&header, body)))
     }
 
-    /// Move the kept tail to the front of `buf` (the shared read buffer); returns its length.
+    /// Move the kept tail to the front of `buf` (where the next read goes); returns its length.
     /// The caller reads after it and then calls `decode` on the whole.
     pub(crate) fn restore_tail(&mut self, buf: &mut [u8]) -> usize {
         let n = self.tail.len();
@@ -402,49 +409,119 @@ impl Decoder {
         n
     }
 
-    /// Parse every complete package in `data` into `out`; keep an incomplete rest. Stops at a
-    /// big incomplete body (read in place from then on: `big_body_room`).
+    /// Keep `tail` again (a read after `restore_tail` brought nothing).
+    pub(crate) fn keep_tail(&mut self, tail: &[u8]) {
+        self.tail.extend_from_slice(tail);
+    }
+
+    /// Bytes kept for an incomplete small package (`restore_tail` puts them back).
+    pub(crate) fn tail_len(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Parse every complete package in the `filled` bytes at the start of `input`'s free part
+    /// (there is at least one byte more: the NUL after the last body) into `out`; keep an
+    /// incomplete rest. With `in_place`, complete small packages stay in the slab as entries
+    /// (`slab::make_entry`, and `input` advances past them); otherwise, and for bigger bodies,
+    /// they are copied out. Stops at a big incomplete body (read in place from then on:
+    /// `big_body_room`).
     pub(crate) fn decode(
         &mut self,
-        data: &[u8],
+        input: &mut slab::Cursor,
+        filled: usize,
+        in_place: bool,
         max_body: u64,
         out: &mut Vec<PackageRef>,
     ) -> Result<(), InputEnd> {
+        let (mut refs, region) = input.split();
+        assert!(filled < region.len(), "no room for the last NUL");
         let mut at = 0;
-        while data.len() - at >= HEADER_SIZE {
-            let raw: &[u8; HEADER_SIZE] = data[at..at + HEADER_SIZE].try_into().expect("56 bytes");
-            let header = Header::decode(raw)
-                .map_err(|_| InputEnd::LostTrack(crate::connection::reasons::LOST_TRACK.into()))?;
+        let mut used = 0;
+        // The byte after the last entry's body: the next header's first byte, zeroed once that
+        // header has been read.
+        let mut nul_at = None;
+        let end = loop {
+            if filled - at < HEADER_SIZE {
+                self.tail.extend_from_slice(&region[at..filled]);
+                break Ok(());
+            }
+            let raw: [u8; HEADER_SIZE] = region[at..at + HEADER_SIZE].try_into().expect("56 bytes");
+            if nul_at.take() == Some(at) {
+                region[at] = 0;
+            }
+            let Ok(header) = Header::decode(&raw) else {
+                break Err(InputEnd::LostTrack(
+                    crate::connection::reasons::LOST_TRACK.into(),
+                ));
+            };
             if let Some(signal) = header.connection_signal() {
                 at += HEADER_SIZE;
                 match signal {
-                    ConnectionSignal::Close => return Err(InputEnd::PeerClosed),
+                    ConnectionSignal::Close => break Err(InputEnd::PeerClosed),
                     ConnectionSignal::Heartbeat | ConnectionSignal::Ignored => continue,
                 }
             }
             if header.length > max_body {
-                return Err(InputEnd::LostTrack(format!(
+                break Err(InputEnd::LostTrack(format!(
                     "Lost track of the stream: a package announced {} bytes, above the maximum message size of {max_body} bytes.",
                     header.length
                 )));
             }
             let len = header.length as usize;
             let body_at = at + HEADER_SIZE;
-            let have = data.len() - body_at;
+            let have = filled - body_at;
             if have >= len {
-                out.push(crate::pool::package(&header, &data[body_at..body_at + len]));
+                if in_place && len < slab::BODY_IN_PLACE_MAX {
+                    let entry = slab::make_entry(region, at, len);
+                    refs.made();
+                    // SAFETY: made just now; counted by `refs` (added when it drops, before
+                    // this function returns).
+                    #[allow(unsafe_code)]
+                    out.push(unsafe { PackageRef::from_entry(entry) });
+                    nul_at = Some(body_at + len);
+                    used = body_at + len + 1;
+                } else {
+                    out.push(crate::pool::package(
+                        &header,
+                        &region[body_at..body_at + len],
+                    ));
+                }
                 at = body_at + len;
             } else if len >= DIRECT_BODY_MIN {
                 let mut body = crate::pool::big_buffer(len.min(BODY_CHUNK.max(have)) + 1);
-                body.extend_from_slice(&data[body_at..]);
+                body.extend_from_slice(&region[body_at..filled]);
                 self.big = Some((header, body));
-                return Ok(());
+                break Ok(());
             } else {
-                break;
+                // (Its first byte may be the NUL after the last entry by now.)
+                self.tail.extend_from_slice(&raw);
+                self.tail.extend_from_slice(&region[body_at..filled]);
+                break Ok(());
             }
+        };
+        // (The tail was copied out first: the NUL may overwrite its first byte.)
+        if let Some(nul) = nul_at {
+            region[nul] = 0;
         }
-        self.tail.extend_from_slice(&data[at..]);
-        Ok(())
+        drop(refs);
+        input.advance(used);
+        end
+    }
+
+    /// Put `bytes` after what is kept, as the reactor's read does, and decode (tests).
+    #[cfg(test)]
+    pub(crate) fn feed(
+        &mut self,
+        input: &mut slab::Cursor,
+        bytes: &[u8],
+        in_place: bool,
+        max_body: u64,
+        out: &mut Vec<PackageRef>,
+    ) -> Result<(), InputEnd> {
+        let room = input.room(self.tail_len() + bytes.len() + 1);
+        let kept = self.restore_tail(room);
+        room[kept..kept + bytes.len()].copy_from_slice(bytes);
+        self.decode(input, kept + bytes.len(), in_place, max_body, out)
     }
 }
 
@@ -479,15 +556,25 @@ mod tests {
         v
     }
 
+    /// The byte after a body (the C-string guarantee).
+    #[allow(unsafe_code)]
+    fn byte_after(body: &[u8]) -> u8 {
+        // SAFETY: every received body is followed by a NUL byte in memory (what is checked).
+        unsafe { *body.as_ptr().add(body.len()) }
+    }
+
     #[test]
     fn decoder_reassembles_packages_split_at_every_byte() {
         let header = Header {
             slot: 7,
             source_id: 9,
             source_seq: 1,
+            dest_id: 3,
+            dest_seq: 4,
             ..Header::default()
         };
         let mut stream = encoded(&header, b"hello");
+        stream.extend(encoded(&Header::HEARTBEAT, b""));
         stream.extend(encoded(
             &Header {
                 source_seq: 2,
@@ -495,20 +582,105 @@ mod tests {
             },
             &[5u8; 3000],
         ));
-        for cut in 0..stream.len() {
-            let mut d = Decoder::default();
-            let mut out = Vec::new();
-            d.decode(&stream[..cut], 1 << 20, &mut out).unwrap();
-            let mut buf = vec![0u8; 8192];
-            let n = d.restore_tail(&mut buf);
-            buf[n..n + stream.len() - cut].copy_from_slice(&stream[cut..]);
-            d.decode(&buf[..n + stream.len() - cut], 1 << 20, &mut out)
-                .unwrap();
-            assert_eq!(out.len(), 2, "cut at {cut}");
-            assert_eq!(out[0].body(), b"hello");
-            assert_eq!(out[1].body(), &[5u8; 3000][..]);
-            assert_eq!(d.buffered(), 0);
+        stream.extend(encoded(
+            &Header {
+                source_seq: 3,
+                ..header
+            },
+            b"x",
+        ));
+        for in_place in [true, false] {
+            let mut input = slab::Cursor::new();
+            for cut in 0..stream.len() {
+                let mut d = Decoder::default();
+                let mut out = Vec::new();
+                d.feed(&mut input, &stream[..cut], in_place, 1 << 20, &mut out)
+                    .unwrap();
+                d.feed(&mut input, &stream[cut..], in_place, 1 << 20, &mut out)
+                    .unwrap();
+                assert_eq!(out.len(), 3, "cut at {cut}");
+                assert_eq!(out[0].body(), b"hello");
+                assert_eq!(out[1].body(), &[5u8; 3000][..]);
+                assert_eq!(out[2].body(), b"x");
+                for (pkg, seq) in out.iter().zip(1..) {
+                    assert_eq!(pkg.in_slab(), in_place, "cut at {cut}");
+                    assert_eq!(byte_after(pkg.body()), 0, "cut at {cut}");
+                    let h = pkg.header();
+                    assert_eq!(
+                        (h.slot, h.source_id, h.source_seq, h.dest_id, h.dest_seq),
+                        (7, 9, seq, 3, 4)
+                    );
+                    assert_eq!(h.length as usize, pkg.body().len());
+                    assert_eq!(pkg.recv_seq(), 0);
+                    pkg.set_recv_seq(seq + 100);
+                }
+                let seqs: Vec<u64> = out.iter().map(PackageRef::recv_seq).collect();
+                assert_eq!(seqs, [101, 102, 103]);
+                assert_eq!(d.buffered(), 0);
+            }
         }
+    }
+
+    #[test]
+    fn packages_in_place_keep_their_slab_until_the_last_reference_goes() {
+        let header = Header {
+            slot: 7,
+            source_id: 9,
+            ..Header::default()
+        };
+        let mut stream = Vec::new();
+        for seq in 1..=3 {
+            stream.extend(encoded(
+                &Header {
+                    source_seq: seq,
+                    ..header
+                },
+                b"abc",
+            ));
+        }
+        let mut input = slab::Cursor::new();
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        d.feed(&mut input, &stream, true, 1 << 20, &mut out)
+            .unwrap();
+        assert!(out.iter().all(PackageRef::in_slab));
+        // The cursor's reference and one per package.
+        assert_eq!(slab::refs_of(&out[0]), 4);
+        let copy = out[1].clone();
+        assert_eq!(slab::refs_of(&copy), 5);
+        drop(out.drain(..2));
+        assert_eq!(slab::refs_of(&copy), 3);
+        // The reactor moves on to another slab: what is held stays readable.
+        drop(input);
+        assert_eq!(slab::refs_of(&copy), 2);
+        assert_eq!(copy.body(), b"abc");
+        assert_eq!(copy.source_seq(), 2);
+        // A handle handed to C and taken back is the same reference.
+        let raw = copy.into_raw();
+        #[allow(unsafe_code)]
+        let back = unsafe { PackageRef::from_raw(raw) };
+        assert_eq!(back.source_seq(), 2);
+        assert_eq!(slab::refs_of(&back), 2);
+    }
+
+    #[test]
+    fn big_bodies_are_copied_out_of_the_slab() {
+        let header = Header {
+            slot: 7,
+            source_id: 9,
+            ..Header::default()
+        };
+        let big = vec![7u8; slab::BODY_IN_PLACE_MAX];
+        let stream = encoded(&header, &big);
+        let mut input = slab::Cursor::new();
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        d.feed(&mut input, &stream, true, 1 << 20, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].in_slab());
+        assert_eq!(out[0].body(), &big[..]);
+        assert_eq!(byte_after(out[0].body()), 0);
     }
 
     #[test]
@@ -520,22 +692,21 @@ mod tests {
             length: 200 << 20,
             ..Header::default()
         };
+        let mut input = slab::Cursor::new();
         let mut d = Decoder::default();
         let mut out = Vec::new();
-        d.decode(&header.encode(), 256 << 20, &mut out).unwrap();
+        d.feed(&mut input, &header.encode(), true, 256 << 20, &mut out)
+            .unwrap();
         assert!(out.is_empty());
         let room = d.big_body_room().unwrap().len();
         assert!(room <= BODY_CHUNK + 1, "{room}");
+        let mut d = Decoder::default();
+        let too_big = Header {
+            length: 300 << 20,
+            ..header
+        };
         assert!(matches!(
-            d.decode(
-                &Header {
-                    length: 300 << 20,
-                    ..header
-                }
-                .encode(),
-                256 << 20,
-                &mut out
-            ),
+            d.feed(&mut input, &too_big.encode(), true, 256 << 20, &mut out),
             Err(InputEnd::LostTrack(_))
         ));
     }
