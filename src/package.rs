@@ -185,6 +185,15 @@ impl PackageRef {
         }
     }
 
+    /// The same package as a package object of its own: for what is kept long (a state
+    /// channel's current state), which would otherwise keep a whole slab.
+    pub(crate) fn detached(self) -> PackageRef {
+        match self.view() {
+            View::Object(_) => self,
+            View::Entry(e) => crate::pool::package(&e.header(), e.body()),
+        }
+    }
+
     /// Whether both refer to the same package.
     #[cfg(test)]
     pub(crate) fn ptr_eq(a: &PackageRef, b: &PackageRef) -> bool {

@@ -37,6 +37,8 @@ impl ChannelShared {
 
     /// A state arrived: it replaces ours unconditionally (last arrival wins, docs/protocol.md §9.4).
     pub(crate) fn state_deliver(&self, pkg: PackageRef) {
+        // Kept until the next state arrives, maybe for hours: not in a read slab.
+        let pkg = pkg.detached();
         *self.state_ext().current() = Some(pkg);
     }
 

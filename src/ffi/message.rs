@@ -12,6 +12,11 @@ use crate::channels::Message;
 use crate::package::PackageRef;
 
 /// A received message. Caller owns it; release with `yoton_message_free`. (Opaque.)
+///
+/// A message with a body under 16 KiB lies in the memory it was read into, beside the
+/// messages that arrived with it (up to 256 KiB), and that memory is reused once all of them
+/// are freed: to keep a message for long, copy its body and free it. (A process holds at most
+/// 64 MiB of such memory; beyond it, messages are copied on arrival.)
 pub struct yoton_message {
     _never: std::convert::Infallible,
 }

@@ -655,6 +655,15 @@ mod tests {
         assert_eq!(slab::refs_of(&copy), 2);
         assert_eq!(copy.body(), b"abc");
         assert_eq!(copy.source_seq(), 2);
+        // A detached copy is an object of its own: it does not keep the slab.
+        let kept = copy.clone().detached();
+        assert!(!kept.in_slab());
+        assert_eq!(slab::refs_of(&copy), 2);
+        assert_eq!(
+            (kept.body(), kept.source_seq(), kept.slot()),
+            (&b"abc"[..], 2, 7)
+        );
+        assert_eq!(byte_after(kept.body()), 0);
         // A handle handed to C and taken back is the same reference.
         let raw = copy.into_raw();
         #[allow(unsafe_code)]
