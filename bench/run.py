@@ -893,6 +893,10 @@ def render(d, sizes, fanouts, fanouts_procs, args):
     if d["rpc"]:
         A(ratio_row("RPC %d B median round trip, yoton / libzmq" % args.rpc_size, d["rpc"].get("yoton", []), d["rpc"].get("zmq", []),
                     rpc_val("median_us"), ("≤ 0.75×", 0.75), False))
+        # One blocking ping-pong of two single-threaded raw-TCP programs: the time of one round
+        # trip on this machine (yoton's protocol, the original's, takes two per call).
+        A(ratio_row("RPC %d B median round trip, raw TCP (one blocking ping-pong) / libzmq" % args.rpc_size,
+                    d["rpc"].get("rawtcp", []), d["rpc"].get("zmq", []), rpc_val("median_us"), None, False))
         for s_, target in (("yoton", ("≤ 1.2 cores", 1.2)), ("zmq", None)):
             runs = d["rpc"].get(s_, [])
             xs = [rpc_cpu_both(r) for r in runs if rpc_cpu_both(r) is not None]
