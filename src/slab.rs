@@ -16,10 +16,11 @@
 //! reader's cores about once per read, not once per message. A slab whose count drops to zero
 //! goes to a small process-wide free list (the rest are freed).
 //!
-//! Memory bound: one message kept by the application keeps its whole slab. So at most
-//! `LIVE_MAX` slabs exist at a time (besides the free list); above that, packages are copied
-//! out into pooled package objects as before (`pool::package`), and the reactor's slab is
-//! reused at once.
+//! Memory bound: one message kept by the application keeps its whole slab. So packages stay
+//! in place only while fewer than `LIVE_MAX` slabs are in use (the free list aside); above
+//! that, they are copied out into pooled package objects as before (`pool::package`), and each
+//! reactor keeps reusing its one current slab. What is kept long by the library itself (a
+//! state channel's current state) is copied out (`PackageRef::detached`).
 //!
 //! Entry layout (at the entry's address `p`, where its wire header was; offsets in bytes):
 //! `p+0` 0 (marks a slab entry, and is the NUL after the previous body); `p+4..8` the body

@@ -547,6 +547,7 @@ pub(crate) fn as_uninit(bytes: &mut [u8]) -> &mut [MaybeUninit<u8>] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::testing;
 
     fn encoded(header: &Header, body: &[u8]) -> Vec<u8> {
         let mut h = *header;
@@ -623,20 +624,9 @@ mod tests {
 
     #[test]
     fn packages_in_place_keep_their_slab_until_the_last_reference_goes() {
-        let header = Header {
-            slot: 7,
-            source_id: 9,
-            ..Header::default()
-        };
         let mut stream = Vec::new();
         for seq in 1..=3 {
-            stream.extend(encoded(
-                &Header {
-                    source_seq: seq,
-                    ..header
-                },
-                b"abc",
-            ));
+            stream.extend(encoded(&testing::header(seq), b"abc"));
         }
         let mut input = slab::Cursor::new();
         let mut d = Decoder::default();
@@ -674,13 +664,8 @@ mod tests {
 
     #[test]
     fn big_bodies_are_copied_out_of_the_slab() {
-        let header = Header {
-            slot: 7,
-            source_id: 9,
-            ..Header::default()
-        };
         let big = vec![7u8; slab::BODY_IN_PLACE_MAX];
-        let stream = encoded(&header, &big);
+        let stream = encoded(&testing::header(1), &big);
         let mut input = slab::Cursor::new();
         let mut d = Decoder::default();
         let mut out = Vec::new();
