@@ -138,10 +138,11 @@ fn a_request_queued_at_a_closed_replier_is_told_the_replier_closed() {
     wait_for("the pre-request", || {
         rep.handle_pending_requests().unwrap() > 0
     });
-    // (The request and the `req-` that follows it, which tells other repliers it was taken.)
-    wait_for("the request queued", || rep.pending() == 2);
+    // (The request and the `req-` that follows it, which tells other repliers it was taken;
+    // on a loaded machine a `req?` resent after 500 ms may be queued too.)
+    wait_for("the request queued", || rep.pending() >= 2);
     assert!(rep.close_and_release(Duration::from_secs(1)));
-    assert_eq!(rep.handle_pending_requests().unwrap(), 2);
+    assert!(rep.handle_pending_requests().unwrap() >= 2);
     let err = f.result(T).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Remote, "{err}");
     assert!(
