@@ -330,6 +330,26 @@ fn connection_signals_heartbeats_close_and_unknown() {
 }
 
 #[test]
+fn packages_sent_with_the_handshake_line_are_delivered() {
+    // A client that does not wait for the host's answer: its first packages come in the same
+    // read as its line, and nothing follows them.
+    let host = Context::new();
+    let sub = Channel::subscriber(&host, "early", MessageType::Text).unwrap();
+    let (conn, addr) = bind_any(&host);
+    let slot = slot_of("early.txt.pub-sub");
+    let mut first = encode_line(RAW_ID, 4242).into_bytes();
+    first.extend(package(slot, 1, b"right after the line"));
+    first.extend(package(slot, 2, b"and another"));
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(&first).unwrap();
+    assert!(read_line(&mut s).starts_with("YOTON!"));
+    let t = Some(common::WAIT);
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "right after the line");
+    assert_eq!(sub.recv(t).unwrap().text().unwrap(), "and another");
+    assert!(conn.is_connected());
+}
+
+#[test]
 fn duplicates_seq_zero_and_invalid_text_are_dropped_without_harm() {
     let host = Context::new();
     let sub = Channel::subscriber(&host, "d", MessageType::Text).unwrap();

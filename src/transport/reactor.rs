@@ -573,12 +573,12 @@ impl Reactor {
             return;
         };
         self.tokens.insert(key(&conn), token);
-        if let (false, Some(link)) = (extra.is_empty(), link_in(&mut self.entries, token)) {
-            // (At most a handshake line's worth: it fits any slab's minimum room.)
-            link.decoder.keep_tail(&extra);
-            let kept = link.decoder.restore_tail(self.input.room(extra.len() + 1));
+        if !extra.is_empty() {
+            // Decoded as if read now (at most a handshake line's worth, and the new decoder
+            // keeps no tail).
+            self.input.room(extra.len() + 1)[..extra.len()].copy_from_slice(&extra);
             let max_body = self.max_body();
-            self.take_input(token, kept, max_body);
+            self.take_input(token, extra.len(), max_body);
         }
         self.pump(token);
         self.read(token);
