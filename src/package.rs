@@ -1,5 +1,7 @@
-//! A package in memory: the header fields plus an immutable body, shared by `Arc` between
-//! every queue it sits in (fan-out to connections and channels never copies the body).
+//! A package in memory: the header fields plus an immutable body, shared by reference count
+//! (`PackageRef`) between every queue it sits in (fan-out to connections and channels never
+//! copies the body). A package is an object of its own, or lies in place in a read slab
+//! (`slab`).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,7 +75,7 @@ unsafe impl Sync for PackageRef {}
 /// What a `PackageRef` points to.
 enum View<'a> {
     Object(&'a Package),
-    Entry(slab::Entry),
+    Entry(slab::Entry<'a>),
 }
 
 #[allow(unsafe_code)]
@@ -94,7 +96,8 @@ impl PackageRef {
         // SAFETY: the pointee lives while this reference does; its first byte is written before
         // the reference exists and never again.
         if unsafe { self.0.as_ptr().read() } == slab::ENTRY_MARK {
-            View::Entry(slab::Entry(self.0))
+            // SAFETY: an entry, held by `self` for the borrow.
+            View::Entry(unsafe { slab::Entry::new(self.0) })
         } else {
             // SAFETY: not an entry: an object from `Arc::into_raw`.
             View::Object(unsafe { self.0.cast::<Package>().as_ref() })
@@ -177,9 +180,9 @@ impl PackageRef {
         match self.view() {
             View::Object(p) => prefetch(p, with_body),
             View::Entry(e) => {
-                prefetch_line(e.0.as_ptr());
+                prefetch_line(e.addr().as_ptr());
                 if with_body {
-                    prefetch_line(e.0.as_ptr().wrapping_add(64));
+                    prefetch_line(e.addr().as_ptr().wrapping_add(64));
                 }
             }
         }
@@ -270,7 +273,7 @@ impl Clone for PackageRef {
             // SAFETY: an object from `Arc::into_raw`, alive while `self` is.
             View::Object(p) => unsafe { Arc::increment_strong_count(p as *const Package) },
             // SAFETY: an entry `self` holds.
-            View::Entry(e) => unsafe { slab::acquire(e.0) },
+            View::Entry(e) => unsafe { slab::acquire(e.addr()) },
         }
         PackageRef(self.0)
     }
@@ -283,7 +286,7 @@ impl Drop for PackageRef {
             // SAFETY: our reference, given up once.
             View::Object(p) => unsafe { Arc::decrement_strong_count(p as *const Package) },
             // SAFETY: our reference, given up once.
-            View::Entry(e) => unsafe { slab::release(e.0) },
+            View::Entry(e) => unsafe { slab::release(e.addr()) },
         }
     }
 }
@@ -374,16 +377,6 @@ impl Package {
             Body::Owned(v) => Some(v.capacity()),
             Body::Shared(_) => None,
         }
-    }
-
-    /// See [`PackageRef::recv_seq`].
-    pub fn recv_seq(&self) -> u64 {
-        self.recv_seq.load(Ordering::Relaxed)
-    }
-
-    /// Bytes this package costs in a queue (for byte limits).
-    pub fn cost(&self) -> usize {
-        self.body().len() + crate::protocol::header::HEADER_SIZE
     }
 }
 

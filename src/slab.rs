@@ -32,13 +32,14 @@
 use parking_lot::Mutex;
 use std::alloc::{self, Layout};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 
 use crate::protocol::header::{Header, HEADER_SIZE};
 
 /// Size (and alignment) of a slab: as much as one `recv` may read.
-pub(crate) const SLAB_BYTES: usize = 256 * 1024;
+const SLAB_BYTES: usize = 256 * 1024;
 /// The head (the reference count) has a cache line of its own.
 const HEAD_BYTES: usize = 64;
 /// Bytes of a slab that hold data.
@@ -274,19 +275,38 @@ unsafe fn release_slab(base: NonNull<u8>) {
     unsafe { alloc::dealloc(base.as_ptr(), layout()) }
 }
 
-/// An entry's fields (see the module documentation).
-pub(crate) struct Entry(pub(crate) NonNull<u8>);
+/// An entry's fields (see the module documentation), borrowed for as long as the reference
+/// it was read through (`'a`).
+pub(crate) struct Entry<'a> {
+    at: NonNull<u8>,
+    borrowed: PhantomData<&'a [u8]>,
+}
 
 #[allow(unsafe_code)]
-impl Entry {
-    fn word(&self, offset: usize) -> u64 {
-        // SAFETY: offset + 8 <= HEADER_SIZE, within the entry.
-        u64::from_le_bytes(unsafe { self.0.as_ptr().add(offset).cast::<[u8; 8]>().read() })
+impl<'a> Entry<'a> {
+    /// The entry at `at`.
+    ///
+    /// # Safety
+    /// `at` is an entry that a reference living for `'a` holds.
+    pub(crate) unsafe fn new(at: NonNull<u8>) -> Entry<'a> {
+        Entry {
+            at,
+            borrowed: PhantomData,
+        }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn addr(&self) -> NonNull<u8> {
+        self.at
+    }
+
+    fn word(&self, offset: usize) -> u64 {
+        // SAFETY: offset + 8 <= HEADER_SIZE, within the entry.
+        u64::from_le_bytes(unsafe { self.at.as_ptr().add(offset).cast::<[u8; 8]>().read() })
+    }
+
+    fn len(&self) -> usize {
         // SAFETY: within the entry, written by `make_entry`.
-        unsafe { self.0.as_ptr().add(4).cast::<u32>().read_unaligned() as usize }
+        unsafe { self.at.as_ptr().add(4).cast::<u32>().read_unaligned() as usize }
     }
 
     pub(crate) fn header(&self) -> Header {
@@ -320,22 +340,22 @@ impl Entry {
         self.word(40)
     }
 
-    pub(crate) fn body<'a>(&self) -> &'a [u8] {
-        // SAFETY: the body follows the header within the slab, initialised, never written
-        // again while the entry is referred to (the caller's borrow is tied to a reference).
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(HEADER_SIZE), self.len()) }
+    pub(crate) fn body(&self) -> &'a [u8] {
+        // SAFETY: the body follows the header within the slab, initialised, and never written
+        // again while a reference holds the entry (for `'a`, see `new`).
+        unsafe { std::slice::from_raw_parts(self.at.as_ptr().add(HEADER_SIZE), self.len()) }
     }
 
     pub(crate) fn recv_seq(&self) -> u64 {
         // SAFETY: within the entry.
-        unsafe { self.0.as_ptr().add(48).cast::<u64>().read_unaligned() }
+        unsafe { self.at.as_ptr().add(48).cast::<u64>().read_unaligned() }
     }
 
     /// Set by routing before the package is delivered anywhere (as for package objects).
     pub(crate) fn set_recv_seq(&self, seq: u64) {
         // SAFETY: within the entry; only routing writes it, before any other thread can see
         // the entry (delivery goes through a queue's lock).
-        unsafe { self.0.as_ptr().add(48).cast::<u64>().write_unaligned(seq) }
+        unsafe { self.at.as_ptr().add(48).cast::<u64>().write_unaligned(seq) }
     }
 }
 

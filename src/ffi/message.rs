@@ -1,7 +1,8 @@
 //! C API of received messages: `yoton_message_*`.
 //!
-//! A `yoton_message *` is the message's package reference itself (`PackageRef::into_raw`), so handing a message to C allocates nothing (one allocation and one free
-//! less per message on the receive path than a boxed handle).
+//! A `yoton_message *` is the message's package reference itself (`PackageRef::into_raw`),
+//! so handing a message to C allocates nothing (one allocation and one free less per message
+//! on the receive path than a boxed handle).
 
 use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;
@@ -49,7 +50,8 @@ pub extern "C" fn yoton_message_free(msg: *mut yoton_message) {
     guard_void(|| release_message(msg));
 }
 
-/// A message the C caller is done with: its package goes back to the pool (see `pool`).
+/// A message the C caller is done with: a package object goes back to the pool (see `pool`),
+/// a slab entry gives its reference back to its slab (see `slab`).
 #[allow(unsafe_code)]
 pub(crate) fn release_message(msg: *mut yoton_message) {
     if !msg.is_null() && super::util::live::released(msg.cast_const().cast::<u8>()) {
